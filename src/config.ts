@@ -1,0 +1,200 @@
+// The configuration schema (convict, strict). Sources in rising priority: built-in
+// defaults, --config files (JSON or YAML, in order), CHGW_<PATH> environment variables.
+// Parsed once here; everything below receives the plain typed object.
+import convict from 'convict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { GatewayError } from './errors.js';
+
+convict.addFormat({
+  name: 'seconds',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new Error('must be a number of seconds >= 0');
+    }
+  },
+  coerce: (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
+});
+
+convict.addFormat({
+  name: 'positive-int',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new Error('must be a whole number >= 1');
+    }
+  },
+  coerce: (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
+});
+
+const MiB = 1024 * 1024;
+
+const schema = {
+  log: {
+    level: {
+      doc: 'log level',
+      format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+    },
+  },
+  stateDir: { doc: 'what the gateway must keep between runs', format: String, default: 'data' },
+  inventory: {
+    file: { doc: 'the device inventory (YAML)', format: String, default: 'config/devices.yaml' },
+  },
+  users: {
+    file: { doc: 'the clients allowed in (YAML)', format: String, default: 'config/users.yaml' },
+  },
+  callhome: {
+    ssh: {
+      host: { doc: 'call-home SSH listener address', format: String, default: '0.0.0.0' },
+      port: { doc: 'call-home SSH listener port (IANA netconf-ch-ssh)', format: 'port', default: 4334 },
+    },
+    tls: {
+      enabled: { doc: 'listen for TLS call home', format: Boolean, default: false },
+      host: { doc: 'call-home TLS listener address', format: String, default: '0.0.0.0' },
+      port: { doc: 'call-home TLS listener port (IANA netconf-ch-tls)', format: 'port', default: 4335 },
+    },
+    loginGraceTime: {
+      doc: 'seconds from TCP accept until the device is identified and logged in to',
+      format: 'seconds',
+      default: 30,
+    },
+    helloTimeout: {
+      doc: "seconds to wait for the device's <hello> on the capabilities channel",
+      format: 'seconds',
+      default: 30,
+    },
+  },
+  northbound: {
+    host: { doc: 'shared NETCONF/SSH endpoint address', format: String, default: '0.0.0.0' },
+    port: { doc: 'shared NETCONF/SSH endpoint port', format: 'port', default: 830 },
+    hostKeyFile: {
+      doc: "the gateway's own SSH host key; default <stateDir>/northbound_host_key",
+      format: String,
+      default: '',
+    },
+    loginGraceTime: {
+      doc: 'seconds from TCP accept until the client has authenticated',
+      format: 'seconds',
+      default: 30,
+    },
+  },
+  http: {
+    host: { doc: 'health, metrics and API address', format: String, default: '0.0.0.0' },
+    port: { doc: 'health, metrics and API port', format: 'port', default: 9834 },
+  },
+  netconf: {
+    maxMessageBytes: {
+      doc: 'largest NETCONF message that may cross a splice (messages are streamed, not buffered)',
+      format: 'positive-int',
+      default: 4096 * MiB,
+    },
+    maxHelloBytes: {
+      doc: 'largest <hello> accepted (hellos are read whole to learn the framing)',
+      format: 'positive-int',
+      default: 1 * MiB,
+    },
+  },
+};
+
+/** Every key's environment variable: the key path upper-cased, dots as underscores. */
+function withEnvNames(node: Record<string, unknown>, prefix: string[] = []): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    const keyPath = [...prefix, key];
+    if (value && typeof value === 'object' && 'default' in value) {
+      out[key] = { ...value, env: `CHGW_${keyPath.join('_').toUpperCase()}` };
+    } else {
+      out[key] = withEnvNames(value as Record<string, unknown>, keyPath);
+    }
+  }
+  return out;
+}
+
+export const configSchema = withEnvNames(schema);
+
+export interface Config {
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  stateDir: string;
+  inventory: { file: string };
+  users: { file: string };
+  callhome: {
+    ssh: { host: string; port: number };
+    tls: { enabled: boolean; host: string; port: number };
+    loginGraceTime: number;
+    helloTimeout: number;
+  };
+  northbound: { host: string; port: number; hostKeyFile: string; loginGraceTime: number };
+  http: { host: string; port: number };
+  netconf: { maxMessageBytes: number; maxHelloBytes: number };
+}
+
+/** Every environment variable the schema reads, for docs and deployment cross-checks. */
+export function configEnvNames(): Map<string, string> {
+  const names = new Map<string, string>();
+  const walk = (node: Record<string, unknown>, prefix: string[]) => {
+    for (const [key, value] of Object.entries(node)) {
+      const v = value as Record<string, unknown>;
+      if ('env' in v) names.set([...prefix, key].join('.'), v.env as string);
+      else walk(v, [...prefix, key]);
+    }
+  };
+  walk(configSchema, []);
+  return names;
+}
+
+function parseFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new GatewayError('GW_ERR_CONFIG', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  try {
+    return /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new GatewayError('GW_ERR_CONFIG', `config file ${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+/**
+ * Builds the configuration. Throws GatewayError('GW_ERR_CONFIG') naming the key on an
+ * unknown key or a bad value; the CLI turns that into exit code 2.
+ */
+export function loadConfig(files: string[] = [], env: NodeJS.ProcessEnv = process.env): Config {
+  const conf = convict(configSchema as convict.Schema<Config>, { env, args: [] });
+  for (const file of files) {
+    const data = parseFile(file);
+    if (data === null || data === undefined) continue;
+    if (typeof data !== 'object' || Array.isArray(data)) {
+      throw new GatewayError('GW_ERR_CONFIG', `config file ${file} must hold a mapping of keys`);
+    }
+    try {
+      conf.load(data);
+    } catch (err) {
+      throw new GatewayError('GW_ERR_CONFIG', `config file ${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  for (const [key, name] of configEnvNames()) {
+    // convict silently skips an env value it cannot coerce; name it instead.
+    const raw = env[name];
+    if (raw !== undefined && typeof conf.get(key as never) === 'number' && !/^\s*-?\d+(\.\d+)?\s*$/.test(raw)) {
+      throw new GatewayError('GW_ERR_CONFIG', `${name} (${key}): must be a number, got ${JSON.stringify(raw)}`);
+    }
+  }
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('CHGW_') && ![...configEnvNames().values()].includes(name)) {
+      throw new GatewayError('GW_ERR_CONFIG', `${name}: no such configuration key`);
+    }
+  }
+  try {
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new GatewayError('GW_ERR_CONFIG', `invalid configuration: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const config = conf.getProperties() as Config;
+  if (config.northbound.hostKeyFile === '') {
+    config.northbound.hostKeyFile = path.join(config.stateDir, 'northbound_host_key');
+  }
+  return config;
+}

@@ -1,0 +1,40 @@
+// Typed errors with stable codes. A code is what a log line calls `reason` and what a
+// metric calls `result`, so callers never parse messages.
+
+export type ErrorCode =
+  | 'GW_ERR_CONFIG'
+  | 'GW_ERR_USAGE'
+  | 'GW_ERR_INVENTORY'
+  | 'GW_ERR_USERS'
+  | 'GW_ERR_UNKNOWN_DEVICE'
+  | 'GW_ERR_AUTH_FAILED'
+  | 'GW_ERR_HANDSHAKE_FAILED'
+  | 'GW_ERR_TIMEOUT'
+  | 'GW_ERR_REJECTED_LIMIT'
+  | 'GW_ERR_REPLACED'
+  | 'GW_ERR_REMOVED'
+  | 'GW_ERR_DEVICE_CLOSED'
+  | 'GW_ERR_DEVICE_UNAVAILABLE'
+  | 'GW_ERR_CHANNEL_REFUSED'
+  | 'GW_ERR_NOT_NETCONF'
+  | 'GW_ERR_FRAMING'
+  | 'GW_ERR_SHUTDOWN';
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+}
+
+export function isGatewayError(err: unknown, code?: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && (code === undefined || err.code === code);
+}
+
+/** A one-line description of any thrown value, for logs and stderr. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
+  return String(err);
+}

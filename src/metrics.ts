@@ -1,0 +1,114 @@
+// Prometheus metrics. One Registry per gateway (injected, never prom-client's global), so
+// several gateways can run in one process (tests) without sharing counts.
+// The names and labels are part of the external contract (SPEC.md "Metrics").
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Transport = 'ssh' | 'tls';
+export type ConnectionResult =
+  | 'accepted'
+  | 'unknown_device'
+  | 'auth_failed'
+  | 'handshake_failed'
+  | 'timeout'
+  | 'rejected_limit';
+export type ClientSessionResult = 'ok' | 'auth_failed' | 'denied' | 'device_unavailable';
+export type Direction = 'to_device' | 'to_client';
+
+/** RPC operations with a label of their own; anything else is counted as `other`. */
+export const RPC_OPERATIONS = new Set([
+  'get',
+  'get-config',
+  'edit-config',
+  'copy-config',
+  'delete-config',
+  'lock',
+  'unlock',
+  'close-session',
+  'kill-session',
+  'commit',
+  'discard-changes',
+  'cancel-commit',
+  'validate',
+  'get-schema',
+  'create-subscription',
+  'get-data',
+  'edit-data',
+]);
+
+export class GatewayMetrics {
+  readonly registry: Registry;
+  readonly devicesConnected: Gauge<'transport'>;
+  readonly connectionsTotal: Counter<'transport' | 'result'>;
+  readonly handshakeDuration: Histogram<'transport'>;
+  readonly clientSessionsActive: Gauge;
+  readonly clientSessionsTotal: Counter<'result'>;
+  readonly netconfMessagesTotal: Counter<'direction'>;
+  readonly netconfBytesTotal: Counter<'direction'>;
+  readonly rpcDuration: Histogram<'operation'>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    this.registry = new Registry();
+    const registers = [this.registry];
+    this.devicesConnected = new Gauge({
+      name: 'callhome_devices_connected',
+      help: 'Devices with a live call-home connection',
+      labelNames: ['transport'],
+      registers,
+    });
+    this.connectionsTotal = new Counter({
+      name: 'callhome_connections_total',
+      help: 'Call-home connections by outcome',
+      labelNames: ['transport', 'result'],
+      registers,
+    });
+    this.handshakeDuration = new Histogram({
+      name: 'callhome_handshake_duration_seconds',
+      help: 'Time from TCP accept until the device is logged in to',
+      labelNames: ['transport'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.clientSessionsActive = new Gauge({
+      name: 'callhome_client_sessions_active',
+      help: 'Client sessions currently spliced to a device',
+      registers,
+    });
+    this.clientSessionsTotal = new Counter({
+      name: 'callhome_client_sessions_total',
+      help: 'Client session attempts by outcome',
+      labelNames: ['result'],
+      registers,
+    });
+    this.netconfMessagesTotal = new Counter({
+      name: 'callhome_netconf_messages_total',
+      help: 'NETCONF messages spliced, by direction',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.netconfBytesTotal = new Counter({
+      name: 'callhome_netconf_bytes_total',
+      help: 'NETCONF bytes spliced (framing included), by direction',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.rpcDuration = new Histogram({
+      name: 'callhome_rpc_duration_seconds',
+      help: 'Time from an <rpc> reaching the gateway until its <rpc-reply> does',
+      labelNames: ['operation'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    // Zero-valued series from the start, so dashboards and alerts see them before traffic.
+    for (const transport of ['ssh', 'tls'] as const) this.devicesConnected.set({ transport }, 0);
+    for (const direction of ['to_device', 'to_client'] as const) {
+      this.netconfMessagesTotal.inc({ direction }, 0);
+      this.netconfBytesTotal.inc({ direction }, 0);
+    }
+    this.clientSessionsActive.set(0);
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  static operationLabel(operation: string | undefined): string {
+    return operation && RPC_OPERATIONS.has(operation) ? operation : 'other';
+  }
+}
