@@ -1,0 +1,87 @@
+# syntax=docker/dockerfile:1
+#
+# callhome-gateway container image.
+#
+#   docker build -t callhome-gateway .
+#   docker run --rm -p 4334:4334 -p 830:830 -p 9834:9834 \
+#     -v "$PWD/config:/app/config:ro" -v chgw-state:/app/data callhome-gateway
+#
+# Stages: `toolchain` (node + python3/make/g++), `build` (all dependencies, tsc),
+# `prod-deps` (`npm ci --omit=dev`, which compiles ssh2's native crypto binding),
+# `runtime` (slim node, no compiler, no npm cache, non-root). test/deploy/runtime-install
+# runs the prod-deps steps without Docker, so keep the two in step.
+
+# Pin by digest for reproducible builds, e.g. --build-arg NODE_IMAGE=node:20-slim@sha256:…
+ARG NODE_IMAGE=node:20-slim
+
+FROM ${NODE_IMAGE} AS toolchain
+# ssh2 builds lib/protocol/crypto/build/Release/sshcrypto.node with node-gyp at install time
+# (and its optional cpu-features dependency builds too). Without the binding ssh2 falls back
+# to pure-JS crypto, which is several times slower per device.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+# The official image carries the node headers in /usr/local/include/node: point node-gyp at
+# them so the native build needs no header download.
+ENV npm_config_nodedir=/usr/local \
+    npm_config_update_notifier=false \
+    npm_config_fund=false \
+    npm_config_audit=false
+WORKDIR /app
+
+FROM toolchain AS build
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.json
+
+FROM toolchain AS prod-deps
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev \
+ && node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding did not build'); process.exit(1) }"
+
+FROM ${NODE_IMAGE} AS runtime
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="callhome-gateway" \
+      org.opencontainers.image.description="NETCONF Call Home (RFC 8071) gateway" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+ENV NODE_ENV=production
+# A fixed numeric uid/gid so Kubernetes can check runAsNonRoot and fsGroup matches.
+RUN groupadd --system --gid 10001 callhome \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
+      --shell /usr/sbin/nologin callhome
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY package.json ./
+COPY deploy/docker/healthcheck.mjs ./healthcheck.mjs
+# The SPEC defaults are relative to the working directory: inventory and users under
+# /app/config (mount them read-only), state (the northbound host key, …) under /app/data.
+# Only /app/data is writable by the gateway user; the code stays root-owned.
+RUN mkdir -p /app/config /app/data \
+ && chown 10001:10001 /app/data \
+ && chmod 0700 /app/data \
+ && printf '#!/bin/sh\nexec node /app/dist/src/cli.js "$@"\n' > /usr/local/bin/callhome-gateway \
+ && chmod 0755 /usr/local/bin/callhome-gateway
+USER 10001:10001
+
+# 4334 call home over SSH, 4335 call home over TLS, 830 NETCONF for managers, 9834 HTTP.
+# 830 is below 1024: Docker Engine (20.10+) lowers net.ipv4.ip_unprivileged_port_start to 0
+# in every container, so the non-root user binds it with no capability at all. Kubernetes
+# runtimes do not do that by default, and with allowPrivilegeEscalation: false neither a file
+# capability on the node binary (ignored under no_new_privs) nor capabilities.add (never
+# reaches a non-root process's effective set) helps; the manifests in deploy/ therefore
+# listen on 8830 and map 830 in the Service. See deploy/README.md.
+EXPOSE 4334 4335 830 9834
+
+# No curl in slim images: a tiny node script asks /healthz (honours CHGW_HTTP_PORT).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "/app/healthcheck.mjs"]
+
+# node as PID 1 is fine here: the gateway handles SIGTERM itself (graceful drain within
+# shutdown.grace) and starts no child processes that would need reaping.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+CMD ["run"]
