@@ -3,6 +3,7 @@
 
 export type ErrorCode =
   | 'GW_ERR_CONFIG'
+  | 'GW_ERR_LISTEN'
   | 'GW_ERR_USAGE'
   | 'GW_ERR_INVENTORY'
   | 'GW_ERR_USERS'

@@ -45,6 +45,7 @@ export class GatewayMetrics {
   readonly netconfMessagesTotal: Counter<'direction'>;
   readonly netconfBytesTotal: Counter<'direction'>;
   readonly rpcDuration: Histogram<'operation'>;
+  readonly deviceDisconnectsTotal: Counter<'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -96,6 +97,12 @@ export class GatewayMetrics {
       help: 'Time from an <rpc> reaching the gateway until its <rpc-reply> does',
       labelNames: ['operation'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.deviceDisconnectsTotal = new Counter({
+      name: 'callhome_device_disconnects_total',
+      help: 'Connected devices that went away, by reason (GW_ERR_* code)',
+      labelNames: ['reason'],
       registers,
     });
     // Zero-valued series from the start, so dashboards and alerts see them before traffic.

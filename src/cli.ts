@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+// The command line: `callhome-gateway [run] [--config FILE]...`, `fingerprint [FILE]`,
+// `hash-password`. Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration;
+// every failure is one line on stderr.
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config.js';
+import { GatewayError, describeError, isGatewayError } from './errors.js';
+import { describeKeyMaterial } from './device/identity.js';
+import { Gateway } from './gateway.js';
+import { createLogger } from './log.js';
+import { hashPassword } from './northbound/auth.js';
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+const USAGE = `Usage: callhome-gateway <command> [options]
+
+NETCONF Call Home (RFC 8071) gateway: devices call in over SSH, managers dial in over
+ordinary NETCONF/SSH.
+
+Commands:
+  run [--config FILE]...   run the gateway (the default command)
+  fingerprint [FILE]       print the SHA256 fingerprint of an SSH public key or PEM
+                           certificate (stdin when FILE is absent or -)
+  hash-password            read a password on stdin, print a hash for the users file
+
+Options:
+  -h, --help               show help for a command
+  -V, --version            print the version
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.`;
+
+const HELP: Record<string, string> = {
+  run: `Usage: callhome-gateway run [--config FILE]...
+
+Runs the gateway. Configuration comes from built-in defaults, then each --config file
+(JSON or YAML) in order, then CHGW_<KEY_PATH> environment variables
+(callhome.ssh.port -> CHGW_CALLHOME_SSH_PORT). SIGTERM/SIGINT close gracefully (a second
+one closes at once); SIGHUP re-reads the inventory and users files.`,
+  fingerprint: `Usage: callhome-gateway fingerprint [FILE]
+
+Prints what \`ssh-keygen -lf FILE\` prints for SSH public keys (one line per key, e.g.
+"256 SHA256:... comment (ED25519)"), or what \`openssl x509 -noout -fingerprint -sha256\`
+prints for PEM certificates. Reads stdin when FILE is absent or "-".`,
+  'hash-password': `Usage: callhome-gateway hash-password
+
+Reads one password from stdin (prompting without echo on a terminal) and prints an
+scrypt hash for the \`passwordHash:\` field of the users file.`,
+};
+
+class UsageError extends Error {}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function promptHidden(prompt: string): Promise<string> {
+  const muted = new Writable({ write: (_c, _e, done) => done() });
+  process.stderr.write(prompt);
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  try {
+    return await new Promise<string>((resolve) => rl.question('', resolve));
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+async function cmdFingerprint(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  if (positionals.length > 1) throw new UsageError('fingerprint takes at most one FILE');
+  const file = positionals[0];
+  let text: string;
+  if (file === undefined || file === '-') {
+    text = await readStdin();
+  } else {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}`);
+    }
+  }
+  let lines: string[];
+  try {
+    lines = describeKeyMaterial(text);
+  } catch (err) {
+    throw new UsageError(`${file ?? 'stdin'}: ${describeError(err)}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return EXIT_OK;
+}
+
+async function cmdHashPassword(args: string[]): Promise<number> {
+  parseArgs({ args, allowPositionals: false, options: {} });
+  const raw = process.stdin.isTTY ? await promptHidden('Password: ') : await readStdin();
+  const password = raw.replace(/\r?\n$/, '');
+  if (password === '') throw new UsageError('empty password');
+  process.stdout.write((await hashPassword(password)) + '\n');
+  return EXIT_OK;
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, allowPositionals: false, options: { config: { type: 'string', short: 'c', multiple: true } } });
+  const config = loadConfig(values.config ?? []);
+  const logger = createLogger(config.log.level);
+  const gateway = new Gateway(config, logger);
+  await gateway.start();
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: closing at once');
+        gateway.destroy();
+        resolve(EXIT_OK);
+        return;
+      }
+      stopping = true;
+      logger.info({ signal }, 'closing gracefully');
+      gateway.close().then(
+        () => resolve(EXIT_OK),
+        (err: unknown) => {
+          logger.error({ err: describeError(err) }, 'close failed');
+          resolve(EXIT_FAILURE);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => {
+      logger.info('SIGHUP: reloading inventory and users');
+      void gateway.reloadInventory();
+      void gateway.reloadUsers();
+    });
+  });
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  run: cmdRun,
+  fingerprint: cmdFingerprint,
+  'hash-password': cmdHashPassword,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === '-V' || first === '--version') {
+    process.stdout.write(version() + '\n');
+    return EXIT_OK;
+  }
+  if (first === '-h' || first === '--help' || first === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return EXIT_OK;
+  }
+  const named = first !== undefined && !first.startsWith('-');
+  const command = named ? first : 'run';
+  const args = named ? argv.slice(1) : argv;
+  const handler = COMMANDS[command];
+  if (!handler) {
+    process.stderr.write(`callhome-gateway: unknown command "${command}" (see --help)\n`);
+    return EXIT_USAGE;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write((HELP[command] ?? USAGE) + '\n');
+    return EXIT_OK;
+  }
+  try {
+    return await handler(args);
+  } catch (err) {
+    const usage =
+      err instanceof UsageError ||
+      (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') ||
+      isGatewayError(err, 'GW_ERR_CONFIG') ||
+      isGatewayError(err, 'GW_ERR_INVENTORY') ||
+      isGatewayError(err, 'GW_ERR_USERS') ||
+      isGatewayError(err, 'GW_ERR_USAGE');
+    process.stderr.write(`callhome-gateway: ${describeError(err)}\n`);
+    return usage ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}
+
+// Run when executed (also through the npm bin symlink), not when imported by tests.
+const invokedAs = process.argv[1] ?? '';
+if (/cli\.js$|callhome-gateway$/.test(invokedAs)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      // Listeners and timers are closed by now; anything left must not keep the process up.
+      setTimeout(() => process.exit(code), 200).unref();
+    },
+    (err: unknown) => {
+      process.stderr.write(`callhome-gateway: ${describeError(err)}\n`);
+      process.exit(EXIT_FAILURE);
+    },
+  );
+}
+
+export { GatewayError };

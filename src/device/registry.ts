@@ -1,0 +1,52 @@
+// The live devices: one object, one map, no module-level state. A device calling again
+// replaces its older connection; removal is wired to the session's own close, so the
+// registry can never hold a dead session.
+import type { GatewayMetrics } from '../metrics.js';
+import { GatewayError } from '../errors.js';
+import type { DeviceSession } from './session.js';
+
+export class DeviceRegistry {
+  private readonly live = new Map<string, DeviceSession>();
+
+  constructor(private readonly metrics: GatewayMetrics) {}
+
+  /** Registers a connected session, closing an older connection of the same device. */
+  add(session: DeviceSession): void {
+    const id = session.deviceId;
+    const older = this.live.get(id);
+    this.live.set(id, session);
+    this.metrics.devicesConnected.inc({ transport: session.transport });
+    session.signal.addEventListener('abort', () => this.remove(session), { once: true });
+    if (older && older !== session) {
+      older.kill(new GatewayError('GW_ERR_REPLACED', `replaced by a new connection from ${session.remoteAddress}`));
+    }
+  }
+
+  private remove(session: DeviceSession): void {
+    this.metrics.devicesConnected.dec({ transport: session.transport });
+    if (this.live.get(session.deviceId) === session) this.live.delete(session.deviceId);
+  }
+
+  get(id: string): DeviceSession | undefined {
+    return this.live.get(id);
+  }
+
+  list(): DeviceSession[] {
+    return [...this.live.values()];
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  kill(id: string, reason: GatewayError): boolean {
+    const session = this.live.get(id);
+    if (!session) return false;
+    session.kill(reason);
+    return true;
+  }
+
+  killAll(reason: GatewayError): void {
+    for (const session of [...this.live.values()]) session.kill(reason);
+  }
+}

@@ -1,0 +1,272 @@
+// Builds the gateway's parts from one Config and owns their lifetimes:
+// call-home listener → device sessions → registry ← northbound server → splices,
+// plus the HTTP server. start() / close() (graceful) / destroy() (immediate).
+import { createRequire } from 'node:module';
+import { unwatchFile, watchFile, type Stats, type StatsListener } from 'node:fs';
+import type { Socket } from 'node:net';
+import type { Config } from './config.js';
+import { GatewayError, describeError } from './errors.js';
+import type { Logger } from './log.js';
+import { GatewayMetrics } from './metrics.js';
+import { CallHomeListener } from './callhome/listener.js';
+import { fingerprintOfKeyBlob } from './device/identity.js';
+import { Inventory, loadInventory } from './device/inventory.js';
+import { PendingDevices } from './device/pending.js';
+import { DeviceRegistry } from './device/registry.js';
+import { DeviceSession } from './device/session.js';
+import { HttpServer, type DeviceView } from './http/server.js';
+import { Users, loadUsers } from './northbound/auth.js';
+import { loadOrCreateHostKey } from './northbound/hostkey.js';
+import { NorthboundServer } from './northbound/server.js';
+
+export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
+
+export interface GatewayAddresses {
+  callhomeSsh: number;
+  northbound: number;
+  http: number;
+  devicePorts: Map<string, number>;
+}
+
+/** Whether ssh2's native crypto binding loaded (without it ssh2 runs at about half speed). */
+export function sshNativeCryptoAvailable(): boolean {
+  const require = createRequire(import.meta.url);
+  try {
+    return (require('ssh2/lib/protocol/crypto.js') as { bindingAvailable?: boolean }).bindingAvailable === true;
+  } catch {
+    return false;
+  }
+}
+
+export class Gateway {
+  readonly metrics: GatewayMetrics;
+  readonly registry: DeviceRegistry;
+  readonly pending = new PendingDevices();
+  private stateValue: GatewayState = 'created';
+  private inventoryValue = Inventory.empty();
+  private usersValue = Users.empty();
+  private callhomeSsh: CallHomeListener | undefined;
+  private northbound: NorthboundServer | undefined;
+  private http: HttpServer | undefined;
+  private readonly handshakes = new Set<DeviceSession>();
+  private ports: Omit<GatewayAddresses, 'devicePorts'> = { callhomeSsh: 0, northbound: 0, http: 0 };
+  private watching: Array<[string, StatsListener]> = [];
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    options: { metrics?: GatewayMetrics } = {},
+  ) {
+    this.metrics = options.metrics ?? new GatewayMetrics();
+    this.registry = new DeviceRegistry(this.metrics);
+  }
+
+  get state(): GatewayState {
+    return this.stateValue;
+  }
+
+  get inventory(): Inventory {
+    return this.inventoryValue;
+  }
+
+  addresses(): GatewayAddresses {
+    return { ...this.ports, devicePorts: this.northbound?.devicePorts() ?? new Map() };
+  }
+
+  async start(): Promise<void> {
+    if (this.stateValue !== 'created') throw new Error(`cannot start a gateway that is ${this.stateValue}`);
+    this.stateValue = 'starting';
+    const { config, logger } = this;
+    try {
+      this.inventoryValue = loadInventory(config.inventory.file);
+      this.usersValue = loadUsers(config.users.file);
+      const hostKey = loadOrCreateHostKey(config.northbound.hostKeyFile, fingerprintOfKeyBlob);
+      logger.info(
+        { file: config.northbound.hostKeyFile, fingerprint: hostKey.fingerprint, generated: hostKey.generated },
+        hostKey.generated ? 'generated the northbound host key' : 'loaded the northbound host key',
+      );
+      const nativeCrypto = sshNativeCryptoAvailable();
+      if (nativeCrypto) logger.info({ nativeCrypto }, 'ssh2 native crypto binding in use');
+      else logger.warn({ nativeCrypto }, 'ssh2 native crypto binding missing: SSH runs on slower JavaScript crypto');
+
+      this.http = new HttpServer(
+        {
+          ready: () => this.stateValue === 'running',
+          metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+          devices: () => this.deviceViews(),
+          pending: () => this.pending.list(),
+        },
+        logger,
+      );
+      this.ports.http = await this.http.listen(config.http.host, config.http.port);
+
+      this.northbound = new NorthboundServer({
+        hostKey: hostKey.privateKey,
+        users: () => this.usersValue,
+        inventory: () => this.inventoryValue,
+        registry: this.registry,
+        metrics: this.metrics,
+        logger: logger.child({ side: 'northbound' }),
+        options: {
+          loginGraceTime: config.northbound.loginGraceTime,
+          channelOpenTimeout: config.callhome.helloTimeout,
+          maxMessageBytes: config.netconf.maxMessageBytes,
+          maxHelloBytes: config.netconf.maxHelloBytes,
+        },
+      });
+      this.ports.northbound = await this.northbound.listen(config.northbound.host, config.northbound.port, { kind: 'shared' });
+      await this.syncDevicePorts();
+
+      this.callhomeSsh = new CallHomeListener('ssh', (socket) => this.onCallHome(socket), logger);
+      this.ports.callhomeSsh = await this.callhomeSsh.listen(config.callhome.ssh.host, config.callhome.ssh.port);
+
+      this.watch(config.inventory.file, () => this.reloadInventory());
+      this.watch(config.users.file, () => this.reloadUsers());
+      this.stateValue = 'running';
+      logger.info(
+        {
+          callhomeSsh: `${config.callhome.ssh.host}:${this.ports.callhomeSsh}`,
+          northbound: `${config.northbound.host}:${this.ports.northbound}`,
+          http: `${config.http.host}:${this.ports.http}`,
+          devicePorts: Object.fromEntries(this.northbound.devicePorts()),
+          devices: this.inventoryValue.devices.size,
+          users: this.usersValue.size,
+        },
+        'gateway ready',
+      );
+    } catch (err) {
+      this.destroy();
+      throw err;
+    }
+  }
+
+  private onCallHome(socket: Socket): void {
+    const session = new DeviceSession(socket, {
+      inventory: () => this.inventoryValue,
+      pending: this.pending,
+      registry: this.registry,
+      metrics: this.metrics,
+      logger: this.logger.child({ side: 'callhome' }),
+      options: {
+        loginGraceTime: this.config.callhome.loginGraceTime,
+        helloTimeout: this.config.callhome.helloTimeout,
+        maxHelloBytes: this.config.netconf.maxHelloBytes,
+      },
+    });
+    this.handshakes.add(session);
+    session.signal.addEventListener('abort', () => this.handshakes.delete(session), { once: true });
+    session.start().then(
+      () => this.handshakes.delete(session),
+      () => this.handshakes.delete(session), // the session logged and counted its own reason
+    );
+  }
+
+  private deviceViews(): DeviceView[] {
+    const ports = this.northbound?.devicePorts() ?? new Map<string, number>();
+    return [...this.inventoryValue.devices.values()].map((entry) => {
+      const live = this.registry.get(entry.id);
+      return {
+        id: entry.id,
+        state: live ? 'connected' : 'disconnected',
+        transport: live?.transport ?? 'ssh',
+        remoteAddress: live?.remoteAddress ?? null,
+        connectedAt: live?.connectedAt?.toISOString() ?? null,
+        port: ports.get(entry.id) ?? entry.port ?? null,
+        sessions: live?.sessions ?? 0,
+        capabilities: live ? [...live.capabilities] : [],
+      };
+    });
+  }
+
+  private watch(file: string, onChange: () => void): void {
+    // Polling survives editors that replace files and Kubernetes' symlink swaps of ConfigMaps.
+    const listener = (curr: Stats, prev: Stats) => {
+      if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino) onChange();
+    };
+    watchFile(file, { interval: 1000, persistent: false }, listener);
+    this.watching.push([file, listener]);
+  }
+
+  /** Re-reads the inventory; a file that fails validation leaves the last good one in force. */
+  async reloadInventory(): Promise<boolean> {
+    let next: Inventory;
+    try {
+      next = loadInventory(this.config.inventory.file);
+    } catch (err) {
+      this.logger.error({ reason: 'GW_ERR_INVENTORY' }, `inventory not reloaded, the previous one stays in force: ${describeError(err)}`);
+      return false;
+    }
+    const previous = this.inventoryValue;
+    this.inventoryValue = next;
+    for (const id of previous.devices.keys()) {
+      if (!next.devices.has(id)) this.registry.kill(id, new GatewayError('GW_ERR_REMOVED', 'device removed from the inventory'));
+    }
+    await this.syncDevicePorts();
+    this.logger.info({ devices: next.devices.size }, 'inventory reloaded');
+    return true;
+  }
+
+  async reloadUsers(): Promise<boolean> {
+    try {
+      this.usersValue = loadUsers(this.config.users.file);
+    } catch (err) {
+      this.logger.error({ reason: 'GW_ERR_USERS' }, `users not reloaded, the previous ones stay in force: ${describeError(err)}`);
+      return false;
+    }
+    this.logger.info({ users: this.usersValue.size }, 'users reloaded');
+    return true;
+  }
+
+  /** Opens, moves or closes per-device northbound listeners to match the inventory. */
+  private async syncDevicePorts(): Promise<void> {
+    const northbound = this.northbound;
+    if (!northbound) return;
+    const current = northbound.devicePorts();
+    for (const [id, port] of current) {
+      const wanted = this.inventoryValue.get(id)?.port;
+      if (wanted !== port) await northbound.unlistenDevice(id);
+    }
+    const open = northbound.devicePorts();
+    for (const entry of this.inventoryValue.devices.values()) {
+      if (entry.port === undefined || open.has(entry.id)) continue;
+      try {
+        const port = await northbound.listen(this.config.northbound.host, entry.port, { kind: 'device', deviceId: entry.id });
+        this.logger.info({ device: entry.id, port }, 'device port listening');
+      } catch (err) {
+        if (this.stateValue === 'starting') throw err;
+        this.logger.error({ device: entry.id, port: entry.port }, describeError(err));
+      }
+    }
+  }
+
+  /** Graceful: refuse new work, then close what is open. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.stateValue === 'closing' || this.stateValue === 'closed') return;
+    this.stateValue = 'closing';
+    this.stopWatching();
+    await Promise.all([this.callhomeSsh?.close(), this.northbound?.close()]);
+    this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down'));
+    for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down'));
+    this.northbound?.destroy();
+    this.callhomeSsh?.destroy();
+    await this.http?.close();
+    this.stateValue = 'closed';
+  }
+
+  /** Immediate: drop everything. Safe to call twice. */
+  destroy(): void {
+    if (this.stateValue === 'closed') return;
+    this.stateValue = 'closed';
+    this.stopWatching();
+    this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
+    for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
+    this.callhomeSsh?.destroy();
+    this.northbound?.destroy();
+    this.http?.destroy();
+  }
+
+  private stopWatching(): void {
+    for (const [file, listener] of this.watching) unwatchFile(file, listener);
+    this.watching = [];
+  }
+}

@@ -1,0 +1,106 @@
+// Health, metrics and the read API. Answers never carry secrets: device entries are
+// reduced to their public facts before they are serialised.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GatewayError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface DeviceView {
+  id: string;
+  state: 'connected' | 'disconnected';
+  transport: 'ssh' | 'tls';
+  remoteAddress: string | null;
+  connectedAt: string | null;
+  port: number | null;
+  sessions: number;
+  capabilities: string[];
+  [extra: string]: unknown;
+}
+
+export interface HttpApi {
+  ready(): boolean;
+  metrics(): Promise<{ contentType: string; body: string }>;
+  devices(): DeviceView[];
+  pending(): unknown[];
+}
+
+export class HttpServer {
+  private readonly server: http.Server;
+
+  constructor(
+    private readonly api: HttpApi,
+    private readonly logger: Logger,
+  ) {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.logger.error({ err: describeError(err), path: req.url }, 'http handler failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    });
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
+    this.server.keepAliveTimeout = 5_000;
+    this.server.maxHeadersCount = 100;
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(new GatewayError('GW_ERR_LISTEN', `cannot listen for HTTP on ${host}:${port}: ${err.code ?? err.message}`));
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  destroy(): void {
+    this.server.close();
+    this.server.closeAllConnections();
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, { error: `method ${req.method} not allowed` }, { Allow: 'GET, HEAD' });
+      return;
+    }
+    if (path === '/healthz') {
+      send(res, 200, { status: 'ok' });
+    } else if (path === '/readyz') {
+      const ready = this.api.ready();
+      send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+    } else if (path === '/metrics') {
+      const { contentType, body } = await this.api.metrics();
+      res.writeHead(200, { 'Content-Type': contentType });
+      res.end(body);
+    } else if (path === '/api/devices') {
+      send(res, 200, this.api.devices());
+    } else if (path.startsWith('/api/devices/')) {
+      const id = decodeURIComponent(path.slice('/api/devices/'.length));
+      const device = this.api.devices().find((d) => d.id === id);
+      if (device) send(res, 200, device);
+      else send(res, 404, { error: `no device ${id}` });
+    } else if (path === '/api/pending') {
+      send(res, 200, this.api.pending());
+    } else {
+      send(res, 404, { error: 'not found' });
+    }
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body, null, 2) + '\n';
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', ...headers });
+  res.end(text);
+}

@@ -1,0 +1,278 @@
+// The northbound side: plain NETCONF over SSH (RFC 6242) for managers that only dial in.
+// One shared port routes by `<user>@<device>` (split at the last '@'); a device with its
+// own `port:` gets a listener where the plain user name is used. Each client `netconf`
+// subsystem becomes a new `netconf` channel on the device's connection, spliced 1:1.
+import type { AddressInfo } from 'node:net';
+import ssh2 from 'ssh2';
+import type { Connection, ServerChannel, AuthContext } from 'ssh2';
+import { GatewayError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { GatewayMetrics, type ClientSessionResult } from '../metrics.js';
+import { NetconfMeter } from '../netconf/meter.js';
+import { splice } from '../splice/splice.js';
+import type { DeviceRegistry } from '../device/registry.js';
+import type { Inventory } from '../device/inventory.js';
+import type { Users } from './auth.js';
+
+export type Route = { kind: 'shared' } | { kind: 'device'; deviceId: string };
+
+export interface NorthboundOptions {
+  /** Seconds from TCP accept until the client has authenticated. */
+  loginGraceTime: number;
+  /** Seconds to wait for the device to open a channel for a client. */
+  channelOpenTimeout: number;
+  maxMessageBytes: number;
+  maxHelloBytes: number;
+}
+
+export interface NorthboundDeps {
+  hostKey: Buffer;
+  users: () => Users;
+  inventory: () => Inventory;
+  registry: DeviceRegistry;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  options: NorthboundOptions;
+}
+
+interface Listener {
+  route: Route;
+  server: ssh2.Server;
+  port: number;
+}
+
+/** Splits a shared-port user name at its last '@': `alice@edge-1` → alice, edge-1. */
+export function splitUserAtDevice(username: string): { user: string; deviceId?: string } {
+  const at = username.lastIndexOf('@');
+  if (at <= 0 || at === username.length - 1) return { user: username };
+  return { user: username.slice(0, at), deviceId: username.slice(at + 1) };
+}
+
+export class NorthboundServer {
+  private readonly listeners = new Set<Listener>();
+  private readonly connections = new Set<Connection>();
+  private closing = false;
+
+  constructor(private readonly deps: NorthboundDeps) {}
+
+  /** Starts one listener; resolves with the bound port (useful when `port` is 0). */
+  listen(host: string, port: number, route: Route): Promise<number> {
+    const server = new ssh2.Server(
+      { hostKeys: [this.deps.hostKey], ident: 'callhome-gateway' },
+      (conn: Connection, info: ssh2.ClientInfo) => this.onConnection(conn, info, route),
+    );
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${port} for ${describeRoute(route)}: ${err.code ?? err.message}`));
+      };
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        server.on('error', (err: Error) => this.deps.logger.error({ err: describeError(err) }, 'northbound listener error'));
+        const bound = (server.address() as AddressInfo).port;
+        this.listeners.add({ route, server, port: bound });
+        resolve(bound);
+      });
+    });
+  }
+
+  /** Stops the listener serving `deviceId`'s own port, if there is one. */
+  async unlistenDevice(deviceId: string): Promise<void> {
+    for (const l of this.listeners) {
+      if (l.route.kind === 'device' && l.route.deviceId === deviceId) {
+        this.listeners.delete(l);
+        await new Promise<void>((resolve) => l.server.close(() => resolve()));
+      }
+    }
+  }
+
+  devicePorts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const l of this.listeners) if (l.route.kind === 'device') out.set(l.route.deviceId, l.port);
+    return out;
+  }
+
+  /** Stops accepting; existing sessions go on until `destroy()`. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.listeners].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+    this.listeners.clear();
+  }
+
+  destroy(): void {
+    this.closing = true;
+    for (const l of this.listeners) l.server.close();
+    this.listeners.clear();
+    for (const conn of this.connections) conn.end();
+    this.connections.clear();
+  }
+
+  private onConnection(conn: Connection, info: ssh2.ClientInfo, route: Route): void {
+    if (this.closing) {
+      conn.end();
+      return;
+    }
+    const { logger, options, metrics } = this.deps;
+    const client = `${info.ip}:${info.port}`;
+    const log = logger.child({ client });
+    this.connections.add(conn);
+    let authenticated: { user: string; deviceId?: string } | undefined;
+    let attempted = false;
+    const grace = setTimeout(() => {
+      log.warn({ reason: 'GW_ERR_TIMEOUT' }, `client did not authenticate within ${options.loginGraceTime}s`);
+      conn.end();
+    }, options.loginGraceTime * 1000);
+
+    conn.on('error', (err: Error) => log.debug({ err: describeError(err) }, 'client connection error'));
+    conn.on('close', () => {
+      clearTimeout(grace);
+      this.connections.delete(conn);
+      if (!authenticated && attempted) metrics.clientSessionsTotal.inc({ result: 'auth_failed' });
+    });
+    conn.on('authentication', (ctx: AuthContext) => {
+      const who = route.kind === 'shared' ? splitUserAtDevice(ctx.username) : { user: ctx.username, deviceId: route.deviceId };
+      void this.authenticate(ctx, who.user).then(
+        (ok) => {
+          if (ok) {
+            authenticated = who;
+            ctx.accept();
+          } else {
+            ctx.reject(['publickey', 'password']);
+          }
+        },
+        (err: unknown) => {
+          log.error({ err: describeError(err) }, 'authentication error');
+          ctx.reject(['publickey', 'password']);
+        },
+      );
+      if (ctx.method === 'password' || (ctx.method === 'publickey' && ctx.signature)) attempted = true;
+    });
+    conn.on('ready', () => {
+      clearTimeout(grace);
+      const who = authenticated!;
+      log.info({ user: who.user, device: who.deviceId }, 'client authenticated');
+      conn.on('session', (acceptSession) => {
+        const session = acceptSession();
+        let used = false;
+        session.on('subsystem', (accept, reject, sub) => {
+          if (sub.name !== 'netconf' || used) {
+            reject();
+            return;
+          }
+          used = true;
+          void this.startNetconf(accept, who, log);
+        });
+        for (const request of ['pty', 'shell', 'exec', 'x11', 'auth-agent', 'sftp'] as const) {
+          session.on(request as 'shell', (_accept: unknown, rejectRequest: (() => void) | undefined) => rejectRequest?.());
+        }
+      });
+      conn.on('request', (accept, rejectRequest) => rejectRequest?.());
+      conn.on('tcpip', (_accept, rejectChannel) => rejectChannel());
+    });
+  }
+
+  private async authenticate(ctx: AuthContext, user: string): Promise<boolean> {
+    const users = this.deps.users();
+    if (ctx.method === 'password') return users.checkPassword(user, ctx.password);
+    if (ctx.method === 'publickey') {
+      const key = users.findKey(user, ctx.key.data);
+      if (!key || key.type !== ctx.key.algo.replace(/^rsa-sha2-(256|512)$/, 'ssh-rsa')) return false;
+      // Without a signature the client only asks whether this key would do (RFC 4252 §7).
+      if (!ctx.signature) return true;
+      return key.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) === true;
+    }
+    return false;
+  }
+
+  private async startNetconf(
+    accept: () => ServerChannel,
+    who: { user: string; deviceId?: string },
+    log: Logger,
+  ): Promise<void> {
+    const { metrics, registry, users, options } = this.deps;
+    const refuse = (result: ClientSessionResult, reason: string) => {
+      metrics.clientSessionsTotal.inc({ result });
+      log.warn({ user: who.user, device: who.deviceId, result }, `client session refused: ${reason}`);
+      // A one-line reason on the channel's stderr: OpenSSH prints it; ncclient sees the close.
+      const channel = accept();
+      channel.stderr.write(`callhome-gateway: ${reason}\n`);
+      channel.exit(1);
+      channel.end();
+    };
+    if (!who.deviceId) {
+      refuse('denied', 'no device named: log in as <user>@<device> on this port');
+      return;
+    }
+    const deviceId = who.deviceId;
+    // One answer for "no such device" and "not yours", so ids are not revealed to strangers.
+    if (!users().mayReach(who.user, deviceId) || !registryKnows(this.deps, deviceId)) {
+      refuse('denied', `device ${deviceId} does not exist or user ${who.user} may not reach it`);
+      return;
+    }
+    const device = registry.get(deviceId);
+    if (!device) {
+      refuse('device_unavailable', `device ${deviceId} is not connected`);
+      return;
+    }
+    let deviceChannel: ssh2.ClientChannel;
+    try {
+      const opening = device.openNetconfChannel();
+      // A channel that opens after we gave up must not be left open on the device.
+      opening.then(
+        (late) => timedOut && late.close(),
+        () => {},
+      );
+      let timedOut = false;
+      deviceChannel = await withTimeout(opening, options.channelOpenTimeout, `device ${deviceId} did not open a channel within ${options.channelOpenTimeout}s`).catch((err: unknown) => {
+        timedOut = true;
+        throw err;
+      });
+    } catch (err) {
+      refuse('device_unavailable', describeError(err));
+      return;
+    }
+    const channel = accept();
+    metrics.clientSessionsTotal.inc({ result: 'ok' });
+    metrics.clientSessionsActive.inc();
+    const release = device.trackSession();
+    const splog = log.child({ user: who.user, device: deviceId });
+    splog.info('client session started');
+    const meter = new NetconfMeter(
+      {
+        message: (direction) => metrics.netconfMessagesTotal.inc({ direction }),
+        bytes: (direction, n) => metrics.netconfBytesTotal.inc({ direction }, n),
+        rpc: (operation, _id, seconds) => metrics.rpcDuration.observe({ operation: GatewayMetrics.operationLabel(operation) }, seconds),
+      },
+      { maxMessageBytes: options.maxMessageBytes, maxHelloBytes: options.maxHelloBytes },
+    );
+    const result = await splice(channel, deviceChannel, {
+      observer: meter,
+      signal: device.signal,
+      onError: (reason) => {
+        if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
+      },
+    });
+    metrics.clientSessionsActive.dec();
+    release();
+    const reason = typeof result.reason === 'string' ? result.reason : result.reason.code;
+    splog.info({ reason }, `client session ended${typeof result.reason === 'string' ? '' : `: ${result.reason.message}`}`);
+  }
+}
+
+function registryKnows(deps: NorthboundDeps, deviceId: string): boolean {
+  return deps.inventory().get(deviceId) !== undefined;
+}
+
+function describeRoute(route: Route): string {
+  return route.kind === 'shared' ? 'the shared northbound port' : `device ${route.deviceId}`;
+}
+
+function withTimeout<T>(promise: Promise<T>, seconds: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new GatewayError('GW_ERR_DEVICE_UNAVAILABLE', message)), seconds * 1000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

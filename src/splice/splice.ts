@@ -1,0 +1,114 @@
+// Joins one client channel and one device channel. Bytes pass unchanged in both
+// directions through a pass-through observer; the SSH channel windows are the only
+// buffers (ssh2 Channel's highWaterMark is its window), so a slow reader slows the writer.
+import { Transform, type Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GatewayError, describeError, isGatewayError } from '../errors.js';
+
+export type Direction = 'to_device' | 'to_client';
+
+export interface SpliceObserver {
+  /** Sees every chunk before it is forwarded; throws to end the splice (e.g. malformed framing). */
+  observe(direction: Direction, chunk: Buffer): void;
+}
+
+export interface SpliceOptions {
+  observer?: SpliceObserver;
+  /** Ends the splice from outside (device gone, client gone, shutdown). */
+  signal?: AbortSignal;
+  /**
+   * After one side closes, how long the other direction may take to deliver what was
+   * already received before everything is torn down.
+   */
+  drainMs?: number;
+  /** Called once, before the channels close, when an error (not a plain close) ends the splice. */
+  onError?: (reason: GatewayError) => void;
+}
+
+export interface SpliceResult {
+  /** Why the splice ended: which side closed first, or the error that ended it. */
+  reason: GatewayError | 'client_closed' | 'device_closed';
+}
+
+function observing(direction: Direction, observer: SpliceObserver | undefined): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      try {
+        observer?.observe(direction, chunk);
+      } catch (err) {
+        done(isGatewayError(err) ? err : new GatewayError('GW_ERR_FRAMING', describeError(err), { cause: err }));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+}
+
+/**
+ * Splices until both directions are done or either fails. Never rejects: the result
+ * says why it ended. Both channels are closed when it resolves.
+ */
+export async function splice(client: Duplex, device: Duplex, options: SpliceOptions = {}): Promise<SpliceResult> {
+  const drainMs = options.drainMs ?? 2000;
+  const controller = new AbortController();
+  let reason: SpliceResult['reason'] | undefined;
+  const stop = (why: SpliceResult['reason']) => {
+    reason ??= why;
+    if (controller.signal.aborted) return;
+    // Tell the client why before the pipelines tear the channels down.
+    if (why instanceof GatewayError) options.onError?.(why);
+    controller.abort(why);
+  };
+  const onOuterAbort = () => {
+    const r = options.signal?.reason;
+    stop(isGatewayError(r) ? r : new GatewayError('GW_ERR_DEVICE_CLOSED', describeError(r)));
+  };
+  if (options.signal?.aborted) onOuterAbort();
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+
+  // ssh2 never calls back a write into a channel that is already closed, so a pipeline
+  // can wait forever on a dead side: when either channel closes, let the other direction
+  // drain what it already holds for a bounded time, then tear both down.
+  let drainTimer: NodeJS.Timeout | undefined;
+  const onClose = (which: 'client_closed' | 'device_closed') => () => {
+    reason ??= which;
+    drainTimer ??= setTimeout(() => stop(which), drainMs);
+  };
+  const onClientClose = onClose('client_closed');
+  const onDeviceClose = onClose('device_closed');
+  client.once('close', onClientClose);
+  device.once('close', onDeviceClose);
+
+  const run = (from: Duplex, through: Transform, to: Duplex, whenDone: 'client_closed' | 'device_closed') =>
+    pipeline(from, through, to, { signal: controller.signal }).then(
+      () => {
+        // The source ended cleanly and everything reached the other side: that side is done.
+        reason ??= whenDone;
+      },
+      (err: unknown) => {
+        if (controller.signal.aborted) return;
+        stop(isGatewayError(err) ? err : new GatewayError('GW_ERR_DEVICE_CLOSED', describeError(err), { cause: err }));
+      },
+    );
+
+  const toDevice = run(client, observing('to_device', options.observer), device, 'client_closed');
+  const toClient = run(device, observing('to_client', options.observer), client, 'device_closed');
+  // An EOF alone arms no timer: a client that sent EOF after its last <rpc> still waits
+  // for the reply, as it would on a direct connection (`ssh -s netconf < rpc.xml`).
+  await Promise.all([toDevice, toClient]);
+
+  clearTimeout(drainTimer);
+  options.signal?.removeEventListener('abort', onOuterAbort);
+  client.off('close', onClientClose);
+  device.off('close', onDeviceClose);
+  closeChannel(client);
+  closeChannel(device);
+  return { reason: reason ?? 'client_closed' };
+}
+
+function closeChannel(channel: Duplex): void {
+  // ssh2 channels: close() sends CHANNEL_CLOSE; plain streams: destroy().
+  const c = channel as Duplex & { close?: () => void };
+  if (typeof c.close === 'function') c.close();
+  else channel.destroy();
+}

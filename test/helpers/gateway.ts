@@ -1,0 +1,122 @@
+// Starts an in-process gateway on free loopback ports with temporary config files, and
+// captures its log lines so tests can assert on reasons (and on the absence of secrets).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config.js';
+import { Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/log.js';
+
+export interface TestGateway {
+  gateway: Gateway;
+  config: Config;
+  dir: string;
+  inventoryFile: string;
+  usersFile: string;
+  logs: string[];
+  callhomePort: number;
+  northboundPort: number;
+  httpPort: number;
+  get<T = unknown>(urlPath: string): Promise<{ status: number; body: T }>;
+  metrics(): Promise<string>;
+  /** The value of one metric series from /metrics, e.g. `callhome_connections_total{transport="ssh",result="accepted"}`. */
+  metric(series: string): Promise<number>;
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(options: { inventory?: string; users?: string; env?: Record<string, string> } = {}): Promise<TestGateway> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'chgw-gw-'));
+  const inventoryFile = path.join(dir, 'devices.yaml');
+  const usersFile = path.join(dir, 'users.yaml');
+  writeFileSync(inventoryFile, options.inventory ?? 'devices: []\n');
+  writeFileSync(usersFile, options.users ?? 'users: []\n');
+  const config = loadConfig([], {
+    CHGW_STATEDIR: path.join(dir, 'state'),
+    CHGW_INVENTORY_FILE: inventoryFile,
+    CHGW_USERS_FILE: usersFile,
+    CHGW_CALLHOME_SSH_HOST: '127.0.0.1',
+    CHGW_CALLHOME_SSH_PORT: '0',
+    CHGW_NORTHBOUND_HOST: '127.0.0.1',
+    CHGW_NORTHBOUND_PORT: '0',
+    CHGW_HTTP_HOST: '127.0.0.1',
+    CHGW_HTTP_PORT: '0',
+    CHGW_LOG_LEVEL: 'debug',
+    ...options.env,
+  });
+  const logs: string[] = [];
+  const waiters = new Set<() => void>();
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(line);
+      for (const w of waiters) w();
+      done();
+    },
+  });
+  const gateway = new Gateway(config, createLogger('debug', sink));
+  await gateway.start();
+  const ports = gateway.addresses();
+  const base = `http://127.0.0.1:${ports.http}`;
+  const self: TestGateway = {
+    gateway,
+    config,
+    dir,
+    inventoryFile,
+    usersFile,
+    logs,
+    callhomePort: ports.callhomeSsh,
+    northboundPort: ports.northbound,
+    httpPort: ports.http,
+    async get<T>(urlPath: string) {
+      const res = await fetch(base + urlPath);
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* not JSON: metrics */
+      }
+      return { status: res.status, body: body as T };
+    },
+    async metrics() {
+      return (await fetch(base + '/metrics')).text();
+    },
+    async metric(series: string) {
+      const text = await self.metrics();
+      const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+      return line ? Number(line.slice(series.length + 1)) : 0;
+    },
+    waitForLog(re: RegExp, timeoutMs = 10_000) {
+      return new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const hit = logs.find((l) => re.test(l));
+          if (hit) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(hit);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no log line matching ${re} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    close: () => gateway.close(),
+  };
+  return self;
+}
+
+/** Polls `fn` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
