@@ -56,11 +56,13 @@ WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY package.json ./
-COPY deploy/docker/healthcheck.mjs ./healthcheck.mjs
 # The SPEC defaults are relative to the working directory: inventory and users under
-# /app/config (mount them read-only), state (the northbound host key, …) under /app/data.
-# Only /app/data is writable by the gateway user; the code stays root-owned.
-RUN mkdir -p /app/config /app/data \
+# /app/config (the empty, commented examples from the repository; mount yours over them
+# read-only), state (the northbound host key, …) under /app/data.
+COPY config ./config
+COPY deploy/docker/healthcheck.mjs ./healthcheck.mjs
+# Only /app/data is writable by the gateway user; the code and config stay root-owned.
+RUN mkdir -p /app/data \
  && chown 10001:10001 /app/data \
  && chmod 0700 /app/data \
  && printf '#!/bin/sh\nexec node /app/dist/src/cli.js "$@"\n' > /usr/local/bin/callhome-gateway \
@@ -70,10 +72,11 @@ USER 10001:10001
 # 4334 call home over SSH, 4335 call home over TLS, 830 NETCONF for managers, 9834 HTTP.
 # 830 is below 1024: Docker Engine (20.10+) lowers net.ipv4.ip_unprivileged_port_start to 0
 # in every container, so the non-root user binds it with no capability at all. Kubernetes
-# runtimes do not do that by default, and with allowPrivilegeEscalation: false neither a file
-# capability on the node binary (ignored under no_new_privs) nor capabilities.add (never
-# reaches a non-root process's effective set) helps; the manifests in deploy/ therefore
-# listen on 8830 and map 830 in the Service. See deploy/README.md.
+# runtimes do not do that by default, and with allowPrivilegeEscalation: false neither
+# capabilities.add (never reaches a non-root process's effective set) nor a file capability
+# on node (no_new_privs; and node would fail to exec wherever the capability is dropped)
+# is a fix. The manifests in deploy/ listen on 8830 and map 830 in the Service instead.
+# See deploy/README.md.
 EXPOSE 4334 4335 830 9834
 
 # No curl in slim images: a tiny node script asks /healthz (honours CHGW_HTTP_PORT).
