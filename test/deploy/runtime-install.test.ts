@@ -209,6 +209,8 @@ if (!cliBuilt) {
       await waitFor(`${base}/healthz`, 200, child, 20_000, out);
       await waitFor(`${base}/readyz`, 200, child, 20_000, out);
       t.is(await runHealthcheck({ PATH: process.env.PATH, CHGW_HTTP_PORT: String(httpPort), CHGW_HTTP_HOST: '127.0.0.1' }, dir), 0);
+      // The gateway reports at start whether ssh2's native binding is in use.
+      t.regex(output, /"nativeCrypto":true/, `the gateway did not report the native binding in use:\n${out()}`);
 
       // Every metric the dashboard and the rules read, against this live /metrics.
       const live = expositionMetricNames((await get(`${base}/metrics`)).body);
@@ -230,7 +232,9 @@ if (!cliBuilt) {
       // SIGTERM drains and exits cleanly (the pod's stop path).
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');
-      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 40_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), 40_000)))]);
+      clearTimeout(timer);
       t.is(code, 0, `exit after SIGTERM:\n${out()}`);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');

@@ -153,7 +153,10 @@ export class PodView {
       const prefix = prefixes.find((m) => p === m || p.startsWith(`${m}/`));
       return prefix ? path.join(root, p) : p;
     };
-    const rewrite = (text: string) => prefixes.reduce((t, m) => t.split(`${m}/`).join(`${hostPath(m)}/`), text);
+    // One pass, longest mount first, so a rewritten path is never rewritten again.
+    const escape = (m: string) => m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const mountRe = new RegExp(`(?<![\\w./-])(${prefixes.map(escape).join('|')})(?=/)`, 'g');
+    const rewrite = (text: string) => (prefixes.length ? text.replace(mountRe, (m) => hostPath(m)) : text);
     for (const mount of mounts) {
       const dir = path.join(root, mount.mountPath);
       mkdirSync(dir, { recursive: true });
