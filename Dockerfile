@@ -31,14 +31,16 @@ WORKDIR /app
 
 FROM toolchain AS build
 COPY package.json package-lock.json ./
-RUN npm ci
+# Compiling TypeScript needs no native binding: skip install scripts here.
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json
 
 FROM toolchain AS prod-deps
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev \
+# The npm cache lives in a BuildKit cache mount, never in a layer.
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev \
  && node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding did not build'); process.exit(1) }"
 
 FROM ${NODE_IMAGE} AS runtime
