@@ -73,7 +73,9 @@ export function parseHello(message: string | Buffer): Hello {
           const ns = ownNamespace(tok);
           if (tok.prefix !== '' && ns === undefined) throw new HelloError(`<${tok.name}> uses an undeclared prefix`);
           // Peers that omit the namespace altogether exist; a different one is not NETCONF.
-          if (ns !== undefined && ns !== NETCONF_BASE_NS) throw new HelloError(`<hello> is in namespace ${ns}, not ${NETCONF_BASE_NS}`);
+          if (ns !== undefined && ns !== NETCONF_BASE_NS) {
+            throw new HelloError(`<hello> is in namespace ${ns}, not ${NETCONF_BASE_NS}`);
+          }
         } else if (collecting === undefined) {
           if (depth === 1 && tok.local === 'capabilities') parentIsCapabilities = true;
           else if (depth === 2 && parentIsCapabilities && tok.local === 'capability') collecting = 'capability';
