@@ -244,11 +244,15 @@ export class Gateway {
     if (this.stateValue === 'closing' || this.stateValue === 'closed') return;
     this.stateValue = 'closing';
     this.stopWatching();
-    await Promise.all([this.callhomeSsh?.close(), this.northbound?.close()]);
-    this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down'));
-    for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down'));
+    // net.Server#close() calls back only once every connection is gone, so stop
+    // accepting first, end the sessions, and only then wait for the listeners.
+    const listenersClosed = Promise.all([this.callhomeSsh?.close(), this.northbound?.close()]);
+    const reason = new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down');
+    this.registry.killAll(reason);
+    for (const s of this.handshakes) s.kill(reason);
     this.northbound?.destroy();
     this.callhomeSsh?.destroy();
+    await listenersClosed;
     await this.http?.close();
     this.stateValue = 'closed';
   }

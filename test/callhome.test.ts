@@ -129,6 +129,18 @@ test('removing a device from the inventory file disconnects it', async (t) => {
   t.truthy(gw.logs.find((l) => l.includes('GW_ERR_REMOVED')));
 });
 
+test('close() with a device connected ends the device connection and resolves', async (t) => {
+  const device = new ScriptedDevice();
+  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]) });
+  t.teardown(() => device.close());
+  await device.callHome(gw.callhomePort);
+  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'connected');
+  await gw.close();
+  t.is(gw.gateway.state, 'closed');
+  await waitFor(() => device.openConnections === 0, 5000, 'the device connection to end');
+  await t.throwsAsync(fetch(`http://127.0.0.1:${gw.httpPort}/healthz`));
+});
+
 test('health and readiness', async (t) => {
   const gw = await startGateway();
   t.is((await gw.get('/healthz')).status, 200);

@@ -185,16 +185,22 @@ export class NorthboundServer {
   }
 
   private async startNetconf(
-    accept: () => ServerChannel,
+    accept: () => ServerChannel | undefined,
     who: { user: string; deviceId?: string },
     log: Logger,
   ): Promise<void> {
     const { metrics, registry, users, options } = this.deps;
+    // Accept at once: a client may send its <hello> (and even EOF) right behind the
+    // subsystem request, and ssh2 drops both if the request is still unanswered.
+    const channel = accept();
+    if (!channel) {
+      log.debug({ user: who.user, device: who.deviceId }, 'client closed its session before the subsystem was accepted');
+      return;
+    }
     const refuse = (result: ClientSessionResult, reason: string) => {
       metrics.clientSessionsTotal.inc({ result });
       log.warn({ user: who.user, device: who.deviceId, result }, `client session refused: ${reason}`);
       // A one-line reason on the channel's stderr: OpenSSH prints it; ncclient sees the close.
-      const channel = accept();
       channel.stderr.write(`callhome-gateway: ${reason}\n`);
       channel.exit(1);
       channel.end();
@@ -215,23 +221,20 @@ export class NorthboundServer {
       return;
     }
     let deviceChannel: ssh2.ClientChannel;
+    let gaveUp = false;
+    const opening = device.openNetconfChannel();
+    // A channel that opens after we gave up must not be left open on the device.
+    opening.then(
+      (late) => gaveUp && late.close(),
+      () => {},
+    );
     try {
-      const opening = device.openNetconfChannel();
-      // A channel that opens after we gave up must not be left open on the device.
-      opening.then(
-        (late) => timedOut && late.close(),
-        () => {},
-      );
-      let timedOut = false;
-      deviceChannel = await withTimeout(opening, options.channelOpenTimeout, `device ${deviceId} did not open a channel within ${options.channelOpenTimeout}s`).catch((err: unknown) => {
-        timedOut = true;
-        throw err;
-      });
+      deviceChannel = await withTimeout(opening, options.channelOpenTimeout, `device ${deviceId} did not open a channel within ${options.channelOpenTimeout}s`);
     } catch (err) {
+      gaveUp = true;
       refuse('device_unavailable', describeError(err));
       return;
     }
-    const channel = accept();
     metrics.clientSessionsTotal.inc({ result: 'ok' });
     metrics.clientSessionsActive.inc();
     const release = device.trackSession();
