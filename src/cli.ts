@@ -12,6 +12,7 @@ import { describeKeyMaterial } from './device/identity.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { hashPassword } from './northbound/auth.js';
+import { runSimulate } from './simulator/cli.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -27,6 +28,8 @@ Commands:
   fingerprint [FILE]       print the SHA256 fingerprint of an SSH public key or PEM
                            certificate (stdin when FILE is absent or -)
   hash-password            read a password on stdin, print a hash for the users file
+  simulate --gateway HOST:PORT --count N   run N simulated call-home devices
+                           (see \`simulate --help\`)
 
 Options:
   -h, --help               show help for a command
@@ -149,6 +152,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   run: cmdRun,
   fingerprint: cmdFingerprint,
   'hash-password': cmdHashPassword,
+  simulate: (args) => runSimulate(args),
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -169,7 +173,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`callhome-gateway: unknown command "${command}" (see --help)\n`);
     return EXIT_USAGE;
   }
-  if (args.includes('--help') || args.includes('-h')) {
+  if ((args.includes('--help') || args.includes('-h')) && command !== 'simulate') {
     process.stdout.write((HELP[command] ?? USAGE) + '\n');
     return EXIT_OK;
   }

@@ -30,13 +30,16 @@ export interface SpliceResult {
   reason: GatewayError | 'client_closed' | 'device_closed';
 }
 
-function observing(direction: Direction, observer: SpliceObserver | undefined): Transform {
+function observing(direction: Direction, observer: SpliceObserver | undefined, fail: (err: GatewayError) => void): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       try {
         observer?.observe(direction, chunk);
       } catch (err) {
-        done(isGatewayError(err) ? err : new GatewayError('GW_ERR_FRAMING', describeError(err), { cause: err }));
+        const reason = isGatewayError(err) ? err : new GatewayError('GW_ERR_FRAMING', describeError(err), { cause: err });
+        // Settle the reason (and tell the client) before pipeline() destroys the channels.
+        fail(reason);
+        done(reason);
         return;
       }
       done(null, chunk);
@@ -91,8 +94,8 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
       },
     );
 
-  const toDevice = run(client, observing('to_device', options.observer), device, 'client_closed');
-  const toClient = run(device, observing('to_client', options.observer), client, 'device_closed');
+  const toDevice = run(client, observing('to_device', options.observer, stop), device, 'client_closed');
+  const toClient = run(device, observing('to_client', options.observer, stop), client, 'device_closed');
   // An EOF alone arms no timer: a client that sent EOF after its last <rpc> still waits
   // for the reply, as it would on a direct connection (`ssh -s netconf < rpc.xml`).
   await Promise.all([toDevice, toClient]);
