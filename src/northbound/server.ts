@@ -248,6 +248,10 @@ export class NorthboundServer {
       },
       { maxMessageBytes: options.maxMessageBytes, maxHelloBytes: options.maxHelloBytes },
     );
+    // Mirror the device's exit status: OpenSSH's ssh exits 255 on a channel closed without one.
+    let exitStatus: number | undefined;
+    deviceChannel.on('exit', (code: number | null) => (exitStatus = code ?? undefined));
+    channel.prependOnceListener('prefinish', () => sendExitStatus(channel, exitStatus));
     const result = await splice(channel, deviceChannel, {
       observer: meter,
       signal: device.signal,
@@ -260,6 +264,18 @@ export class NorthboundServer {
     const reason = typeof result.reason === 'string' ? result.reason : result.reason.code;
     splog.info({ reason }, `client session ended${typeof result.reason === 'string' ? '' : `: ${result.reason.message}`}`);
   }
+}
+
+/**
+ * Sends exit-status on a server channel that is ending. 'prefinish' comes once every write
+ * has gone out and just before ssh2 sends EOF and close, so the status follows the last byte
+ * of data; but by then ssh2's public exit() refuses (the stream is no longer writable), so
+ * this goes one level down to the same protocol call exit() makes.
+ */
+function sendExitStatus(channel: ServerChannel, code: number | undefined): void {
+  if (code === undefined) return;
+  const c = channel as unknown as { outgoing: { id: number; state: string }; _client?: { _protocol?: { exitStatus(id: number, code: number): void } } };
+  if (c.outgoing.state === 'open') c._client?._protocol?.exitStatus(c.outgoing.id, code);
 }
 
 function registryKnows(deps: NorthboundDeps, deviceId: string): boolean {
