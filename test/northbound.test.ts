@@ -179,3 +179,14 @@ test('a per-device port routes by plain user name', async (t) => {
   t.pass();
   s.client.end();
 });
+
+test('shell, exec and port forwarding are refused: the endpoint speaks NETCONF only', async (t) => {
+  const device = new ScriptedDevice();
+  const gw = await setup(t, device);
+  const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
+  t.teardown(() => client.end());
+  await t.throwsAsync(new Promise((resolve, reject) => client.exec('id', (err, ch) => (err ? reject(err) : resolve(ch)))));
+  await t.throwsAsync(new Promise((resolve, reject) => client.shell((err, ch) => (err ? reject(err) : resolve(ch)))));
+  await t.throwsAsync(new Promise((resolve, reject) => client.forwardOut('127.0.0.1', 0, '127.0.0.1', gw.httpPort, (err, ch) => (err ? reject(err) : resolve(ch)))));
+  await t.throwsAsync(new Promise((resolve, reject) => client.subsys('sftp', (err, ch) => (err ? reject(err) : resolve(ch)))));
+});

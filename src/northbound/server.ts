@@ -162,12 +162,9 @@ export class NorthboundServer {
           used = true;
           void this.startNetconf(accept, who, log);
         });
-        for (const request of ['pty', 'shell', 'exec', 'x11', 'auth-agent', 'sftp'] as const) {
-          session.on(request as 'shell', (_accept: unknown, rejectRequest: (() => void) | undefined) => rejectRequest?.());
-        }
+        // Shell, exec, pty, sftp and forwarding requests have no listener here, and ssh2
+        // rejects any request nobody listens for: this endpoint speaks NETCONF only.
       });
-      conn.on('request', (accept, rejectRequest) => rejectRequest?.());
-      conn.on('tcpip', (_accept, rejectChannel) => rejectChannel());
     });
   }
 
