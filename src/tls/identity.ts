@@ -63,7 +63,8 @@ function oneLine(s: string): string {
 
 function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
   try {
-    return parent.checkIssued(child) && child.verify(parent.publicKey);
+    // X509Certificate#checkIssued(other): "was this certificate issued by other".
+    return child.checkIssued(parent) && child.verify(parent.publicKey);
   } catch {
     return false;
   }
@@ -134,7 +135,7 @@ export function identifyCertificate<E extends TlsCandidate>(
   const named = chained.find(({ e }) => identityValues(leaf, e.tls.identity).includes(e.id));
   if (!named) {
     const rules = [...new Set(chained.map(({ e }) => e.tls.identity))];
-    const shown = rules.map((r) => `${r}=${JSON.stringify(identityValues(leaf, r).join(',') || '(none)')}`).join(' ');
+    const shown = rules.map((r) => `${r}=${identityValues(leaf, r).join('+') || '(none)'}`).join(', ');
     return refuse('GW_ERR_CERT_IDENTITY', `wrong identity: certificate chains to the CA of ${chained.map(({ e }) => e.id).join(', ')} but names ${shown}`);
   }
   const { e: entry, path } = named;
