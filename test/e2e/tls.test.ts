@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { FrameScanner, type Framing } from '../../src/netconf/framing.js';
 import { issueCertificate } from '../../src/tls/certs.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import {
@@ -21,6 +22,7 @@ import {
   interfaceFilter,
   lockedEditSteps,
   makeTempDir,
+  rpc,
   requirePeers,
   runNcclient,
   runOpenSshNetconf,
@@ -67,6 +69,7 @@ async function device(name: string, opts: { clientCa?: boolean } = {}): Promise<
   devices.push(d);
   const c = await d.callHome('127.0.0.1', gw.gateway.addresses().callhomeTls);
   connections.push(c);
+  byDevice[name] = c;
   return c;
 }
 
@@ -143,6 +146,55 @@ test.after.always(async () => {
   await Promise.all(devices.map((d) => d.dispose()));
 });
 
+/** The payloads of the NETCONF messages in a byte stream: the hello in end-of-message framing, then `framing`. */
+function messages(bytes: Buffer, framing: Framing): string[] {
+  const out: string[] = [];
+  let cur: Buffer[] = [];
+  const scanner = new FrameScanner(
+    'eom',
+    {
+      data: (seg) => cur.push(Buffer.from(seg)),
+      end: () => {
+        out.push(Buffer.concat(cur).toString('utf8'));
+        cur = [];
+        if (out.length === 1) scanner.setFraming(framing);
+      },
+    },
+    { maxMessageBytes: 1 << 30 },
+  );
+  scanner.push(bytes);
+  return out;
+}
+
+const byDevice: Record<string, TlsDeviceConnection> = {};
+
+/** A raw OpenSSH manager: sends `hello`, then `request` once the gateway's hello is in; returns stdout once `done` says so. */
+function rawSsh(user: string, hello: string, request: string, done: (out: Buffer) => boolean): Promise<Buffer> {
+  const args = ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `IdentityFile=${manager.privateKeyFile}`, '-p', String(gw.northboundPort), '-l', user, '-s', '127.0.0.1', 'netconf'];
+  const child = spawn(BIN.ssh, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = Buffer.alloc(0);
+  let sent = false;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`raw ssh timed out; got ${out.toString().slice(0, 500)}`));
+    }, 15_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out = Buffer.concat([out, d]);
+      if (!sent && out.includes(']]>]]>')) {
+        sent = true;
+        child.stdin.write(hello + ']]>]]>' + request);
+      }
+      if (sent && done(out)) {
+        clearTimeout(timer);
+        child.kill();
+        resolve(out);
+      }
+    });
+    child.once('error', reject);
+  });
+}
+
 const job = (id: string, extra: Partial<NcJob>): NcJob => ({ host: '127.0.0.1', port: gw.northboundPort, username: `alice@${id}`, password: 'alice-pw', steps: [], ...extra });
 
 test.serial('CA + CN device: ncclient get-config, edit-config + commit; a second manager after the first works on the same device session', async (t) => {
@@ -180,6 +232,31 @@ test.serial('OpenSSH base:1.0 manager against a device session agreed at base:1.
   t.notRegex(ssh.stdout, /\n#\d+\n|\n##\n/, 'no chunk headers leak into the end-of-message session');
   t.regex(ssh.closeReply ?? '', /<ok\/>/, '<close-session> is answered by the gateway');
   t.is((await gw.get<DeviceView>('/api/devices/tls-sn')).body.state, 'connected', 'the device session stays after close-session');
+  // Byte-exact: the payload netconfd sent in chunks is what OpenSSH got between markers, and back.
+  const managerSide = ssh.stdout.split(']]>]]>');
+  const deviceOut = messages(readFileSync(byDevice['tls-sn']!.dump.fromDevice), 'chunked');
+  const deviceIn = messages(readFileSync(byDevice['tls-sn']!.dump.toDevice), 'chunked');
+  for (const id of ['101', '102']) {
+    const fromDevice = deviceOut.find((m) => m.includes(`message-id="${id}"`));
+    t.truthy(fromDevice, `device reply ${id} in the device-side dump`);
+    t.true(managerSide.includes(fromDevice!), `reply ${id} reached OpenSSH byte for byte`);
+    t.true(deviceIn.includes(rpc(Number(id), id === '101' ? '<get-config><source><running/></source></get-config>' : '<get><filter type="subtree"><netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"><sessions/></netconf-state></filter></get>')), `request ${id} reached the device byte for byte`);
+  }
+  t.false(deviceIn.some((m) => m.includes('close-session')), 'close-session never reaches the device');
+});
+
+test.serial('OpenSSH speaking base:1.1 (chunked) against a device session kept at base:1.0: byte-exact both ways', async (t) => {
+  const hello = `<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability><capability>${CAP_BASE_11}</capability></capabilities></hello>`;
+  const request = '<rpc message-id="201" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get-config><source><running/></source></get-config></rpc>';
+  // Two chunks on purpose: the gateway must join them into one end-of-message frame.
+  const framed = `\n#${Buffer.byteLength(request.slice(0, 40))}\n${request.slice(0, 40)}\n#${Buffer.byteLength(request.slice(40))}\n${request.slice(40)}\n##\n`;
+  const out = await rawSsh('alice@tls-base10', hello, framed, (o) => messages(o, 'chunked').length >= 2);
+  const managerSide = messages(out, 'chunked');
+  t.regex(managerSide[1]!, /message-id="201"/);
+  const deviceOut = messages(readFileSync(byDevice['tls-base10']!.dump.fromDevice), 'eom');
+  const deviceIn = messages(readFileSync(byDevice['tls-base10']!.dump.toDevice), 'eom');
+  t.true(deviceIn.includes(request), 'the chunked request reached the device as one end-of-message frame, byte for byte');
+  t.is(deviceOut.find((m) => m.includes('message-id="201"')), managerSide[1], 'the reply reached the manager in chunks, byte for byte');
 });
 
 test.serial('ncclient at base:1.1 against a device session kept at base:1.0 (maxBase), and OpenSSH at 1.0 on it too', async (t) => {

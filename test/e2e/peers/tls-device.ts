@@ -19,11 +19,14 @@ export interface TlsDeviceOptions {
 
 export interface TlsDeviceConnection {
   readonly exited: Promise<ExitInfo>;
+  /** socat's raw dumps of the device's plaintext side: what reached netconfd, what it sent. */
+  readonly dump: { toDevice: string; fromDevice: string };
   stop(): Promise<void>;
 }
 
 export class TlsCallHomeDevice {
   readonly #groups = new Set<GroupChild>();
+  #count = 0;
   private constructor(
     readonly name: string,
     readonly dir: string,
@@ -72,10 +75,12 @@ export class TlsCallHomeDevice {
       ...(o.caFile ? [`cafile=${o.caFile}`, 'verify=1'] : ['verify=0']),
     ].join(',');
     const log = openSync(join(this.dir, 'socat.log'), 'a');
+    const n = ++this.#count;
+    const dump = { toDevice: join(this.dir, `to-device-${n}.raw`), fromDevice: join(this.dir, `from-device-${n}.raw`) };
     let server: GroupChild;
     let dialer: GroupChild;
     try {
-      server = spawnGroup(BIN.socat, ['-d', tlsServer, `EXEC:${this.wrapper}`], { stdio: ['ignore', 'ignore', log] });
+      server = spawnGroup(BIN.socat, ['-d', '-r', dump.toDevice, '-R', dump.fromDevice, tlsServer, `EXEC:${this.wrapper}`], { stdio: ['ignore', 'ignore', log] });
       // The device's outbound connection: first reach its own TLS server (retrying until it
       // listens), then the gateway, and join the two.
       dialer = spawnGroup(BIN.socat, [`TCP:127.0.0.1:${local},retry=100,interval=0.05`, `TCP:${host}:${port},connect-timeout=5`], {
@@ -89,6 +94,7 @@ export class TlsCallHomeDevice {
     const groups = [server, dialer];
     return {
       exited: server.exited,
+      dump,
       stop: async () => {
         await Promise.all(groups.map((g) => terminateGroup(g)));
         for (const g of groups) this.#groups.delete(g);
