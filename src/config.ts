@@ -50,7 +50,7 @@ const schema = {
       port: { doc: 'call-home SSH listener port (IANA netconf-ch-ssh)', format: 'port', default: 4334 },
     },
     tls: {
-      enabled: { doc: 'listen for TLS call home', format: Boolean, default: false },
+      enabled: { doc: 'listen for TLS call home', format: Boolean, default: true },
       host: { doc: 'call-home TLS listener address', format: String, default: '0.0.0.0' },
       port: { doc: 'call-home TLS listener port (IANA netconf-ch-tls)', format: 'port', default: 4335 },
       // TLS call home: the gateway's client certificate and the held NETCONF session's liveness.

@@ -127,8 +127,6 @@ test.before(async () => {
     env: {
       CHGW_STATEDIR: stateDir,
       CHGW_CALLHOME_TLS_ENABLED: 'true',
-      CHGW_CALLHOME_TLS_HOST: '127.0.0.1',
-      CHGW_CALLHOME_TLS_PORT: '0',
       CHGW_CALLHOME_TLS_KEEPALIVEINTERVAL: '1',
     },
   });
