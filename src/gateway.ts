@@ -11,6 +11,7 @@ import { GatewayMetrics } from './metrics.js';
 import { CallHomeListener } from './callhome/listener.js';
 import { TlsCallHome } from './callhome/tls.js';
 import { HeldSessionMetrics } from './device/held-metrics.js';
+import { sshHoldFactory } from './device/hold.js';
 import { fingerprintOfKeyBlob } from './device/identity.js';
 import { Inventory, loadInventory } from './device/inventory.js';
 import { PendingDevices } from './device/pending.js';
@@ -172,6 +173,7 @@ export class Gateway {
         helloTimeout: this.config.callhome.helloTimeout,
         maxHelloBytes: this.config.netconf.maxHelloBytes,
       },
+      hold: sshHoldFactory(this.config, this.metrics, this.heldMetrics),
     });
     this.handshakes.add(session);
     session.signal.addEventListener('abort', () => this.handshakes.delete(session), { once: true });

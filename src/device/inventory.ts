@@ -27,6 +27,8 @@ export interface DeviceEntry {
   port?: number;
   /** TLS call home: how this device's certificate is recognised (RFC 8071 §4.2). */
   tls?: TlsEntry;
+  /** `single`: an SSH device that allows one NETCONF session, held and lent to one client at a time. */
+  sessions?: 'single';
 }
 
 export class Inventory {
@@ -57,7 +59,7 @@ export class Inventory {
   }
 }
 
-const DEVICE_KEYS = new Set(['id', 'ssh', 'tls', 'credentials', 'port']);
+const DEVICE_KEYS = new Set(['id', 'ssh', 'tls', 'credentials', 'port', 'sessions']);
 const CREDENTIAL_KEYS = new Set(['username', 'password', 'passwordFile', 'privateKeyFile', 'passphraseFile']);
 
 function fail(file: string, where: string, message: string): never {
@@ -192,6 +194,9 @@ export function parseInventory(text: string, file: string): Inventory {
       if (other !== undefined && other !== id) fail(file, where, `host key ${fp} is also listed for "${other}"`);
       owners.set(fp, id);
     }
+    if (raw.sessions !== undefined && raw.sessions !== 'single' && raw.sessions !== 'multiple') {
+      fail(file, where, 'sessions must be "single" or "multiple"');
+    }
     let port: number | undefined;
     if (raw.port !== undefined) {
       if (typeof raw.port !== 'number' || !Number.isInteger(raw.port) || raw.port < 1 || raw.port > 65535) {
@@ -208,7 +213,7 @@ export function parseInventory(text: string, file: string): Inventory {
       ssh === undefined && raw.credentials === undefined
         ? { username: '' }
         : parseCredentials(raw.credentials, defaultCreds as Record<string, unknown> | undefined, file, baseDir, where);
-    entries.push({ id, hostKeys: [...new Set(hostKeys)], credentials, ...(port !== undefined ? { port } : {}), ...(tls ? { tls } : {}) });
+    entries.push({ id, hostKeys: [...new Set(hostKeys)], credentials, ...(port !== undefined ? { port } : {}), ...(tls ? { tls } : {}), ...(raw.sessions === 'single' ? { sessions: 'single' as const } : {}) });
   });
   return new Inventory(entries);
 }

@@ -92,6 +92,8 @@ test('inventory tls: entries validate; TLS-only entries need no credentials; mis
   t.is(inv.tlsEntries().length, 2);
   t.is(inv.get('t1')!.tls!.identity, 'san');
   t.is(inv.get('t2')!.tls!.maxBase, '1.0');
+  const single = parseInventory(`devices:\n  - id: s\n    ssh: { hostKeys: ["SHA256:9C9FsWemPKcbejGUTAQVXbm0gVHhwnArckugaot5fB4"] }\n    credentials: { username: a, password: b }\n    sessions: single\n`, path.join(dir, 'devices.yaml'));
+  t.is(single.get('s')!.sessions, 'single');
   const bad: Array<[string, RegExp]> = [
     ['tls: { }', /tls needs fingerprints or ca/],
     ['tls: { ca: nope.crt }', /tls\.ca .*nope\.crt cannot be read/],
@@ -100,6 +102,7 @@ test('inventory tls: entries validate; TLS-only entries need no credentials; mis
     [`tls: { ca: ${caFile}, crl: missing.crl }`, /tls\.crl .* cannot be read/],
     [`tls: { ca: ${caFile}, verify: no }`, /unknown key "tls\.verify"/],
     [`tls: { ca: ${caFile}, maxBase: 2 }`, /tls\.maxBase must be/],
+    [`tls: { ca: ${caFile} }\n    sessions: one`, /sessions must be "single" or "multiple"/],
   ];
   for (const [yaml, re] of bad) {
     const err = t.throws(() => parseInventory(`devices:\n  - id: t\n    ${yaml}\n`, path.join(dir, 'devices.yaml')));
