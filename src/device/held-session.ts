@@ -268,7 +268,7 @@ export class HeldSession {
   private writeClient(lend: Lend, bytes: Buffer): void {
     if (!lend.active) return; // the rest of a message for a client that left is dropped
     this.deps.metrics.netconfBytesTotal.inc({ direction: 'to_client' }, bytes.length);
-    if (!lend.channel.write(bytes)) {
+    if (!lend.channel.write(bytes) && !this.device.isPaused()) {
       // The client reads slowly: stop reading the device until it catches up.
       this.device.pause();
       lend.channel.once('drain', () => this.device.resume());
@@ -364,6 +364,7 @@ export class HeldSession {
     const helloTimer = setTimeout(() => {
       if (!lend.helloDone) this.failLend(lend, new GatewayError('GW_ERR_TIMEOUT', `no client <hello> within ${this.options.helloTimeout}s`));
     }, this.options.helloTimeout * 1000);
+    helloTimer.unref();
     // The device's own hello, as it sent it (its session-id and capabilities).
     this.writeClient(lend, encodeMessage('eom', this.helloPayload));
     channel.on('data', (chunk: Buffer) => {
@@ -437,18 +438,23 @@ export class HeldSession {
       if (lend.outstanding === 0) this.finishClose(lend);
       return;
     }
+    if (info?.root !== 'rpc') {
+      // A client sends only <rpc>s after its hello (RFC 6241 §4.1). Anything else would draw
+      // an answer from the device that no request accounts for, breaking reply routing.
+      this.log.warn({ client: lend.id, root: info?.root }, 'dropped a client message that is not an <rpc>');
+      lend.route = 'swallow';
+      return;
+    }
     lend.route = 'device';
     this.deviceWriteOwner = lend;
-    if (info?.root === 'rpc') {
-      this.fifo.push({ owner: lend, messageId: info.messageId, operation: info.operation ?? 'unknown', start: performance.now() });
-      lend.outstanding++;
-    }
+    this.fifo.push({ owner: lend, messageId: info.messageId, operation: info.operation ?? 'unknown', start: performance.now() });
+    lend.outstanding++;
     this.writeDevice(lend, head);
   }
 
   private writeDevice(lend: Lend, seg: Buffer): void {
     for (const b of encodeSegment(this.deviceFraming, seg)) {
-      if (!this.writeDeviceRaw(b)) {
+      if (!this.writeDeviceRaw(b) && !lend.channel.isPaused()) {
         lend.channel.pause();
         this.device.once('drain', () => lend.channel.resume());
       }

@@ -141,7 +141,6 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
       key: this.deps.credentials.key,
       minVersion: 'TLSv1.2',
       ciphers: MODERN_CIPHERS,
-      honorCipherOrder: true,
       // The device is identified below against the inventory, not against a host name.
       rejectUnauthorized: false,
       checkServerIdentity: () => undefined,

@@ -59,9 +59,10 @@ async function selfSigned(name: string): Promise<{ cert: string; key: string }> 
   return { cert, key };
 }
 
-async function device(name: string, opts: { clientCa?: boolean } = {}): Promise<TlsDeviceConnection> {
+async function device(name: string, opts: { clientCa?: boolean; serverOptions?: string[] } = {}): Promise<TlsDeviceConnection> {
   const d = await TlsCallHomeDevice.create({
     name,
+    ...(opts.serverOptions ? { serverOptions: opts.serverOptions } : {}),
     certFile: certs[name]!.cert,
     keyFile: certs[name]!.key,
     ...(opts.clientCa === false ? {} : { caFile: path.join(stateDir, 'tls', 'ca.crt') }),
@@ -343,6 +344,16 @@ test.serial('wrong identity, expired, revoked and self-signed unknown certificat
   t.regex(stranger!.fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
   t.true((await gw.metric('callhome_connections_total{transport="tls",result="auth_failed"}')) >= 3);
   t.true((await gw.metric('callhome_connections_total{transport="tls",result="unknown_device"}')) >= 1);
+});
+
+test.serial('a device offering only TLS 1.2 suites without forward secrecy or AEAD is refused at the handshake', async (t) => {
+  const before = await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}');
+  certs['tls-weak'] = certs['tls-ca']!;
+  const c = await device('tls-weak', { serverOptions: ['cipher=AES128-SHA256', 'openssl-max-proto-version=TLS1.2'] });
+  await waitFor(async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) > before, 15_000, 'the weak handshake to fail');
+  t.truthy(gw.logs.find((l) => /call-home connection refused: TLS handshake failed/.test(l)));
+  t.is((await gw.get<DeviceView>('/api/devices/tls-ca')).body.state, 'connected', 'the device with the same certificate stays connected');
+  await c.stop();
 });
 
 test.serial('NETCONF-level keepalives are answered on idle held sessions', async (t) => {

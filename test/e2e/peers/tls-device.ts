@@ -15,6 +15,8 @@ export interface TlsDeviceOptions {
   keyFile: string;
   /** CA the device trusts for the gateway's client certificate; omit for a device that asks for none */
   caFile?: string;
+  /** more socat OPENSSL-LISTEN options, e.g. ['cipher=AES128-SHA256', 'openssl-max-proto-version=TLS1.2'] */
+  serverOptions?: string[];
 }
 
 export interface TlsDeviceConnection {
@@ -73,6 +75,7 @@ export class TlsCallHomeDevice {
       `cert=${o.certFile}`,
       `key=${o.keyFile}`,
       ...(o.caFile ? [`cafile=${o.caFile}`, 'verify=1'] : ['verify=0']),
+      ...(o.serverOptions ?? []),
     ].join(',');
     const log = openSync(join(this.dir, 'socat.log'), 'a');
     const n = ++this.#count;
