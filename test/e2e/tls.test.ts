@@ -360,3 +360,16 @@ test.serial('NETCONF-level keepalives are answered on idle held sessions', async
   await waitFor(async () => (await gw.metric('callhome_held_session_keepalives_total{transport="tls",result="answered"}')) > 0, 10_000, 'a keepalive answer');
   t.pass();
 });
+
+test.serial('a device that goes away ends the lent manager session with a reason, and the device shows disconnected', async (t) => {
+  let connected!: () => void;
+  const holding = new Promise<void>((r) => (connected = r));
+  const nc = runNcclient(job('tls-pin', { timeout: 10, onEvent: (e) => e.type === 'connected' && connected(), steps: [{ op: 'sleep', seconds: 2 }, { op: 'get-config', source: 'running' }] }));
+  await holding;
+  await byDevice['tls-pin']!.stop();
+  const r = await nc;
+  t.false(r.ok, 'the manager notices');
+  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/tls-pin')).body.state === 'disconnected', 10_000, 'tls-pin to show disconnected');
+  t.truthy(gw.logs.find((l) => /"device":"tls-pin".*client session on held device session ended: device closed the connection/.test(l)));
+  t.is((await gw.get<DeviceView>('/api/devices/tls-ca')).body.state, 'connected', 'other devices are untouched');
+});
