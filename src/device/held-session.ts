@@ -7,7 +7,7 @@
 // replies owed to a client that left are drained and dropped before the next client.
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import { GatewayError, describeError } from '../errors.js';
+import { GatewayError, describeError, isGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { GatewayMetrics, type Transport } from '../metrics.js';
 import { FrameScanner, type Framing } from '../netconf/framing.js';
@@ -172,7 +172,8 @@ export class HeldSession {
     try {
       this.deviceScanner.push(chunk);
     } catch (err) {
-      const reason = new GatewayError('GW_ERR_FRAMING', `device broke NETCONF framing: ${describeError(err)}`);
+      const reason =
+        isGatewayError(err) && err.code !== 'GW_ERR_FRAMING' ? err : new GatewayError('GW_ERR_FRAMING', `device broke NETCONF framing: ${describeError(err)}`);
       if (this.phase === 'hello') this.helloReject?.(reason);
       else this.deps.onFatal(reason);
     }

@@ -120,3 +120,18 @@ test('without waitForDevice a second client is refused as busy at once', async (
   t.is(r.result, 'busy');
   t.regex(r.reason, /busy/);
 });
+
+test('a device whose first message is not a NETCONF hello is refused with that reason', async (t) => {
+  const [gwSide, deviceSide] = pair();
+  const metrics = new GatewayMetrics({ defaultMetrics: false });
+  const session = new HeldSession(
+    gwSide,
+    { transport: 'tls', metrics, held: new HeldSessionMetrics(metrics.registry), logger: createLogger('silent'), onFatal: () => {} },
+    { maxMessageBytes: 1 << 20, maxHelloBytes: 1 << 16, helloTimeout: 5, waitForDevice: 0, keepaliveInterval: 0, drainTimeout: 5, maxBase: '1.1' },
+  );
+  const started = session.start();
+  deviceSide.write('<html>hello</html>]]>]]>');
+  const err = await t.throwsAsync(started);
+  t.is((err as { code?: string }).code, 'GW_ERR_NOT_NETCONF');
+  t.regex(err!.message, /did not send a NETCONF <hello>/);
+});
