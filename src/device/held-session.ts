@@ -56,6 +56,8 @@ class Lend {
   closeMessageId: string | undefined;
   eof = false;
   outstanding = 0;
+  /** Datastores this client has locked on the shared session (released when it leaves). */
+  readonly locks = new Set<string>();
   head = new MessageHeadBuffer();
   /** Where the current message from this client goes once its head is read. */
   route: 'undecided' | 'device' | 'swallow' = 'undecided';
@@ -70,10 +72,13 @@ class Lend {
 }
 
 interface Outstanding {
-  owner: Lend | 'keepalive';
+  /** Who gets the reply: a client, or the gateway itself (keepalives, lock clean-up). */
+  owner: Lend | 'keepalive' | 'gateway';
   messageId: string | undefined;
   operation: string;
   start: number;
+  /** For <lock>/<unlock>: the datastore, so the gateway knows which locks a client holds. */
+  datastore?: string;
 }
 
 interface Waiter {
@@ -240,8 +245,11 @@ export class HeldSession {
         }
         if (owed.owner === 'keepalive') {
           this.deps.held.keepalives.inc({ transport: this.deps.transport, result: 'answered' });
+        } else if (owed.owner === 'gateway') {
+          if (info.result !== 'ok') this.log.warn({ operation: owed.operation, datastore: owed.datastore, result: info.result }, 'clean-up after a departed client failed');
         } else {
           owed.owner.outstanding--;
+          if (owed.datastore && info.result === 'ok') this.trackLock(owed.owner, owed.operation, owed.datastore);
           if (owed.owner.active) {
             route = owed.owner;
             this.deps.metrics.rpcDuration.observe(
@@ -330,7 +338,7 @@ export class HeldSession {
   }
 
   private drained(): boolean {
-    return this.phase === 'running' && this.deviceRoute === 'undecided' && this.fifo.every((o) => o.owner === 'keepalive' || o.owner.active);
+    return this.phase === 'running' && this.deviceRoute === 'undecided' && this.fifo.every((o) => typeof o.owner === 'string' || o.owner.active);
   }
 
   /** Lends the session to the next waiting client once replies owed to departed ones are drained. */
@@ -448,7 +456,8 @@ export class HeldSession {
     }
     lend.route = 'device';
     this.deviceWriteOwner = lend;
-    this.fifo.push({ owner: lend, messageId: info.messageId, operation: info.operation ?? 'unknown', start: performance.now() });
+    const datastore = info.operation === 'lock' || info.operation === 'unlock' ? targetDatastore(head.toString('utf8')) : undefined;
+    this.fifo.push({ owner: lend, messageId: info.messageId, operation: info.operation ?? 'unknown', start: performance.now(), ...(datastore ? { datastore } : {}) });
     lend.outstanding++;
     this.writeDevice(lend, head);
   }
@@ -497,9 +506,39 @@ export class HeldSession {
       this.deviceWriteOwner = undefined;
     }
     this.device.resume();
+    for (const datastore of lend.locks) this.releaseLock(datastore);
+    lend.locks.clear();
     if (this.current === lend) this.current = undefined;
     lend.finish({ result: 'served', reason: why });
     this.pump();
+  }
+
+  // --- locks on a shared session ----------------------------------------------------------
+
+  private trackLock(lend: Lend, operation: string, datastore: string): void {
+    if (operation === 'unlock') {
+      lend.locks.delete(datastore);
+    } else if (lend.active) {
+      lend.locks.add(datastore);
+    } else {
+      this.releaseLock(datastore); // granted after its client left
+    }
+  }
+
+  /**
+   * On a session of its own, a client's locks end with its session and an uncommitted
+   * candidate is discarded (RFC 6241 §7.5, §8.3.5.2). The device session outlives the
+   * client here, so the gateway does that itself; the device handles requests in order, so
+   * this happens before any request of the next client.
+   */
+  private releaseLock(datastore: string): void {
+    const ops = datastore === 'candidate' ? ['<discard-changes/>', '<unlock><target><candidate/></target></unlock>'] : [`<unlock><target><${datastore}/></target></unlock>`];
+    for (const op of ops) {
+      const id = `callhome-gateway-release-${++this.keepaliveCount}`;
+      this.fifo.push({ owner: 'gateway', messageId: id, operation: op.slice(1, op.search(/[\s/>]/)), start: performance.now() });
+      this.writeDeviceRaw(encodeMessage(this.deviceFraming, `<rpc message-id="${id}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">${op}</rpc>`));
+    }
+    this.log.info({ datastore }, 'released a lock left by a departed client');
   }
 
   // --- liveness ------------------------------------------------------------------------
@@ -543,6 +582,12 @@ export class HeldSession {
       w.give({ result: 'unavailable', reason: `device went away: ${reason.message}` });
     }
   }
+}
+
+/** The datastore named in a <lock>/<unlock>'s <target> (running, candidate, startup, …). */
+export function targetDatastore(text: string): string | undefined {
+  const m = /<(?:[A-Za-z_][\w.-]*:)?target\b[^>]*>\s*<(?:[A-Za-z_][\w.-]*:)?([A-Za-z][\w-]*)\b/.exec(text);
+  return m?.[1];
 }
 
 function escapeAttr(s: string): string {

@@ -361,6 +361,19 @@ test.serial('NETCONF-level keepalives are answered on idle held sessions', async
   t.pass();
 });
 
+test.serial('a manager that leaves holding the candidate lock: the gateway discards its changes and unlocks, as a session end would', async (t) => {
+  const name = uniqueIfName('tlslk');
+  const first = await runNcclient(job('tls-ca', { steps: [{ op: 'lock', target: 'candidate', retry_seconds: 15 }, { op: 'edit-config', target: 'candidate', config: interfaceConfig(name, 'left behind') }], end: 'drop' }));
+  assertNcOk(first);
+  const second = await runNcclient(
+    job('tls-ca', { steps: [{ op: 'lock', target: 'candidate', retry_seconds: 15 }, { op: 'get-config', source: 'candidate', filter: interfaceFilter(name) }, { op: 'unlock', target: 'candidate' }] }),
+  );
+  assertNcOk(second);
+  t.is(second.sessionId, first.sessionId, 'the same device session');
+  t.notRegex(second.steps[1]!.reply ?? '', new RegExp(name), "the departed manager's uncommitted change was discarded");
+  t.truthy(gw.logs.find((l) => /"datastore":"candidate".*released a lock left by a departed client/.test(l)));
+});
+
 test.serial('a device that goes away ends the lent manager session with a reason, and the device shows disconnected', async (t) => {
   let connected!: () => void;
   const holding = new Promise<void>((r) => (connected = r));
