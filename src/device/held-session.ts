@@ -310,17 +310,22 @@ export class HeldSession {
           onLent();
           this.grant(channel, resolve);
         } };
-      if (!this.current && this.waiters.length === 0 && this.drained()) {
+      const free = !this.current && this.waiters.length === 0;
+      if (free && this.drained()) {
         waiter.grant();
         return;
       }
-      if (this.options.waitForDevice <= 0) {
+      // Nobody holds the session, it is only draining a departed client's replies: wait for
+      // that (bounded by drainTimeout, after which the device is dropped) even without waitForDevice.
+      const waitSeconds = free ? Math.max(this.options.waitForDevice, this.options.drainTimeout) : this.options.waitForDevice;
+      if (waitSeconds <= 0) {
         this.deps.held.busy.inc({ transport: this.deps.transport });
         resolve({ result: 'busy', reason: 'device is busy: its only NETCONF session is lent to another client' });
         return;
       }
       this.waiters.push(waiter);
       this.deps.held.waiting.inc({ transport: this.deps.transport });
+      channel.on('error', () => {}); // a waiting client that breaks off only leaves the queue
       const leave = (r: ServeResult) => {
         const i = this.waiters.indexOf(waiter);
         if (i < 0) return;
@@ -331,8 +336,8 @@ export class HeldSession {
       };
       waiter.timer = setTimeout(() => {
         this.deps.held.busy.inc({ transport: this.deps.transport });
-        leave({ result: 'busy', reason: `device is busy: its only NETCONF session stayed lent to another client for ${this.options.waitForDevice}s` });
-      }, this.options.waitForDevice * 1000);
+        leave({ result: 'busy', reason: `device is busy: its only NETCONF session stayed lent to another client for ${waitSeconds}s` });
+      }, waitSeconds * 1000);
       channel.once('close', () => leave({ result: 'served', reason: 'client left while waiting' }));
     });
   }
