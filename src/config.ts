@@ -50,9 +50,26 @@ const schema = {
       port: { doc: 'call-home SSH listener port (IANA netconf-ch-ssh)', format: 'port', default: 4334 },
     },
     tls: {
-      enabled: { doc: 'listen for TLS call home', format: Boolean, default: false },
+      enabled: { doc: 'listen for TLS call home', format: Boolean, default: true },
       host: { doc: 'call-home TLS listener address', format: String, default: '0.0.0.0' },
       port: { doc: 'call-home TLS listener port (IANA netconf-ch-tls)', format: 'port', default: 4335 },
+      // TLS call home: the gateway's client certificate and the held NETCONF session's liveness.
+      certFile: {
+        doc: "the gateway's TLS client certificate (PEM); default <stateDir>/tls/gateway.crt, created on first start",
+        format: String,
+        default: '',
+      },
+      keyFile: { doc: 'its private key (PEM); default <stateDir>/tls/gateway.key', format: String, default: '' },
+      keepaliveInterval: {
+        doc: 'seconds between NETCONF-level keepalives (<get> with an empty filter) on an idle TLS device session; 0 turns them off',
+        format: 'seconds',
+        default: 30,
+      },
+      drainTimeout: {
+        doc: "seconds a TLS device may take to answer a departed client's requests before its connection is dropped",
+        format: 'seconds',
+        default: 120,
+      },
     },
     loginGraceTime: {
       doc: 'seconds from TCP accept until the device is identified and logged in to',
@@ -77,6 +94,11 @@ const schema = {
       doc: 'seconds from TCP accept until the client has authenticated',
       format: 'seconds',
       default: 30,
+    },
+    waitForDevice: {
+      doc: 'seconds a manager session waits for an offline or busy device',
+      format: 'seconds',
+      default: 0,
     },
   },
   http: {
@@ -120,11 +142,11 @@ export interface Config {
   users: { file: string };
   callhome: {
     ssh: { host: string; port: number };
-    tls: { enabled: boolean; host: string; port: number };
+    tls: { enabled: boolean; host: string; port: number; certFile: string; keyFile: string; keepaliveInterval: number; drainTimeout: number };
     loginGraceTime: number;
     helloTimeout: number;
   };
-  northbound: { host: string; port: number; hostKeyFile: string; loginGraceTime: number };
+  northbound: { host: string; port: number; hostKeyFile: string; loginGraceTime: number; waitForDevice: number };
   http: { host: string; port: number };
   netconf: { maxMessageBytes: number; maxHelloBytes: number };
 }

@@ -19,7 +19,11 @@ export type ErrorCode =
   | 'GW_ERR_CHANNEL_REFUSED'
   | 'GW_ERR_NOT_NETCONF'
   | 'GW_ERR_FRAMING'
-  | 'GW_ERR_SHUTDOWN';
+  | 'GW_ERR_SHUTDOWN'
+  // TLS call home: the device certificate's refusals.
+  | 'GW_ERR_CERT_IDENTITY'
+  | 'GW_ERR_CERT_EXPIRED'
+  | 'GW_ERR_CERT_REVOKED';
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;

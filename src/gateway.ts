@@ -9,6 +9,9 @@ import { GatewayError, describeError } from './errors.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics.js';
 import { CallHomeListener } from './callhome/listener.js';
+import { TlsCallHome } from './callhome/tls.js';
+import { HeldSessionMetrics } from './device/held-metrics.js';
+import { sshHoldFactory } from './device/hold.js';
 import { fingerprintOfKeyBlob } from './device/identity.js';
 import { Inventory, loadInventory } from './device/inventory.js';
 import { PendingDevices } from './device/pending.js';
@@ -23,6 +26,8 @@ export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'clo
 
 export interface GatewayAddresses {
   callhomeSsh: number;
+  /** 0 when TLS call home is disabled. */
+  callhomeTls: number;
   northbound: number;
   http: number;
   devicePorts: Map<string, number>;
@@ -46,10 +51,12 @@ export class Gateway {
   private inventoryValue = Inventory.empty();
   private usersValue = Users.empty();
   private callhomeSsh: CallHomeListener | undefined;
+  private callhomeTls: TlsCallHome | undefined;
+  readonly heldMetrics: HeldSessionMetrics;
   private northbound: NorthboundServer | undefined;
   private http: HttpServer | undefined;
   private readonly handshakes = new Set<DeviceSession>();
-  private ports: Omit<GatewayAddresses, 'devicePorts'> = { callhomeSsh: 0, northbound: 0, http: 0 };
+  private ports: Omit<GatewayAddresses, 'devicePorts'> = { callhomeSsh: 0, callhomeTls: 0, northbound: 0, http: 0 };
   private watching: Array<[string, StatsListener]> = [];
 
   constructor(
@@ -59,6 +66,7 @@ export class Gateway {
   ) {
     this.metrics = options.metrics ?? new GatewayMetrics();
     this.registry = new DeviceRegistry(this.metrics);
+    this.heldMetrics = new HeldSessionMetrics(this.metrics.registry);
   }
 
   get state(): GatewayState {
@@ -119,6 +127,18 @@ export class Gateway {
 
       this.callhomeSsh = new CallHomeListener('ssh', (socket) => this.onCallHome(socket), logger);
       this.ports.callhomeSsh = await this.callhomeSsh.listen(config.callhome.ssh.host, config.callhome.ssh.port);
+      if (config.callhome.tls.enabled) {
+        this.callhomeTls = new TlsCallHome({
+          config,
+          inventory: () => this.inventoryValue,
+          pending: this.pending,
+          registry: this.registry,
+          metrics: this.metrics,
+          held: this.heldMetrics,
+          logger,
+        });
+        this.ports.callhomeTls = await this.callhomeTls.start();
+      }
 
       this.watch(config.inventory.file, () => this.reloadInventory());
       this.watch(config.users.file, () => this.reloadUsers());
@@ -126,6 +146,7 @@ export class Gateway {
       logger.info(
         {
           callhomeSsh: `${config.callhome.ssh.host}:${this.ports.callhomeSsh}`,
+          ...(this.callhomeTls ? { callhomeTls: `${config.callhome.tls.host}:${this.ports.callhomeTls}` } : {}),
           northbound: `${config.northbound.host}:${this.ports.northbound}`,
           http: `${config.http.host}:${this.ports.http}`,
           devicePorts: Object.fromEntries(this.northbound.devicePorts()),
@@ -152,6 +173,7 @@ export class Gateway {
         helloTimeout: this.config.callhome.helloTimeout,
         maxHelloBytes: this.config.netconf.maxHelloBytes,
       },
+      hold: sshHoldFactory(this.config, this.metrics, this.heldMetrics),
     });
     this.handshakes.add(session);
     session.signal.addEventListener('abort', () => this.handshakes.delete(session), { once: true });
@@ -168,7 +190,7 @@ export class Gateway {
       return {
         id: entry.id,
         state: live ? 'connected' : 'disconnected',
-        transport: live?.transport ?? 'ssh',
+        transport: live?.transport ?? (entry.tls && entry.hostKeys.length === 0 ? 'tls' : 'ssh'),
         remoteAddress: live?.remoteAddress ?? null,
         connectedAt: live?.connectedAt?.toISOString() ?? null,
         port: ports.get(entry.id) ?? entry.port ?? null,
@@ -246,7 +268,7 @@ export class Gateway {
     this.stopWatching();
     // net.Server#close() calls back only once every connection is gone, so stop
     // accepting first, end the sessions, and only then wait for the listeners.
-    const listenersClosed = Promise.all([this.callhomeSsh?.close(), this.northbound?.close()]);
+    const listenersClosed = Promise.all([this.callhomeSsh?.close(), this.northbound?.close(), this.callhomeTls?.close()]);
     const reason = new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down');
     this.registry.killAll(reason);
     for (const s of this.handshakes) s.kill(reason);
@@ -265,6 +287,7 @@ export class Gateway {
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     this.callhomeSsh?.destroy();
+    this.callhomeTls?.destroy();
     this.northbound?.destroy();
     this.http?.destroy();
   }

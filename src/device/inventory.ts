@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import ssh2 from 'ssh2';
 import { GatewayError } from '../errors.js';
 import { normalizeHostKey } from './identity.js';
+import { parseTlsEntry, type TlsEntry } from './inventory-tls.js';
 
 export const DEVICE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -24,6 +25,10 @@ export interface DeviceEntry {
   credentials: DeviceCredentials;
   /** A dedicated northbound port, when the entry asks for one. */
   port?: number;
+  /** TLS call home: how this device's certificate is recognised (RFC 8071 §4.2). */
+  tls?: TlsEntry;
+  /** `single`: an SSH device that allows one NETCONF session, held and lent to one client at a time. */
+  sessions?: 'single';
 }
 
 export class Inventory {
@@ -47,9 +52,14 @@ export class Inventory {
   get(id: string): DeviceEntry | undefined {
     return this.devices.get(id);
   }
+
+  /** Entries that may call home over TLS. */
+  tlsEntries(): Array<DeviceEntry & { tls: TlsEntry }> {
+    return [...this.devices.values()].filter((e): e is DeviceEntry & { tls: TlsEntry } => e.tls !== undefined);
+  }
 }
 
-const DEVICE_KEYS = new Set(['id', 'ssh', 'tls', 'credentials', 'port']);
+const DEVICE_KEYS = new Set(['id', 'ssh', 'tls', 'credentials', 'port', 'sessions']);
 const CREDENTIAL_KEYS = new Set(['username', 'password', 'passwordFile', 'privateKeyFile', 'passphraseFile']);
 
 function fail(file: string, where: string, message: string): never {
@@ -157,14 +167,21 @@ export function parseInventory(text: string, file: string): Inventory {
     if (ids.has(id)) fail(file, where, 'duplicate id');
     ids.add(id);
     for (const key of Object.keys(raw)) if (!DEVICE_KEYS.has(key)) fail(file, where, `unknown key "${key}"`);
-    if (raw.tls !== undefined) fail(file, where, 'tls call home is not enabled in this version');
+    let tls: TlsEntry | undefined;
+    if (raw.tls !== undefined) {
+      try {
+        tls = parseTlsEntry(raw.tls, baseDir);
+      } catch (err) {
+        fail(file, where, (err as Error).message);
+      }
+    }
     const ssh = raw.ssh;
-    if (!isRecord(ssh)) fail(file, where, 'ssh.hostKeys is required');
-    for (const key of Object.keys(ssh)) if (key !== 'hostKeys') fail(file, where, `unknown key "ssh.${key}"`);
-    if (!Array.isArray(ssh.hostKeys) || ssh.hostKeys.length === 0) {
+    if (!isRecord(ssh) && !(tls && ssh === undefined)) fail(file, where, tls ? 'ssh must be a mapping' : 'ssh.hostKeys (or tls) is required');
+    for (const key of Object.keys(ssh ?? {})) if (key !== 'hostKeys') fail(file, where, `unknown key "ssh.${key}"`);
+    if (isRecord(ssh) && (!Array.isArray(ssh.hostKeys) || ssh.hostKeys.length === 0)) {
       fail(file, where, 'ssh.hostKeys must list one or more fingerprints or public key lines');
     }
-    const hostKeys = ssh.hostKeys.map((k: unknown) => {
+    const hostKeys = ((isRecord(ssh) ? ssh.hostKeys : []) as unknown[]).map((k: unknown) => {
       if (typeof k !== 'string') fail(file, where, 'ssh.hostKeys entries must be strings');
       try {
         return normalizeHostKey(k);
@@ -177,6 +194,9 @@ export function parseInventory(text: string, file: string): Inventory {
       if (other !== undefined && other !== id) fail(file, where, `host key ${fp} is also listed for "${other}"`);
       owners.set(fp, id);
     }
+    if (raw.sessions !== undefined && raw.sessions !== 'single' && raw.sessions !== 'multiple') {
+      fail(file, where, 'sessions must be "single" or "multiple"');
+    }
     let port: number | undefined;
     if (raw.port !== undefined) {
       if (typeof raw.port !== 'number' || !Number.isInteger(raw.port) || raw.port < 1 || raw.port > 65535) {
@@ -187,8 +207,13 @@ export function parseInventory(text: string, file: string): Inventory {
       ports.set(raw.port, id);
       port = raw.port;
     }
-    const credentials = parseCredentials(raw.credentials, defaultCreds as Record<string, unknown> | undefined, file, baseDir, where);
-    entries.push({ id, hostKeys: [...new Set(hostKeys)], credentials, ...(port !== undefined ? { port } : {}) });
+    // NETCONF over TLS has no login (RFC 7589 §7: the certificate maps to the user on the
+    // device), so a TLS-only entry needs no credentials.
+    const credentials =
+      ssh === undefined && raw.credentials === undefined
+        ? { username: '' }
+        : parseCredentials(raw.credentials, defaultCreds as Record<string, unknown> | undefined, file, baseDir, where);
+    entries.push({ id, hostKeys: [...new Set(hostKeys)], credentials, ...(port !== undefined ? { port } : {}), ...(tls ? { tls } : {}), ...(raw.sessions === 'single' ? { sessions: 'single' as const } : {}) });
   });
   return new Inventory(entries);
 }

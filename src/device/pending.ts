@@ -7,6 +7,9 @@ export interface PendingDevice {
   firstSeen: string;
   lastSeen: string;
   attempts: number;
+  /** TLS call home: the unknown certificate's subject and issuer (keyType is "x509"). */
+  subject?: string;
+  issuer?: string;
 }
 
 export class PendingDevices {
@@ -26,6 +29,14 @@ export class PendingDevices {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
     }
+    return entry;
+  }
+
+  /** An unknown TLS certificate: its SHA-256 fingerprint, subject and issuer. */
+  recordCertificate(fingerprint: string, subject: string, issuer: string, remoteAddress: string, now = new Date()): PendingDevice {
+    const entry = this.record(fingerprint, 'x509', remoteAddress, now);
+    entry.subject = subject;
+    entry.issuer = issuer;
     return entry;
   }
 

@@ -3,7 +3,7 @@
 // registry can never hold a dead session.
 import type { GatewayMetrics } from '../metrics.js';
 import { GatewayError } from '../errors.js';
-import type { DeviceSession } from './session.js';
+import type { LiveDevice as DeviceSession } from './live.js';
 
 export class DeviceRegistry {
   private readonly live = new Map<string, DeviceSession>();

@@ -11,6 +11,8 @@ import type { Logger } from '../log.js';
 import type { ConnectionResult, GatewayMetrics } from '../metrics.js';
 import { parseHello } from '../netconf/hello.js';
 import { fingerprintOfKeyBlob, keyTypeOfBlob } from './identity.js';
+import type { HeldSession } from './held-session.js';
+import type { HoldFactory } from './hold.js';
 import type { DeviceEntry, Inventory } from './inventory.js';
 import type { PendingDevices } from './pending.js';
 import type { DeviceRegistry } from './registry.js';
@@ -30,6 +32,8 @@ export interface DeviceSessionDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   options: DeviceSessionOptions;
+  /** Builds the held session of a `sessions: single` device (device/hold.ts). */
+  hold?: HoldFactory;
 }
 
 const EOM = ']]>]]>';
@@ -69,6 +73,8 @@ export class DeviceSession extends EventEmitter {
   private deadline: NodeJS.Timeout | undefined;
   private readonly acceptedAt = performance.now();
   private activeSessions = 0;
+  /** A `sessions: single` device's one NETCONF session, lent to one client at a time. */
+  held: HeldSession | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -97,7 +103,7 @@ export class DeviceSession extends EventEmitter {
     return this.capabilitiesValue;
   }
   get sessions(): number {
-    return this.activeSessions;
+    return this.held?.clients ?? this.activeSessions;
   }
 
   /** Runs SSH, identification, login and the capabilities exchange; resolves once connected. */
@@ -138,7 +144,8 @@ export class DeviceSession extends EventEmitter {
     await ready;
     clearTimeout(this.deadline);
     this.deps.metrics.handshakeDuration.observe({ transport: 'ssh' }, (performance.now() - this.acceptedAt) / 1000);
-    await this.readCapabilities();
+    if (this.entry?.sessions === 'single' && this.deps.hold) await this.holdSession();
+    else await this.readCapabilities();
     this.stateValue = 'connected';
     this.connectedAtValue = new Date();
     this.deps.registry.add(this);
@@ -216,6 +223,20 @@ export class DeviceSession extends EventEmitter {
     }
   }
 
+  /** `sessions: single`: keeps the first channel as the device's one NETCONF session. */
+  private async holdSession(): Promise<void> {
+    const channel = await this.openNetconfChannel();
+    this.held = this.deps.hold!(channel, { logger: this.log.child({ device: this.entry?.id }), onFatal: (r) => this.kill(r) });
+    channel.once('close', () => this.kill(new GatewayError('GW_ERR_DEVICE_CLOSED', 'device ended its only NETCONF session')));
+    try {
+      this.capabilitiesValue = [...(await this.held.start()).capabilities];
+    } catch (err) {
+      const reason = err instanceof GatewayError ? err : new GatewayError('GW_ERR_NOT_NETCONF', describeError(err));
+      this.kill(reason);
+      throw reason;
+    }
+  }
+
   /** Opens a new `netconf` subsystem channel on this device's SSH connection. */
   openNetconfChannel(): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
@@ -261,6 +282,7 @@ export class DeviceSession extends EventEmitter {
       this.log.info({ device: this.entry?.id, reason: reason.code }, `device disconnected: ${reason.message}`);
     }
     this.abortController.abort(reason);
+    this.held?.close(reason);
     this.client.end();
     // ssh2's end() waits for its write queue; a device that stopped reading must still go.
     setImmediate(() => this.socket.destroy());

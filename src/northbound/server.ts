@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { GatewayMetrics, type ClientSessionResult } from '../metrics.js';
 import { NetconfMeter } from '../netconf/meter.js';
 import { splice } from '../splice/splice.js';
+import { serveHeldSession } from './held.js';
 import type { DeviceRegistry } from '../device/registry.js';
 import type { Inventory } from '../device/inventory.js';
 import type { Users } from './auth.js';
@@ -215,6 +216,11 @@ export class NorthboundServer {
     const device = registry.get(deviceId);
     if (!device) {
       refuse('device_unavailable', `device ${deviceId} is not connected`);
+      return;
+    }
+    if (device.held) {
+      // One NETCONF session per device connection (TLS): lend it rather than open a channel.
+      await serveHeldSession(device.held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId }), refuse });
       return;
     }
     let deviceChannel: ssh2.ClientChannel;

@@ -51,6 +51,16 @@ test('SPEC.md defaults and the config schema agree', (t) => {
   t.deepEqual(problems, [], problems.join('\n'));
 });
 
+test('provisional SPEC.md defaults: TLS call home has landed, so it is on by default (the manifest checks then require its port)', (t) => {
+  if (!spec) return t.pass();
+  const tls = spec.provisionalDefaults.get('callhome.tls.enabled');
+  t.truthy(tls, 'SPEC.md gives callhome.tls.enabled a default "until TLS lands"');
+  t.is(tls?.value, 'false');
+  t.regex(tls?.until ?? '', /TLS lands/);
+  t.is(schemaDefault('callhome.tls.enabled'), true, 'TLS call home is in this version: the interim default is lifted');
+  t.is(loadConfig([], {}).callhome.tls.enabled, true);
+});
+
 // ---------------------------------------------------------------------------------------
 
 interface Effective {
@@ -127,7 +137,7 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
     else if (actual !== value) p.push(`${where}: container port ${name} is ${actual} but ${key} is ${value}`);
   };
   expectPort('callhome-ssh', 'callhome.ssh.port', config.callhome.ssh.port);
-  expectPort('callhome-tls', 'callhome.tls.port', config.callhome.tls.port);
+  if (config.callhome.tls.enabled) expectPort('callhome-tls', 'callhome.tls.port', config.callhome.tls.port);
   expectPort('netconf', 'northbound.port', config.northbound.port);
   expectPort('http', 'http.port', config.http.port);
   const numbers = pod.ports().map((x) => x.containerPort);
@@ -172,7 +182,7 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
     }
   };
   expectPublished('callhome.ssh.port', config.callhome.ssh.port, 'LoadBalancer');
-  expectPublished('callhome.tls.port', config.callhome.tls.port, 'LoadBalancer');
+  if (config.callhome.tls.enabled) expectPublished('callhome.tls.port', config.callhome.tls.port, 'LoadBalancer');
   expectPublished('northbound.port', config.northbound.port);
   expectPublished('http.port', config.http.port);
   for (const { service } of [...publishedAs(config.callhome.ssh.port), ...publishedAs(config.callhome.tls.port)]) {

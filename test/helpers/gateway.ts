@@ -38,6 +38,8 @@ export async function startGateway(options: { inventory?: string; users?: string
     CHGW_USERS_FILE: usersFile,
     CHGW_CALLHOME_SSH_HOST: '127.0.0.1',
     CHGW_CALLHOME_SSH_PORT: '0',
+    CHGW_CALLHOME_TLS_HOST: '127.0.0.1',
+    CHGW_CALLHOME_TLS_PORT: '0',
     CHGW_NORTHBOUND_HOST: '127.0.0.1',
     CHGW_NORTHBOUND_PORT: '0',
     CHGW_HTTP_HOST: '127.0.0.1',

@@ -4,7 +4,7 @@
 # Usage: bash test/peers/install.sh     (root, or a user with sudo)
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client socat netconfd yangcli python3-ncclient sshpass)
+PACKAGES=(openssh-server openssh-client socat netconfd yangcli python3-ncclient sshpass openssl)
 
 # A dedicated device account with a known password, so tests can exercise password
 # authentication towards a device (sshd needs root to check passwords against shadow).
@@ -49,7 +49,7 @@ elif ! id "$TEST_USER" >/dev/null 2>&1; then
 fi
 
 for bin in /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/socat /usr/sbin/netconfd \
-           /usr/sbin/netconf-subsystem /usr/bin/sshpass; do
+           /usr/sbin/netconf-subsystem /usr/bin/sshpass /usr/bin/openssl; do
   [ -x "$bin" ] || { echo "install.sh: $bin still missing after install" >&2; exit 1; }
 done
 /usr/bin/python3 -c 'import ncclient' || { echo "install.sh: python3-ncclient not importable by /usr/bin/python3" >&2; exit 1; }

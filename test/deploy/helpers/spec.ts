@@ -19,6 +19,12 @@ export function findSpec(): string | undefined {
 export interface Spec {
   /** configuration key → default as written (backticks removed) */
   configDefaults: Map<string, string>;
+  /**
+   * Defaults SPEC.md gives only for a while ("`false` until TLS lands"): key → the interim
+   * value and what ends it. Kept out of configDefaults: once the feature is in, the schema
+   * default is expected to have moved on.
+   */
+  provisionalDefaults: Map<string, { value: string; until: string }>;
   /** HTTP paths of the "HTTP" table, e.g. /healthz */
   httpPaths: Set<string>;
   /** metric name → type from the "Metrics" table */
@@ -42,6 +48,7 @@ const ticks = (cell: string) => [...cell.matchAll(/`([^`]*)`/g)].map((m) => m[1]
 
 export function parseSpec(markdown: string): Spec {
   const configDefaults = new Map<string, string>();
+  const provisionalDefaults = new Map<string, { value: string; until: string }>();
   for (const [keys = '', defaults = ''] of tableRows(markdown, /^## Configuration/)) {
     // `callhome.ssh.host` / `.port`  |  `0.0.0.0` / `4334`
     const names = ticks(keys);
@@ -51,7 +58,9 @@ export function parseSpec(markdown: string): Spec {
     const parent = first.includes('.') ? first.slice(0, first.lastIndexOf('.')) : '';
     names.forEach((name, i) => {
       const key = name.startsWith('.') ? `${parent}${name}` : name;
-      configDefaults.set(key, values[i]!);
+      const until = new RegExp('`' + values[i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '`\\s+until\\s+([^|/`]+?)\\s*(?:$|/|\\|)').exec(defaults);
+      if (until) provisionalDefaults.set(key, { value: values[i]!, until: until[1]! });
+      else configDefaults.set(key, values[i]!);
     });
   }
   const httpPaths = new Set<string>();
@@ -64,7 +73,7 @@ export function parseSpec(markdown: string): Spec {
     const [n] = ticks(name);
     if (n) metrics.set(n, type.trim());
   }
-  return { configDefaults, httpPaths, metrics };
+  return { configDefaults, provisionalDefaults, httpPaths, metrics };
 }
 
 export function loadSpec(): Spec | undefined {

@@ -28,6 +28,8 @@ export const BIN = {
   socat: '/usr/bin/socat',
   netconfd: '/usr/sbin/netconfd',
   netconfSubsystem: '/usr/sbin/netconf-subsystem',
+  // TLS call-home tests cross-check certificates and make self-signed ones with it.
+  openssl: '/usr/bin/openssl',
   // Debian's interpreter: a python3 earlier on PATH (pyenv, venv) lacks python3-ncclient.
   python3: '/usr/bin/python3',
 } as const;

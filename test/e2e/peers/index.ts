@@ -6,3 +6,4 @@ export * from './netconfd.js';
 export * from './device.js';
 export * from './ncclient.js';
 export * from './openssh.js';
+export * from './tls-device.js';

@@ -1,0 +1,79 @@
+// TLS call home (RFC 8071 §4.2) on its own listener (IANA netconf-ch-tls, 4335): every
+// accepted socket becomes a TlsDeviceSession. Owns the listener and the sessions still in
+// their handshake; connected ones belong to the registry.
+import type { Socket } from 'node:net';
+import type { Config } from '../config.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { HeldSessionMetrics } from '../device/held-metrics.js';
+import type { Inventory } from '../device/inventory.js';
+import type { PendingDevices } from '../device/pending.js';
+import type { DeviceRegistry } from '../device/registry.js';
+import { TlsDeviceSession } from '../device/tls-session.js';
+import { loadGatewayTlsCredentials } from '../tls/gateway-credentials.js';
+import { CallHomeListener } from './listener.js';
+
+export interface TlsCallHomeDeps {
+  config: Config;
+  inventory: () => Inventory;
+  pending: PendingDevices;
+  registry: DeviceRegistry;
+  metrics: GatewayMetrics;
+  held: HeldSessionMetrics;
+  logger: Logger;
+}
+
+export class TlsCallHome {
+  private listener: CallHomeListener | undefined;
+  private readonly handshakes = new Set<TlsDeviceSession>();
+
+  constructor(private readonly deps: TlsCallHomeDeps) {}
+
+  /** Loads (or creates) the gateway's client certificate and listens; resolves with the port. */
+  async start(): Promise<number> {
+    const { config, logger } = this.deps;
+    const credentials = loadGatewayTlsCredentials(config);
+    logger.info({ file: credentials.certFile, generated: credentials.generated }, 'gateway TLS client certificate');
+    this.listener = new CallHomeListener('tls', (socket) => this.onSocket(socket, credentials), logger);
+    return this.listener.listen(config.callhome.tls.host, config.callhome.tls.port);
+  }
+
+  private onSocket(socket: Socket, credentials: { cert: string; key: string }): void {
+    const { config } = this.deps;
+    const session = new TlsDeviceSession(socket, {
+      inventory: this.deps.inventory,
+      pending: this.deps.pending,
+      registry: this.deps.registry,
+      metrics: this.deps.metrics,
+      held: this.deps.held,
+      logger: this.deps.logger.child({ side: 'callhome' }),
+      credentials,
+      options: {
+        loginGraceTime: config.callhome.loginGraceTime,
+        helloTimeout: config.callhome.helloTimeout,
+        maxHelloBytes: config.netconf.maxHelloBytes,
+        maxMessageBytes: config.netconf.maxMessageBytes,
+        waitForDevice: config.northbound.waitForDevice,
+        keepaliveInterval: config.callhome.tls.keepaliveInterval,
+        drainTimeout: config.callhome.tls.drainTimeout,
+      },
+    });
+    this.handshakes.add(session);
+    const done = () => this.handshakes.delete(session);
+    session.signal.addEventListener('abort', done, { once: true });
+    session.start().then(done, done); // the session logged and counted its own reason
+  }
+
+  close(): Promise<void> {
+    const closed = this.listener?.close() ?? Promise.resolve();
+    for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down'));
+    this.listener?.destroy();
+    return closed;
+  }
+
+  destroy(): void {
+    for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
+    this.listener?.destroy();
+  }
+}
