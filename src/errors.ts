@@ -19,7 +19,10 @@ export type ErrorCode =
   | 'GW_ERR_CHANNEL_REFUSED'
   | 'GW_ERR_NOT_NETCONF'
   | 'GW_ERR_FRAMING'
-  | 'GW_ERR_SHUTDOWN';
+  | 'GW_ERR_SHUTDOWN'
+  | 'GW_ERR_PROTOCOL'
+  | 'GW_ERR_UNAUTHORIZED'
+  | 'GW_ERR_NOT_FOUND';
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;
