@@ -13,6 +13,7 @@ import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { hashPassword } from './northbound/auth.js';
 import { runSimulate } from './simulator/cli.js';
+import { DEVICES_HELP, runDevices } from './cli-devices.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -30,6 +31,8 @@ Commands:
   hash-password            read a password on stdin, print a hash for the users file
   simulate --gateway HOST:PORT --count N   run N simulated call-home devices
                            (see \`simulate --help\`)
+  devices [list|show ID|pending|approve FP --id ID ...|reject FP]
+                           ask a running gateway's API (see \`devices --help\`)
 
 Options:
   -h, --help               show help for a command
@@ -49,6 +52,7 @@ one closes at once); SIGHUP re-reads the inventory and users files.`,
 Prints what \`ssh-keygen -lf FILE\` prints for SSH public keys (one line per key, e.g.
 "256 SHA256:... comment (ED25519)"), or what \`openssl x509 -noout -fingerprint -sha256\`
 prints for PEM certificates. Reads stdin when FILE is absent or "-".`,
+  devices: DEVICES_HELP,
   'hash-password': `Usage: callhome-gateway hash-password
 
 Reads one password from stdin (prompting without echo on a terminal) and prints an
@@ -153,6 +157,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   fingerprint: cmdFingerprint,
   'hash-password': cmdHashPassword,
   simulate: (args) => runSimulate(args),
+  devices: (args) => runDevices(args),
 };
 
 export async function main(argv: string[]): Promise<number> {
