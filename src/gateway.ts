@@ -251,6 +251,8 @@ export class Gateway {
   private loadInventory(): Inventory {
     const { inventory, approvedIds } = loadMergedInventory(this.config.inventory.file, this.hardening.approvals, this.logger);
     this.approvedIds = approvedIds;
+    // A key the inventory now lists is no longer pending.
+    for (const p of this.pending.list()) if (inventory.byHostKey(p.fingerprint)) this.pending.forget(p.fingerprint);
     return inventory;
   }
 
