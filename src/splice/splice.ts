@@ -4,6 +4,7 @@
 import { Transform, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError, describeError, isGatewayError } from '../errors.js';
+import { deliverTo } from './deliver.js';
 
 export type Direction = 'to_device' | 'to_client';
 
@@ -99,7 +100,7 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   device.once('close', onDeviceClose);
 
   const run = (from: Duplex, through: Transform, to: Duplex, whenDone: 'client_closed' | 'device_closed') =>
-    pipeline(from, through, to, { signal: controller.signal }).then(
+    pipeline(from, through, deliverTo(to), { signal: controller.signal }).then(
       () => {
         // The source ended cleanly and everything reached the other side: that side is done.
         reason ??= whenDone;
