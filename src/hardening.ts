@@ -16,6 +16,7 @@ import { ApprovalStore, OnboardingPending } from './onboarding/approvals.js';
 
 export interface Hardening {
   fds: FdCeiling;
+  /** Shared by the call-home listeners: admit(socket, 'ssh' | 'tls'). */
   callhomeAdmission: Admission;
   northboundAdmission: Admission;
   sshPolicy: SshPolicy;
@@ -67,8 +68,8 @@ export function buildHardening(config: Config, logger: Logger, metrics: GatewayM
   const callhomeAdmission = new Admission(
     admissionPolicy(config.callhome, 0),
     {
-      rejected: (reason, remoteAddress) => {
-        metrics.connectionsTotal.inc({ transport: 'ssh', result: 'rejected_limit' });
+      rejected: (reason, remoteAddress, label) => {
+        metrics.connectionsTotal.inc({ transport: label === 'tls' ? 'tls' : 'ssh', result: 'rejected_limit' });
         warnCallhome(`reject-${reason}`, { remoteAddress, reason: 'GW_ERR_REJECTED_LIMIT', limit: reason }, `call-home connection refused: ${REJECT_TEXT[reason]}`);
       },
     },

@@ -22,7 +22,7 @@ export interface AdmissionPolicy {
 
 export interface AdmissionHooks {
   /** A connection was refused at accept (already destroyed). */
-  rejected?(reason: RejectReason, remoteAddress: string): void;
+  rejected?(reason: RejectReason, remoteAddress: string, label: string): void;
   /** The grace deadline passed before authenticated(); the socket is being destroyed. */
   timedOut?(remoteAddress: string): void;
 }
@@ -55,15 +55,16 @@ export class Admission {
   }
 
   /**
-   * Decides on a freshly accepted socket. Returns a ticket, or undefined when the socket
+   * Decides on a freshly accepted socket. `label` is passed to the hooks (e.g. the
+   * transport, when one Admission guards both call-home listeners). Returns a ticket, or undefined when the socket
    * was refused and destroyed (the hooks have counted and the reason is logged by the caller).
    */
-  admit(socket: Socket): AdmissionTicket | undefined {
+  admit(socket: Socket, label = 'ssh'): AdmissionTicket | undefined {
     const remoteAddress = socket.remoteAddress ?? 'unknown';
     const reason = this.refusal(remoteAddress);
     if (reason) {
       socket.destroy();
-      this.hooks.rejected?.(reason, remoteAddress);
+      this.hooks.rejected?.(reason, remoteAddress, label);
       return undefined;
     }
     const source = sourceKey(remoteAddress);
