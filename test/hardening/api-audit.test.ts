@@ -154,3 +154,21 @@ test('algorithm policy: a client offering only CBC, or only hmac-sha1, is refuse
   t.regex(await attempt({ hmac: ['hmac-sha1'], cipher: ['aes128-ctr'] } as ssh2.Algorithms), /^error: .*(no matching|Handshake failed)/i);
   t.is(await attempt({}), 'ready strict=true');
 });
+
+test('northbound: a source that keeps failing to log in is blocked at accept, with a growing back-off', async (t) => {
+  const gw = await startGateway({
+    users: USERS,
+    env: { CHGW_NORTHBOUND_FAILUREBACKOFF_AFTER: '2', CHGW_NORTHBOUND_FAILUREBACKOFF_BASESECONDS: '30' },
+  });
+  t.teardown(() => gw.close());
+  for (let i = 0; i < 2; i++) {
+    await t.throwsAsync(connectManager(gw.northboundPort, 'alice@x', { password: 'wrong' }), { message: /authentication methods failed/ });
+  }
+  await new Promise((r) => setTimeout(r, 200)); // the failed connections have closed
+  const blocked = await connectManager(gw.northboundPort, 'alice@x', { password: 'alice-pw' }).then(
+    () => 'connected',
+    (e: Error) => e.message,
+  );
+  t.not(blocked, 'connected', 'even the right password is not heard while the source is blocked');
+  await gw.waitForLog(/client connection refused: source blocked after repeated failures \(failureBackoff\)/);
+});
