@@ -50,7 +50,8 @@ async function call(api: string, method: string, urlPath: string, tok: string | 
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
   } catch (err) {
-    throw new Error(`cannot reach the gateway API at ${api}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
+    const cause = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } }).cause;
+    throw new Error(`cannot reach the gateway API at ${api}: ${cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (err as Error).message}`);
   }
   const text = await res.text();
   let parsed: unknown = text;
