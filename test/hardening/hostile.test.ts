@@ -82,9 +82,9 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
     holdMs,
     concurrency: 60,
     targets: [
-      { kind: 'ssh', port: gw.callhomePort, count: 2000 },
-      { kind: 'ssh', port: gw.northboundPort, count: 2000 },
-      { kind: 'http', port: gw.httpPort, count: 400 },
+      { kind: 'ssh', port: gw.callhomePort, count: 4500 },
+      { kind: 'ssh', port: gw.northboundPort, count: 4500 },
+      { kind: 'http', port: gw.httpPort, count: 1000 },
     ],
   });
 
@@ -114,7 +114,7 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
   const timeouts = await gw.metric('callhome_connections_total{transport="ssh",result="timeout"}');
   t.log(`flood: ${JSON.stringify(stats)}`);
   t.log(`gateway RSS: baseline ${mib(baseline)} MiB, peak ${mib(peak)} MiB, after ${mib(after)} MiB; startups max callhome ${maxStartups.callhome} northbound ${maxStartups.northbound}; call-home rejected_limit ${rejected}, timeout ${timeouts}; new manager session took ${newSessionMs} ms`);
-  t.true((stats.opened as number) >= 1000, 'the flood opened at least a thousand connections');
+  t.true((stats.opened as number) >= Math.min(5000, (stats.planned as number) / 2), 'the flood opened thousands of connections');
   t.true(maxStartups.callhome <= 60 && maxStartups.northbound <= 60, 'per-source caps held the startups down');
   t.true(rejected > 100, 'call-home refusals counted as rejected_limit');
   t.true(timeouts > 0, 'held call-home connections cut at loginGraceTime and counted as timeout');
