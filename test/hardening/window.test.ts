@@ -128,3 +128,47 @@ test('a large reply followed at once by the device closing reaches a slow client
   t.log(`head ${JSON.stringify(all.slice(0, 40))} tail ${JSON.stringify(all.slice(-40))}`);
   t.is(got, NETCONF_HELLO.length + body.length, 'every byte of the reply reached the client');
 });
+
+test('a client overrunning the channel window is cut; its device connection and other sessions are unharmed', async (t) => {
+  let sessions = 0;
+  const device = new ScriptedDevice({
+    onNetconf: (ch: ServerChannel) => {
+      ch.write(NETCONF_HELLO);
+      if (++sessions === 2) ch.pause(); // a device that reads nothing from this client
+    },
+  });
+  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), users: USERS });
+  t.teardown(async () => {
+    device.close();
+    await gw.close();
+  });
+  await device.callHome(gw.callhomePort);
+  await waitFor(() => gw.gateway.registry.get('edge-1'), 10_000, 'device connected');
+  const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
+  const s = await openNetconf(client);
+  await s.waitFor(']]>]]>');
+  const raw = s.channel as unknown as Raw;
+  const chunk = Buffer.alloc(30_000, 0x20); // whitespace: valid between messages, so only the window is wrong
+  let sent = 0;
+  const blast = () => {
+    while (sent < 64 * 1024 * 1024 && !raw._client._sock.destroyed) {
+      raw._client._protocol.channelData(raw.outgoing.id, chunk);
+      sent += chunk.length;
+      if (raw._client._sock.writableLength > 1024 * 1024) {
+        raw._client._sock.once('drain', blast);
+        return;
+      }
+    }
+  };
+  blast();
+  await gw.waitForLog(/client connection dropped: peer sent \d+ bytes beyond the channel window/, 20_000);
+  t.log(`client had sent ${mib(sent)} MiB when it was cut`);
+  t.true(sent < 32 * 1024 * 1024);
+  t.truthy(gw.gateway.registry.get('edge-1'), 'the device connection is unharmed');
+  const other = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
+  const s2 = await openNetconf(other);
+  await s2.waitFor(']]>]]>');
+  t.pass('another client session works');
+  other.end();
+  client.end();
+});
