@@ -73,6 +73,8 @@ export class NorthboundServer {
   private readonly connections = new Set<Connection>();
   private closing = false;
   private readonly tickets = new WeakMap<Socket, AdmissionTicket>();
+  /** Every admitted socket, so destroy() also drops those still silent before the SSH banner. */
+  private readonly sockets = new Set<Socket>();
   private readonly grants = new Set<Grant>();
 
   constructor(private readonly deps: NorthboundDeps) {}
@@ -110,6 +112,8 @@ export class NorthboundServer {
       const ticket = admission.admit(socket);
       if (!ticket) return;
       this.tickets.set(socket, ticket);
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
       server.injectSocket(socket);
     });
     return new Promise((resolve, reject) => {
@@ -128,8 +132,8 @@ export class NorthboundServer {
   }
 
   /**
-   * Ends what the current users file no longer allows: sessions on devices a user may no
-   * longer reach, and connections of users who may reach nothing they logged in for.
+   * Ends what the current users file no longer allows: every session and every logged-in
+   * connection whose user may no longer reach the device it named.
    */
   revoke(users: Users): number {
     let ended = 0;
@@ -170,8 +174,11 @@ export class NorthboundServer {
     this.closing = true;
     for (const l of this.listeners) (l.tcp ?? l.server).close();
     this.listeners.clear();
+    const ending = new Set([...this.connections].map((conn) => (conn as unknown as { _sock: Socket })._sock));
     for (const conn of this.connections) conn.end();
     this.connections.clear();
+    // Sockets ssh2 has not made a connection of yet (silent, or mid-banner) have no one to end them.
+    for (const socket of this.sockets) if (!ending.has(socket)) socket.destroy();
   }
 
   private onConnection(conn: Connection, info: ssh2.ClientInfo, route: Route): void {

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ServerChannel } from 'ssh2';
 import { startGateway, waitFor } from '../helpers/gateway.js';
@@ -171,4 +172,19 @@ test('northbound: a source that keeps failing to log in is blocked at accept, wi
   );
   t.not(blocked, 'connected', 'even the right password is not heard while the source is blocked');
   await gw.waitForLog(/client connection refused: source blocked after repeated failures \(failureBackoff\)/);
+});
+
+test('closing the gateway does not wait for silent, never-authenticated connections', async (t) => {
+  const gw = await startGateway({ users: USERS });
+  const sockets = await Promise.all(
+    [gw.northboundPort, gw.northboundPort, gw.callhomePort, gw.callhomePort].map(
+      (port) => new Promise<net.Socket>((resolve) => { const s = net.connect(port, '127.0.0.1', () => resolve(s)); s.on('error', () => {}); }),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 200));
+  const started = Date.now();
+  await gw.close();
+  const ms = Date.now() - started;
+  t.true(ms < 3000, `close took ${ms} ms (loginGraceTime is 30 s)`);
+  for (const s of sockets) s.destroy();
 });
