@@ -14,6 +14,7 @@ import { createLogger } from './log.js';
 import { hashPassword } from './northbound/auth.js';
 import { runSimulate } from './simulator/cli.js';
 import { CERTS_HELP, runCerts } from './tls/cli.js';
+import { DEVICES_HELP, runDevices } from './cli-devices.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -33,6 +34,8 @@ Commands:
                            (see \`simulate --help\`)
   certs init|issue|crl     TLS call-home certificates: the gateway's CA and client
                            certificate, device certificates, CRLs (see \`certs --help\`)
+  devices [list|show ID|pending|approve FP --id ID ...|reject FP]
+                           ask a running gateway's API (see \`devices --help\`)
 
 Options:
   -h, --help               show help for a command
@@ -53,6 +56,7 @@ Prints what \`ssh-keygen -lf FILE\` prints for SSH public keys (one line per key
 "256 SHA256:... comment (ED25519)"), or what \`openssl x509 -noout -fingerprint -sha256\`
 prints for PEM certificates. Reads stdin when FILE is absent or "-".`,
   certs: CERTS_HELP,
+  devices: DEVICES_HELP,
   'hash-password': `Usage: callhome-gateway hash-password
 
 Reads one password from stdin (prompting without echo on a terminal) and prints an
@@ -158,6 +162,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   'hash-password': cmdHashPassword,
   simulate: (args) => runSimulate(args),
   certs: (args) => runCerts(args),
+  devices: (args) => runDevices(args),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { GatewayError } from './errors.js';
+import { parseStartups } from './limits/startups.js';
 
 convict.addFormat({
   name: 'seconds',
@@ -27,7 +28,44 @@ convict.addFormat({
   coerce: (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
 });
 
+convict.addFormat({
+  name: 'startups',
+  validate(value: unknown) {
+    parseStartups(String(value));
+  },
+});
+
+convict.addFormat({
+  name: 'whole-number',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      throw new Error('must be a whole number >= 0');
+    }
+  },
+  coerce: (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
+});
+
 const MiB = 1024 * 1024;
+
+// Limits on a listener, after OpenSSH's MaxStartups / PerSourceMaxStartups / PerSourcePenalties.
+const admissionKeys = (who: string) => ({
+  maxStartups: {
+    doc: `${who} connections not yet authenticated: "start:rate:full" (random early drop of rate% from start, all from full)`,
+    format: 'startups',
+    default: '10:30:100',
+  },
+  perSourceMaxStartups: {
+    doc: `${who} connections not yet authenticated from one source address (IPv6: one /64); 0 = no limit`,
+    format: 'whole-number',
+    default: 10,
+  },
+  failureBackoff: {
+    after: { doc: 'failures in a row from one source before it is blocked', format: 'positive-int', default: 10 },
+    baseSeconds: { doc: 'first block of a failing source, doubled per further failure; 0 = never block', format: 'seconds', default: 1 },
+    maxSeconds: { doc: 'longest block of a failing source', format: 'seconds', default: 600 },
+    exempt: { doc: 'source addresses or CIDR ranges never blocked (comma-separated in the environment)', format: Array, default: [] as string[] },
+  },
+});
 
 const schema = {
   log: {
@@ -81,6 +119,7 @@ const schema = {
       format: 'seconds',
       default: 30,
     },
+    ...admissionKeys('call-home'),
   },
   northbound: {
     host: { doc: 'shared NETCONF/SSH endpoint address', format: String, default: '0.0.0.0' },
@@ -100,10 +139,28 @@ const schema = {
       format: 'seconds',
       default: 0,
     },
+    ...admissionKeys('northbound'),
+    maxSessionsPerUser: { doc: 'NETCONF sessions one user may hold at once (all devices)', format: 'positive-int', default: 32 },
+    maxSessionsPerDevice: { doc: 'NETCONF client sessions one device may carry at once', format: 'positive-int', default: 64 },
   },
   http: {
     host: { doc: 'health, metrics and API address', format: String, default: '0.0.0.0' },
     port: { doc: 'health, metrics and API port', format: 'port', default: 9834 },
+    adminToken: { doc: 'bearer token the API write endpoints require (empty: writes refused)', format: String, default: '', sensitive: true },
+    adminTokenFile: { doc: 'file holding the admin bearer token (wins over adminToken)', format: String, default: '' },
+    requireTokenForReads: { doc: 'also require the token for GET /api/* (never for /metrics, /healthz, /readyz)', format: Boolean, default: false },
+  },
+  limits: {
+    maxDevices: { doc: 'devices connected at once; more are refused with a log line', format: 'positive-int', default: 10000 },
+    maxOpenFiles: { doc: 'sockets held at once; 0 = the open-file limit less a reserve', format: 'whole-number', default: 0 },
+  },
+  ssh: {
+    legacyAlgorithms: { doc: 'also offer SHA-1 and CBC algorithms (ssh-rsa, hmac-sha1, diffie-hellman-group14-sha1, aes*-cbc) for old peers', format: Boolean, default: false },
+    requireStrictKex: { doc: 'refuse every SSH peer without strict key exchange (Terrapin); otherwise only peers that negotiated a cipher Terrapin attacks', format: Boolean, default: false },
+  },
+  audit: {
+    enabled: { doc: 'write audit records (client sessions and RPCs)', format: Boolean, default: true },
+    file: { doc: 'append audit records to this file; empty = stdout, with the logs', format: String, default: '' },
   },
   netconf: {
     maxMessageBytes: {
@@ -135,6 +192,12 @@ function withEnvNames(node: Record<string, unknown>, prefix: string[] = []): Rec
 
 export const configSchema = withEnvNames(schema);
 
+export interface AdmissionConfig {
+  maxStartups: string;
+  perSourceMaxStartups: number;
+  failureBackoff: { after: number; baseSeconds: number; maxSeconds: number; exempt: string[] };
+}
+
 export interface Config {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   stateDir: string;
@@ -145,9 +208,12 @@ export interface Config {
     tls: { enabled: boolean; host: string; port: number; certFile: string; keyFile: string; keepaliveInterval: number; drainTimeout: number };
     loginGraceTime: number;
     helloTimeout: number;
-  };
-  northbound: { host: string; port: number; hostKeyFile: string; loginGraceTime: number; waitForDevice: number };
-  http: { host: string; port: number };
+  } & AdmissionConfig;
+  northbound: { host: string; port: number; hostKeyFile: string; loginGraceTime: number; waitForDevice: number; maxSessionsPerUser: number; maxSessionsPerDevice: number } & AdmissionConfig;
+  http: { host: string; port: number; adminToken: string; adminTokenFile: string; requireTokenForReads: boolean };
+  limits: { maxDevices: number; maxOpenFiles: number };
+  ssh: { legacyAlgorithms: boolean; requireStrictKex: boolean };
+  audit: { enabled: boolean; file: string };
   netconf: { maxMessageBytes: number; maxHelloBytes: number };
 }
 

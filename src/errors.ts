@@ -23,7 +23,11 @@ export type ErrorCode =
   // TLS call home: the device certificate's refusals.
   | 'GW_ERR_CERT_IDENTITY'
   | 'GW_ERR_CERT_EXPIRED'
-  | 'GW_ERR_CERT_REVOKED';
+  | 'GW_ERR_CERT_REVOKED'
+  // Hardening: protocol abuse and the admin API.
+  | 'GW_ERR_PROTOCOL'
+  | 'GW_ERR_UNAUTHORIZED'
+  | 'GW_ERR_NOT_FOUND';
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;

@@ -13,7 +13,7 @@ import { TlsCallHome } from './callhome/tls.js';
 import { HeldSessionMetrics } from './device/held-metrics.js';
 import { sshHoldFactory } from './device/hold.js';
 import { fingerprintOfKeyBlob } from './device/identity.js';
-import { Inventory, loadInventory } from './device/inventory.js';
+import { Inventory } from './device/inventory.js';
 import { PendingDevices } from './device/pending.js';
 import { DeviceRegistry } from './device/registry.js';
 import { DeviceSession } from './device/session.js';
@@ -21,6 +21,8 @@ import { HttpServer, type DeviceView } from './http/server.js';
 import { Users, loadUsers } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
 import { NorthboundServer } from './northbound/server.js';
+import { buildHardening, type Hardening } from './hardening.js';
+import { describeCredentials, isFingerprint, loadMergedInventory } from './onboarding/approvals.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -46,7 +48,9 @@ export function sshNativeCryptoAvailable(): boolean {
 export class Gateway {
   readonly metrics: GatewayMetrics;
   readonly registry: DeviceRegistry;
-  readonly pending = new PendingDevices();
+  readonly pending: PendingDevices;
+  private readonly hardening: Hardening;
+  private approvedIds = new Set<string>();
   private stateValue: GatewayState = 'created';
   private inventoryValue = Inventory.empty();
   private usersValue = Users.empty();
@@ -67,6 +71,8 @@ export class Gateway {
     this.metrics = options.metrics ?? new GatewayMetrics();
     this.registry = new DeviceRegistry(this.metrics);
     this.heldMetrics = new HeldSessionMetrics(this.metrics.registry);
+    this.hardening = buildHardening(config, logger, this.metrics);
+    this.pending = this.hardening.pending;
   }
 
   get state(): GatewayState {
@@ -86,7 +92,7 @@ export class Gateway {
     this.stateValue = 'starting';
     const { config, logger } = this;
     try {
-      this.inventoryValue = loadInventory(config.inventory.file);
+      this.inventoryValue = this.loadInventory();
       this.usersValue = loadUsers(config.users.file);
       const hostKey = loadOrCreateHostKey(config.northbound.hostKeyFile, fingerprintOfKeyBlob);
       logger.info(
@@ -103,6 +109,12 @@ export class Gateway {
           metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
           devices: () => this.deviceViews(),
           pending: () => this.pending.list(),
+          admin: {
+            token: () => this.hardening.adminToken(),
+            requireTokenForReads: config.http.requireTokenForReads,
+            approve: (fp, body) => this.approve(fp, body),
+            reject: (fp) => this.reject(fp),
+          },
         },
         logger,
       );
@@ -121,6 +133,10 @@ export class Gateway {
           maxMessageBytes: config.netconf.maxMessageBytes,
           maxHelloBytes: config.netconf.maxHelloBytes,
         },
+        admission: this.hardening.northboundAdmission,
+        sshPolicy: this.hardening.sshPolicy,
+        sessionCaps: this.hardening.sessionCaps,
+        audit: this.hardening.audit,
       });
       this.ports.northbound = await this.northbound.listen(config.northbound.host, config.northbound.port, { kind: 'shared' });
       await this.syncDevicePorts();
@@ -136,6 +152,7 @@ export class Gateway {
           metrics: this.metrics,
           held: this.heldMetrics,
           logger,
+          admit: (socket) => this.hardening.callhomeAdmission.admit(socket, 'tls'),
         });
         this.ports.callhomeTls = await this.callhomeTls.start();
       }
@@ -152,6 +169,7 @@ export class Gateway {
           devicePorts: Object.fromEntries(this.northbound.devicePorts()),
           devices: this.inventoryValue.devices.size,
           users: this.usersValue.size,
+          openFileCeiling: this.hardening.fds.ceiling,
         },
         'gateway ready',
       );
@@ -162,6 +180,8 @@ export class Gateway {
   }
 
   private onCallHome(socket: Socket): void {
+    const ticket = this.hardening.callhomeAdmission.admit(socket);
+    if (!ticket) return;
     const session = new DeviceSession(socket, {
       inventory: () => this.inventoryValue,
       pending: this.pending,
@@ -172,13 +192,22 @@ export class Gateway {
         loginGraceTime: this.config.callhome.loginGraceTime,
         helloTimeout: this.config.callhome.helloTimeout,
         maxHelloBytes: this.config.netconf.maxHelloBytes,
+        sshPolicy: this.hardening.sshPolicy,
+        admitDevice: (entry) => this.admitDevice(entry.id),
       },
       hold: sshHoldFactory(this.config, this.metrics, this.heldMetrics),
     });
+    session.signal.addEventListener('abort', () => {
+      const code = (session.signal.reason as GatewayError | undefined)?.code;
+      if (session.connectedAt === undefined && (code === 'GW_ERR_HANDSHAKE_FAILED' || code === 'GW_ERR_TIMEOUT')) ticket.failed();
+    }, { once: true });
     this.handshakes.add(session);
     session.signal.addEventListener('abort', () => this.handshakes.delete(session), { once: true });
     session.start().then(
-      () => this.handshakes.delete(session),
+      () => {
+        ticket.authenticated();
+        this.handshakes.delete(session);
+      },
       () => this.handshakes.delete(session), // the session logged and counted its own reason
     );
   }
@@ -196,6 +225,7 @@ export class Gateway {
         port: ports.get(entry.id) ?? entry.port ?? null,
         sessions: live?.sessions ?? 0,
         capabilities: live ? [...live.capabilities] : [],
+        source: this.approvedIds.has(entry.id) ? 'approval' : 'inventory',
       };
     });
   }
@@ -213,7 +243,7 @@ export class Gateway {
   async reloadInventory(): Promise<boolean> {
     let next: Inventory;
     try {
-      next = loadInventory(this.config.inventory.file);
+      next = this.loadInventory();
     } catch (err) {
       this.logger.error({ reason: 'GW_ERR_INVENTORY' }, `inventory not reloaded, the previous one stays in force: ${describeError(err)}`);
       return false;
@@ -235,8 +265,57 @@ export class Gateway {
       this.logger.error({ reason: 'GW_ERR_USERS' }, `users not reloaded, the previous ones stay in force: ${describeError(err)}`);
       return false;
     }
-    this.logger.info({ users: this.usersValue.size }, 'users reloaded');
+    const ended = this.northbound?.revoke(this.usersValue) ?? 0;
+    this.logger.info({ users: this.usersValue.size, sessionsEnded: ended }, 'users reloaded');
     return true;
+  }
+
+  /** The inventory file merged with the operator's approvals (the file wins on conflict). */
+  private loadInventory(): Inventory {
+    const { inventory, approvedIds } = loadMergedInventory(this.config.inventory.file, this.hardening.approvals, this.logger);
+    this.approvedIds = approvedIds;
+    // A key the inventory now lists is no longer pending.
+    for (const p of this.pending.list()) if (inventory.byHostKey(p.fingerprint)) this.pending.forget(p.fingerprint);
+    return inventory;
+  }
+
+  /** The device ceiling (limits.maxDevices): a device already connected may always replace itself. */
+  private admitDevice(id: string): GatewayError | undefined {
+    if (this.registry.size < this.config.limits.maxDevices || this.registry.get(id)) return undefined;
+    this.logger.warn({ device: id, reason: 'GW_ERR_REJECTED_LIMIT', ceiling: this.config.limits.maxDevices }, `device ceiling reached (${this.config.limits.maxDevices} connected, limits.maxDevices): refusing ${id}`);
+    return new GatewayError('GW_ERR_REJECTED_LIMIT', `device ceiling reached (limits.maxDevices = ${this.config.limits.maxDevices})`);
+  }
+
+  private approve(fingerprint: string, body: unknown): { status: number; body: unknown } {
+    if (!isFingerprint(fingerprint)) return { status: 400, body: { error: 'not a SHA256 fingerprint' } };
+    const seen = this.hardening.pending.get(fingerprint);
+    if (!seen) return { status: 404, body: { error: `no pending device with fingerprint ${fingerprint}` } };
+    const id = (body as { id?: unknown } | null)?.id;
+    if (typeof id === 'string' && this.inventoryValue.get(id) && !this.approvedIds.has(id)) {
+      return { status: 409, body: { error: `device id ${id} is already in the inventory file` } };
+    }
+    let approval;
+    try {
+      approval = this.hardening.approvals.approve(fingerprint, seen.keyType, body);
+    } catch (err) {
+      return { status: 400, body: { error: describeError(err) } };
+    }
+    this.pending.forget(fingerprint);
+    this.logger.info({ device: approval.id, fingerprint, keyType: approval.keyType }, 'device approved');
+    void this.reloadInventory();
+    return {
+      status: 201,
+      body: { id: approval.id, fingerprint, keyType: approval.keyType, approvedAt: approval.approvedAt, port: approval.port ?? null, credentials: describeCredentials(approval.credentials) },
+    };
+  }
+
+  private reject(fingerprint: string): { status: number; body: unknown } {
+    if (!isFingerprint(fingerprint)) return { status: 400, body: { error: 'not a SHA256 fingerprint' } };
+    this.hardening.approvals.reject(fingerprint);
+    this.pending.forget(fingerprint);
+    this.logger.info({ fingerprint }, 'device rejected for good');
+    void this.reloadInventory();
+    return { status: 200, body: { fingerprint, state: 'rejected' } };
   }
 
   /** Opens, moves or closes per-device northbound listeners to match the inventory. */
@@ -276,6 +355,7 @@ export class Gateway {
     this.callhomeSsh?.destroy();
     await listenersClosed;
     await this.http?.close();
+    await this.hardening.audit.close();
     this.stateValue = 'closed';
   }
 

@@ -11,7 +11,7 @@ export type ConnectionResult =
   | 'handshake_failed'
   | 'timeout'
   | 'rejected_limit';
-export type ClientSessionResult = 'ok' | 'auth_failed' | 'denied' | 'device_unavailable';
+export type ClientSessionResult = 'ok' | 'auth_failed' | 'denied' | 'device_unavailable' | 'rejected_limit';
 export type Direction = 'to_device' | 'to_client';
 
 /** RPC operations with a label of their own; anything else is counted as `other`. */

@@ -12,6 +12,7 @@ import type { PendingDevices } from '../device/pending.js';
 import type { DeviceRegistry } from '../device/registry.js';
 import { TlsDeviceSession } from '../device/tls-session.js';
 import { loadGatewayTlsCredentials } from '../tls/gateway-credentials.js';
+import type { AdmissionTicket } from '../limits/admission.js';
 import { CallHomeListener } from './listener.js';
 
 export interface TlsCallHomeDeps {
@@ -22,6 +23,8 @@ export interface TlsCallHomeDeps {
   metrics: GatewayMetrics;
   held: HeldSessionMetrics;
   logger: Logger;
+  /** The call-home admission limits shared with the SSH listener (undefined: refused at accept). */
+  admit: (socket: Socket) => AdmissionTicket | undefined;
 }
 
 export class TlsCallHome {
@@ -41,6 +44,8 @@ export class TlsCallHome {
 
   private onSocket(socket: Socket, credentials: { cert: string; key: string }): void {
     const { config } = this.deps;
+    const ticket = this.deps.admit(socket);
+    if (!ticket) return;
     const session = new TlsDeviceSession(socket, {
       inventory: this.deps.inventory,
       pending: this.deps.pending,
@@ -62,7 +67,19 @@ export class TlsCallHome {
     this.handshakes.add(session);
     const done = () => this.handshakes.delete(session);
     session.signal.addEventListener('abort', done, { once: true });
-    session.start().then(done, done); // the session logged and counted its own reason
+    session.start().then(
+      () => {
+        ticket.authenticated();
+        done();
+      },
+      () => {
+        // Only what a stranger can cause counts against its source: a broken handshake or a miss
+        // of the deadline (not a refused certificate, which is listed in /api/pending instead).
+        const code = (session.signal.reason as GatewayError | undefined)?.code;
+        if (code === 'GW_ERR_HANDSHAKE_FAILED' || code === 'GW_ERR_TIMEOUT') ticket.failed();
+        done(); // the session logged and counted its own reason
+      },
+    );
   }
 
   close(): Promise<void> {

@@ -16,6 +16,8 @@ import type { HoldFactory } from './hold.js';
 import type { DeviceEntry, Inventory } from './inventory.js';
 import type { PendingDevices } from './pending.js';
 import type { DeviceRegistry } from './registry.js';
+import type { SshPolicy } from '../ssh/policy.js';
+import { guardChannelWindow } from '../splice/window-guard.js';
 
 export interface DeviceSessionOptions {
   /** Seconds from TCP accept until the device is identified and logged in to. */
@@ -23,6 +25,10 @@ export interface DeviceSessionOptions {
   /** Seconds to wait for the device's <hello> on the capabilities channel. */
   helloTimeout: number;
   maxHelloBytes: number;
+  /** Algorithm lists and the strict-kex check (src/ssh/policy.ts). */
+  sshPolicy?: SshPolicy;
+  /** Last word on an identified device before any credential is sent (e.g. the device ceiling). */
+  admitDevice?: (entry: DeviceEntry) => GatewayError | undefined;
 }
 
 export interface DeviceSessionDeps {
@@ -123,8 +129,13 @@ export class DeviceSession extends EventEmitter {
     this.client.on('close', () =>
       this.kill(new GatewayError('GW_ERR_DEVICE_CLOSED', this.stateValue === 'connected' ? 'device closed the connection' : 'device closed the connection during the handshake')),
     );
+    this.client.on('handshake', (negotiated) => {
+      const refusal = options.sshPolicy?.refusal(this.client, negotiated);
+      if (refusal) this.kill(new GatewayError('GW_ERR_HANDSHAKE_FAILED', refusal));
+    });
     let authAttempts: ssh2.AuthenticationType[] | undefined;
     this.client.connect({
+      ...(options.sshPolicy ? { algorithms: options.sshPolicy.algorithms } : {}),
       sock: this.socket,
       username: 'callhome-gateway', // the real user name comes from authHandler, per device
       readyTimeout: 0, // our own deadline covers the whole login
@@ -161,6 +172,11 @@ export class DeviceSession extends EventEmitter {
       const keyType = keyTypeOfBlob(key);
       this.deps.pending.record(fingerprint, keyType, this.remoteAddress);
       this.kill(new GatewayError('GW_ERR_UNKNOWN_DEVICE', `unknown host key ${fingerprint} (${keyType})`));
+      return false;
+    }
+    const refused = this.deps.options.admitDevice?.(entry);
+    if (refused) {
+      this.kill(refused);
       return false;
     }
     this.entry = entry;
@@ -247,7 +263,7 @@ export class DeviceSession extends EventEmitter {
       try {
         this.client.subsys('netconf', (err, channel) => {
           if (err) reject(new GatewayError('GW_ERR_CHANNEL_REFUSED', `device refused the netconf channel: ${describeError(err)}`, { cause: err }));
-          else resolve(channel);
+          else resolve(guardChannelWindow(channel, (why) => this.kill(why)));
         });
       } catch (err) {
         reject(new GatewayError('GW_ERR_DEVICE_UNAVAILABLE', `device connection is closed: ${describeError(err)}`));

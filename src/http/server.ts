@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GatewayError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { handleAdmin, type AdminApi } from './admin.js';
 
 export interface DeviceView {
   id: string;
@@ -22,6 +23,8 @@ export interface HttpApi {
   metrics(): Promise<{ contentType: string; body: string }>;
   devices(): DeviceView[];
   pending(): unknown[];
+  /** Onboarding writes and the bearer-token check (src/http/admin.ts). */
+  admin?: AdminApi;
 }
 
 export class HttpServer {
@@ -71,6 +74,13 @@ export class HttpServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway');
     const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (this.api.admin) {
+      const answer = await handleAdmin(req, path, this.api.admin);
+      if (answer) {
+        send(res, answer.status, answer.body, answer.headers);
+        return;
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, { error: `method ${req.method} not allowed` }, { Allow: 'GET, HEAD' });
       return;

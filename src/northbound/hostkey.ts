@@ -23,7 +23,7 @@ export function loadOrCreateHostKey(file: string, fingerprintOf: (blob: Buffer) 
   }
   let generated = false;
   if (text === undefined) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'callhome-gateway northbound' });
+    const pair = generateUsableEd25519('callhome-gateway northbound');
     try {
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       // 'wx': never overwrite a key another process wrote meanwhile.
@@ -40,4 +40,20 @@ export function loadOrCreateHostKey(file: string, fingerprintOf: (blob: Buffer) 
     throw new GatewayError('GW_ERR_CONFIG', `northbound.hostKeyFile ${file} holds no usable private key`);
   }
   return { privateKey: text, fingerprint: fingerprintOf(key.getPublicSSH()), generated };
+}
+
+/**
+ * ssh2's generateKeyPairSync('ed25519') drops a leading zero byte of the public key about
+ * once in 200 keys, and ssh2 then refuses the key it made ("Malformed OpenSSH public key").
+ * Such a key written to hostKeyFile would stop every later start, so generate until ssh2
+ * parses both halves.
+ */
+export function generateUsableEd25519(comment: string): { private: string; public: string } {
+  for (let i = 0; i < 20; i++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    const pub = ssh2.utils.parseKey(pair.public);
+    const priv = ssh2.utils.parseKey(pair.private);
+    if (!(pub instanceof Error) && !(priv instanceof Error) && !Array.isArray(pub) && !Array.isArray(priv)) return pair;
+  }
+  throw new GatewayError('GW_ERR_CONFIG', 'could not generate a usable ed25519 host key');
 }

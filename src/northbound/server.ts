@@ -2,7 +2,8 @@
 // One shared port routes by `<user>@<device>` (split at the last '@'); a device with its
 // own `port:` gets a listener where the plain user name is used. Each client `netconf`
 // subsystem becomes a new `netconf` channel on the device's connection, spliced 1:1.
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext } from 'ssh2';
 import { GatewayError, describeError } from '../errors.js';
@@ -14,6 +15,11 @@ import { serveHeldSession } from './held.js';
 import type { DeviceRegistry } from '../device/registry.js';
 import type { Inventory } from '../device/inventory.js';
 import type { Users } from './auth.js';
+import type { Admission, AdmissionTicket } from '../limits/admission.js';
+import type { SessionCaps } from '../limits/session-caps.js';
+import type { SshPolicy } from '../ssh/policy.js';
+import type { AuditLog } from '../audit/audit.js';
+import { guardChannelWindow } from '../splice/window-guard.js';
 
 export type Route = { kind: 'shared' } | { kind: 'device'; deviceId: string };
 
@@ -34,12 +40,26 @@ export interface NorthboundDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   options: NorthboundOptions;
+  // Hardening (all optional): admission at accept, algorithm policy, session caps, audit.
+  admission?: Admission;
+  sshPolicy?: SshPolicy;
+  sessionCaps?: SessionCaps;
+  audit?: AuditLog;
+}
+
+/** One authenticated client connection or one spliced session, for revocation on reload. */
+interface Grant {
+  user: string;
+  deviceId?: string;
+  end(reason: GatewayError): void;
 }
 
 interface Listener {
   route: Route;
   server: ssh2.Server;
   port: number;
+  /** The TCP listener when admission control sits in front of ssh2. */
+  tcp?: net.Server;
 }
 
 /** Splits a shared-port user name at its last '@': `alice@edge-1` → alice, edge-1. */
@@ -53,15 +73,21 @@ export class NorthboundServer {
   private readonly listeners = new Set<Listener>();
   private readonly connections = new Set<Connection>();
   private closing = false;
+  private readonly tickets = new WeakMap<Socket, AdmissionTicket>();
+  /** Every admitted socket, so destroy() also drops those still silent before the SSH banner. */
+  private readonly sockets = new Set<Socket>();
+  private readonly grants = new Set<Grant>();
 
   constructor(private readonly deps: NorthboundDeps) {}
 
   /** Starts one listener; resolves with the bound port (useful when `port` is 0). */
   listen(host: string, port: number, route: Route): Promise<number> {
     const server = new ssh2.Server(
-      { hostKeys: [this.deps.hostKey], ident: 'callhome-gateway' },
+      { hostKeys: [this.deps.hostKey], ident: 'callhome-gateway', ...(this.deps.sshPolicy ? { algorithms: this.deps.sshPolicy.algorithms } : {}) },
       (conn: Connection, info: ssh2.ClientInfo) => this.onConnection(conn, info, route),
     );
+    const admission = this.deps.admission;
+    if (admission) return this.listenAdmitted(server, admission, host, port, route);
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${port} for ${describeRoute(route)}: ${err.code ?? err.message}`));
@@ -77,12 +103,57 @@ export class NorthboundServer {
     });
   }
 
+  /** Accepts TCP itself, admits each socket (src/limits), then hands it to ssh2. */
+  private listenAdmitted(server: ssh2.Server, admission: Admission, host: string, port: number, route: Route): Promise<number> {
+    const tcp = net.createServer((socket) => {
+      if (this.closing) {
+        socket.destroy();
+        return;
+      }
+      const ticket = admission.admit(socket);
+      if (!ticket) return;
+      this.tickets.set(socket, ticket);
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      server.injectSocket(socket);
+    });
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${port} for ${describeRoute(route)}: ${err.code ?? err.message}`));
+      };
+      tcp.once('error', onError);
+      tcp.listen({ port, host, backlog: 1024 }, () => {
+        tcp.off('error', onError);
+        tcp.on('error', (err: Error) => this.deps.logger.error({ err: describeError(err) }, 'northbound listener error'));
+        const bound = (tcp.address() as AddressInfo).port;
+        this.listeners.add({ route, server, port: bound, tcp });
+        resolve(bound);
+      });
+    });
+  }
+
+  /**
+   * Ends what the current users file no longer allows: every session and every logged-in
+   * connection whose user may no longer reach the device it named.
+   */
+  revoke(users: Users): number {
+    let ended = 0;
+    for (const grant of [...this.grants]) {
+      if (grant.deviceId !== undefined && users.mayReach(grant.user, grant.deviceId)) continue;
+      if (grant.deviceId === undefined) continue; // no device named: every session it asks for is refused anyway
+      this.grants.delete(grant);
+      grant.end(new GatewayError('GW_ERR_REMOVED', `access of user ${grant.user}${grant.deviceId ? ` to ${grant.deviceId}` : ''} withdrawn by the users file`));
+      ended++;
+    }
+    return ended;
+  }
+
   /** Stops the listener serving `deviceId`'s own port, if there is one. */
   async unlistenDevice(deviceId: string): Promise<void> {
     for (const l of this.listeners) {
       if (l.route.kind === 'device' && l.route.deviceId === deviceId) {
         this.listeners.delete(l);
-        await new Promise<void>((resolve) => l.server.close(() => resolve()));
+        await new Promise<void>((resolve) => (l.tcp ?? l.server).close(() => resolve()));
       }
     }
   }
@@ -96,16 +167,19 @@ export class NorthboundServer {
   /** Stops accepting; existing sessions go on until `destroy()`. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.listeners].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+    await Promise.all([...this.listeners].map((l) => new Promise<void>((resolve) => (l.tcp ?? l.server).close(() => resolve()))));
     this.listeners.clear();
   }
 
   destroy(): void {
     this.closing = true;
-    for (const l of this.listeners) l.server.close();
+    for (const l of this.listeners) (l.tcp ?? l.server).close();
     this.listeners.clear();
+    const ending = new Set([...this.connections].map((conn) => (conn as unknown as { _sock: Socket })._sock));
     for (const conn of this.connections) conn.end();
     this.connections.clear();
+    // Sockets ssh2 has not made a connection of yet (silent, or mid-banner) have no one to end them.
+    for (const socket of this.sockets) if (!ending.has(socket)) socket.destroy();
   }
 
   private onConnection(conn: Connection, info: ssh2.ClientInfo, route: Route): void {
@@ -117,6 +191,14 @@ export class NorthboundServer {
     const client = `${info.ip}:${info.port}`;
     const log = logger.child({ client });
     this.connections.add(conn);
+    const ticket = this.tickets.get((conn as unknown as { _sock: Socket })._sock);
+    conn.on('handshake', (negotiated) => {
+      const refusal = this.deps.sshPolicy?.refusal(conn, negotiated);
+      if (refusal) {
+        log.warn({ reason: 'GW_ERR_HANDSHAKE_FAILED' }, `client refused: ${refusal}`);
+        conn.end();
+      }
+    });
     let authenticated: { user: string; deviceId?: string } | undefined;
     let attempted = false;
     const grace = setTimeout(() => {
@@ -129,6 +211,7 @@ export class NorthboundServer {
       clearTimeout(grace);
       this.connections.delete(conn);
       if (!authenticated && attempted) metrics.clientSessionsTotal.inc({ result: 'auth_failed' });
+      if (!authenticated) ticket?.failed();
     });
     conn.on('authentication', (ctx: AuthContext) => {
       const who = route.kind === 'shared' ? splitUserAtDevice(ctx.username) : { user: ctx.username, deviceId: route.deviceId };
@@ -150,7 +233,11 @@ export class NorthboundServer {
     });
     conn.on('ready', () => {
       clearTimeout(grace);
+      ticket?.authenticated();
       const who = authenticated!;
+      const grant: Grant = { ...who, end: () => conn.end() };
+      this.grants.add(grant);
+      conn.once('close', () => this.grants.delete(grant));
       log.info({ user: who.user, device: who.deviceId }, 'client authenticated');
       conn.on('session', (acceptSession) => {
         const session = acceptSession();
@@ -161,7 +248,7 @@ export class NorthboundServer {
             return;
           }
           used = true;
-          void this.startNetconf(accept, who, log);
+          void this.startNetconf(accept, who, log, { client, onOverrun: () => conn.end() });
         });
         // Shell, exec, pty, sftp and forwarding requests have no listener here, and ssh2
         // rejects any request nobody listens for: this endpoint speaks NETCONF only.
@@ -175,6 +262,8 @@ export class NorthboundServer {
     if (ctx.method === 'publickey') {
       const key = users.findKey(user, ctx.key.data);
       if (!key || key.type !== ctx.key.algo.replace(/^rsa-sha2-(256|512)$/, 'ssh-rsa')) return false;
+      // ssh-rsa signatures are SHA-1: refused unless the policy widens for old clients.
+      if (this.deps.sshPolicy && !this.deps.sshPolicy.legacy && ctx.key.algo === 'ssh-rsa' && ctx.signature) return false;
       // Without a signature the client only asks whether this key would do (RFC 4252 §7).
       if (!ctx.signature) return true;
       return key.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) === true;
@@ -186,15 +275,20 @@ export class NorthboundServer {
     accept: () => ServerChannel | undefined,
     who: { user: string; deviceId?: string },
     log: Logger,
+    conn: { client: string; onOverrun: () => void } = { client: 'unknown', onOverrun: () => {} },
   ): Promise<void> {
-    const { metrics, registry, users, options } = this.deps;
+    const { metrics, registry, users, options, audit, sessionCaps } = this.deps;
     // Accept at once: a client may send its <hello> (and even EOF) right behind the
     // subsystem request, and ssh2 drops both if the request is still unanswered.
-    const channel = accept();
-    if (!channel) {
+    const accepted = accept();
+    if (!accepted) {
       log.debug({ user: who.user, device: who.deviceId }, 'client closed its session before the subsystem was accepted');
       return;
     }
+    const channel = guardChannelWindow(accepted, (why) => {
+      log.warn({ user: who.user, reason: why.code }, `client connection dropped: ${why.message}`);
+      conn.onOverrun();
+    });
     const refuse = (result: ClientSessionResult, reason: string) => {
       metrics.clientSessionsTotal.inc({ result });
       log.warn({ user: who.user, device: who.deviceId, result }, `client session refused: ${reason}`);
@@ -223,6 +317,12 @@ export class NorthboundServer {
       await serveHeldSession(device.held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId }), refuse });
       return;
     }
+    const capped = sessionCaps?.acquire(who.user, deviceId);
+    if (typeof capped === 'string') {
+      refuse('rejected_limit', capped);
+      return;
+    }
+    const releaseCap = capped ?? (() => {});
     let deviceChannel: ssh2.ClientChannel;
     let gaveUp = false;
     const opening = device.openNetconfChannel();
@@ -235,19 +335,35 @@ export class NorthboundServer {
       deviceChannel = await withTimeout(opening, options.channelOpenTimeout, `device ${deviceId} did not open a channel within ${options.channelOpenTimeout}s`);
     } catch (err) {
       gaveUp = true;
+      releaseCap();
       refuse('device_unavailable', describeError(err));
       return;
     }
     metrics.clientSessionsTotal.inc({ result: 'ok' });
     metrics.clientSessionsActive.inc();
     const release = device.trackSession();
-    const splog = log.child({ user: who.user, device: deviceId });
+    const auditSession = { session: audit?.nextSessionId() ?? '', user: who.user, client: conn.client, device: deviceId } as {
+      session: string; user: string; client: string; device: string; deviceSessionId?: string;
+    };
+    const startedAt = performance.now();
+    const splog = log.child({ user: who.user, device: deviceId, session: auditSession.session || undefined });
     splog.info('client session started');
+    audit?.write({ event: 'session-start', ...auditSession });
+    // Revocation by a users-file reload ends this session with its own reason.
+    const revoked = new AbortController();
+    const grant: Grant = { user: who.user, deviceId, end: (why) => revoked.abort(why) };
+    this.grants.add(grant);
     const meter = new NetconfMeter(
       {
         message: (direction) => metrics.netconfMessagesTotal.inc({ direction }),
         bytes: (direction, n) => metrics.netconfBytesTotal.inc({ direction }, n),
-        rpc: (operation, _id, seconds) => metrics.rpcDuration.observe({ operation: GatewayMetrics.operationLabel(operation) }, seconds),
+        rpc: (operation, id, seconds, rpcResult) => {
+          metrics.rpcDuration.observe({ operation: GatewayMetrics.operationLabel(operation) }, seconds);
+          audit?.write({ event: 'rpc', ...auditSession, operation, messageId: id ?? null, result: rpcResult, durationMs: Math.round(seconds * 1e6) / 1e3 });
+        },
+        hello: (direction, _caps, sessionId) => {
+          if (direction === 'to_client' && sessionId) auditSession.deviceSessionId = sessionId;
+        },
       },
       { maxMessageBytes: options.maxMessageBytes, maxHelloBytes: options.maxHelloBytes },
     );
@@ -257,15 +373,18 @@ export class NorthboundServer {
     channel.prependOnceListener('prefinish', () => sendExitStatus(channel, exitStatus));
     const result = await splice(channel, deviceChannel, {
       observer: meter,
-      signal: device.signal,
+      signal: AbortSignal.any([device.signal, revoked.signal]),
       onError: (reason) => {
         if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
       },
     });
     metrics.clientSessionsActive.dec();
     release();
+    releaseCap();
+    this.grants.delete(grant);
     const reason = typeof result.reason === 'string' ? result.reason : result.reason.code;
     splog.info({ reason }, `client session ended${typeof result.reason === 'string' ? '' : `: ${result.reason.message}`}`);
+    audit?.write({ event: 'session-end', ...auditSession, reason, durationMs: Math.round(performance.now() - startedAt) });
   }
 }
 

@@ -4,6 +4,7 @@
 import { Transform, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError, describeError, isGatewayError } from '../errors.js';
+import { deliverTo } from './deliver.js';
 
 export type Direction = 'to_device' | 'to_client';
 
@@ -30,9 +31,10 @@ export interface SpliceResult {
   reason: GatewayError | 'client_closed' | 'device_closed';
 }
 
-function observing(direction: Direction, observer: SpliceObserver | undefined, fail: (err: GatewayError) => void): Transform {
+function observing(direction: Direction, observer: SpliceObserver | undefined, fail: (err: GatewayError) => void, onChunk: (n: number) => void = () => {}): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
+      onChunk(chunk.length);
       try {
         observer?.observe(direction, chunk);
       } catch (err) {
@@ -73,9 +75,24 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   // can wait forever on a dead side: when either channel closes, let the other direction
   // drain what it already holds for a bounded time, then tear both down.
   let drainTimer: NodeJS.Timeout | undefined;
+  let moved = 0;
+  // The drain deadline runs from the last progress, not from the close: a large reply still
+  // trickling out to a slow reader is delivered whole (cf. ssh2 #1508, where closing while
+  // writes wait for window drops them); only a side that stops moving is torn down.
+  const window = (d: Duplex) => (d as Duplex & { outgoing?: { window?: number } }).outgoing?.window ?? 0;
+  const progress = () => `${moved}:${client.writableLength}:${device.writableLength}:${window(client)}:${window(device)}`;
   const onClose = (which: 'client_closed' | 'device_closed') => () => {
     reason ??= which;
-    drainTimer ??= setTimeout(() => stop(which), drainMs);
+    if (drainTimer) return;
+    let last = progress();
+    const check = () => {
+      const now = progress();
+      if (now !== last && !controller.signal.aborted) {
+        last = now;
+        drainTimer = setTimeout(check, drainMs);
+      } else stop(which);
+    };
+    drainTimer = setTimeout(check, drainMs);
   };
   const onClientClose = onClose('client_closed');
   const onDeviceClose = onClose('device_closed');
@@ -83,7 +100,7 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   device.once('close', onDeviceClose);
 
   const run = (from: Duplex, through: Transform, to: Duplex, whenDone: 'client_closed' | 'device_closed') =>
-    pipeline(from, through, to, { signal: controller.signal }).then(
+    pipeline(from, through, deliverTo(to), { signal: controller.signal }).then(
       () => {
         // The source ended cleanly and everything reached the other side: that side is done.
         reason ??= whenDone;
@@ -94,8 +111,9 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
       },
     );
 
-  const toDevice = run(client, observing('to_device', options.observer, stop), device, 'client_closed');
-  const toClient = run(device, observing('to_client', options.observer, stop), client, 'device_closed');
+  const count = (n: number) => (moved += n);
+  const toDevice = run(client, observing('to_device', options.observer, stop, count), device, 'client_closed');
+  const toClient = run(device, observing('to_client', options.observer, stop, count), client, 'device_closed');
   // An EOF alone arms no timer: a client that sent EOF after its last <rpc> still waits
   // for the reply, as it would on a direct connection (`ssh -s netconf < rpc.xml`).
   await Promise.all([toDevice, toClient]);

@@ -45,6 +45,7 @@ export async function startGateway(options: { inventory?: string; users?: string
     CHGW_HTTP_HOST: '127.0.0.1',
     CHGW_HTTP_PORT: '0',
     CHGW_LOG_LEVEL: 'debug',
+    CHGW_AUDIT_FILE: path.join(dir, 'audit.jsonl'),
     ...options.env,
   });
   const logs: string[] = [];

@@ -5,6 +5,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ServerChannel } from 'ssh2';
 import { fingerprintOfKeyBlob } from '../../src/device/identity.js';
+import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 
 export const NETCONF_HELLO =
   '<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>' +
@@ -19,7 +20,7 @@ export interface ScriptedDeviceOptions {
 }
 
 export class ScriptedDevice {
-  readonly hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+  readonly hostKey = generateUsableEd25519('scripted device');
   readonly fingerprint: string;
   readonly username: string;
   readonly password: string;

@@ -1,0 +1,56 @@
+// Audit records: one JSON line per client session start and end and per RPC. Who (user,
+// client address), where (device, session ids), what (operation, message-id), how it went
+// (ok or the rpc-error tag) and how long; never payloads, never secrets. Written to stdout
+// with the logs, or appended to `audit.file`.
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+
+export interface AuditSession {
+  /** The gateway's id for this client session (also in the log lines). */
+  session: string;
+  user: string;
+  client: string;
+  device: string;
+  /** The device's NETCONF session-id, once its <hello> is seen. */
+  deviceSessionId?: string;
+}
+
+export type AuditRecord =
+  | ({ event: 'session-start' } & AuditSession)
+  | ({ event: 'session-end'; reason: string; durationMs: number } & AuditSession)
+  | ({ event: 'rpc'; operation: string; messageId: string | null; result: string; durationMs: number } & AuditSession);
+
+export class AuditLog {
+  private readonly out: NodeJS.WritableStream;
+  private readonly file: WriteStream | undefined;
+  private counter = 0;
+
+  constructor(options: { file?: string; stream?: NodeJS.WritableStream; enabled?: boolean } = {}) {
+    this.enabled = options.enabled !== false;
+    if (options.file) {
+      mkdirSync(path.dirname(options.file), { recursive: true });
+      this.file = createWriteStream(options.file, { flags: 'a', mode: 0o600 });
+      this.out = this.file;
+    } else {
+      this.out = options.stream ?? process.stdout;
+    }
+  }
+
+  readonly enabled: boolean;
+
+  /** A short id unique within this process, for one client session. */
+  nextSessionId(): string {
+    this.counter++;
+    return `${process.pid.toString(36)}-${Date.now().toString(36)}-${this.counter.toString(36)}`;
+  }
+
+  write(record: AuditRecord): void {
+    if (!this.enabled) return;
+    this.out.write(JSON.stringify({ time: new Date().toISOString(), name: 'callhome-gateway', audit: true, ...record }) + '\n');
+  }
+
+  close(): Promise<void> {
+    const file = this.file;
+    return file ? new Promise((resolve) => file.end(() => resolve())) : Promise.resolve();
+  }
+}

@@ -1,0 +1,90 @@
+// The API's write side (onboarding) and its bearer-token check. Writes always need the
+// token (no token configured: writes are refused); reads need it when
+// http.requireTokenForReads is set. /metrics, /healthz and /readyz never do.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type http from 'node:http';
+
+export interface AdminAnswer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface AdminApi {
+  /** The current token ('' when none is configured). Read per request, so a token file can be rotated. */
+  token(): string;
+  requireTokenForReads: boolean;
+  approve(fingerprint: string, body: unknown): AdminAnswer;
+  reject(fingerprint: string): AdminAnswer;
+}
+
+const MAX_BODY = 64 * 1024;
+
+function sameToken(given: string, expected: string): boolean {
+  // Hash first so the comparison is constant-time whatever the lengths.
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function authorized(req: http.IncomingMessage, api: AdminApi): boolean {
+  const expected = api.token();
+  if (!expected) return false;
+  const header = req.headers.authorization ?? '';
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m !== null && sameToken(m[1]!, expected);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw Object.assign(new Error(`request body larger than ${MAX_BODY} bytes`), { status: 413 });
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw Object.assign(new Error('request body is not valid JSON'), { status: 400 });
+  }
+}
+
+const UNAUTHORIZED: AdminAnswer = {
+  status: 401,
+  body: { error: 'a valid bearer token is required (http.adminToken / http.adminTokenFile)' },
+  headers: { 'WWW-Authenticate': 'Bearer realm="callhome-gateway"' },
+};
+
+/**
+ * Answers /api/* requests that are writes or that fail the token check; undefined lets an
+ * authorised read through to the read API.
+ */
+export async function handleAdmin(req: http.IncomingMessage, path: string, api: AdminApi): Promise<AdminAnswer | undefined> {
+  if (!path.startsWith('/api/')) return undefined;
+  const method = req.method ?? 'GET';
+  const read = method === 'GET' || method === 'HEAD';
+  if (read) {
+    if (api.requireTokenForReads && !authorized(req, api)) return UNAUTHORIZED;
+    return undefined;
+  }
+  const approve = /^\/api\/pending\/([^/]+)\/approve$/.exec(path);
+  const pending = /^\/api\/pending\/([^/]+)$/.exec(path);
+  if (!(approve && method === 'POST') && !(pending && method === 'DELETE')) {
+    return { status: 405, body: { error: `method ${method} not allowed on ${path}` }, headers: { Allow: 'GET, HEAD' } };
+  }
+  if (!authorized(req, api)) return UNAUTHORIZED;
+  const fingerprint = decodeURIComponent((approve ?? pending)![1]!);
+  if (approve) {
+    let body: unknown;
+    try {
+      body = await readJson(req);
+    } catch (err) {
+      return { status: (err as { status?: number }).status ?? 400, body: { error: (err as Error).message } };
+    }
+    return api.approve(fingerprint, body);
+  }
+  return api.reject(fingerprint);
+}
