@@ -1,14 +1,14 @@
 // Northbound side over real loopback sockets: authentication, routing by user@device and
 // by port, clean refusals, byte-exact splicing, framing errors, device loss.
 import test from 'ava';
+import { generateUsableEd25519 } from '../src/northbound/hostkey.js';
 import { randomBytes } from 'node:crypto';
-import ssh2 from 'ssh2';
 import type { ServerChannel } from 'ssh2';
 import { startGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { NETCONF_HELLO, ScriptedDevice, inventoryFor } from './helpers/ssh-device.js';
 import { CLIENT_HELLO_11, chunked, connectManager, openNetconf } from './helpers/ssh-manager.js';
 
-const managerKey = ssh2.utils.generateKeyPairSync('ed25519');
+const managerKey = generateUsableEd25519('test key');
 const USERS = `users:
   - name: alice
     password: alice-pw

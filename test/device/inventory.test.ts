@@ -1,16 +1,16 @@
 import test from 'ava';
+import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import { parseInventory } from '../../src/device/inventory.js';
 import { isGatewayError } from '../../src/errors.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chgw-inventory-'));
 const FP = 'SHA256:9C9FsWemPKcbejGUTAQVXbm0gVHhwnArckugaot5fB4';
 const FP2 = 'SHA256:Tp91kQEMlrCEmX7bKNNY9S8Zk7ZczkWkmuGjgtzt7iU';
-const pair = ssh2.utils.generateKeyPairSync('ed25519');
+const pair = generateUsableEd25519('test key');
 writeFileSync(path.join(dir, 'dev.key'), pair.private);
 writeFileSync(path.join(dir, 'dev.pass'), 's3cret\n');
 const inv = path.join(dir, 'devices.yaml');

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 import ssh2 from 'ssh2';
 import { globToRegExp, hashPassword, parseUsers, verifyPasswordHash } from '../../src/northbound/auth.js';
 import { splitUserAtDevice } from '../../src/northbound/server.js';
@@ -15,8 +16,8 @@ test('password hashes verify the right password only, and are salted', async (t)
 });
 
 test('users: hashes, plain lab passwords, keys and device globs', async (t) => {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
-  const other = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateUsableEd25519('test key');
+  const other = generateUsableEd25519('test key');
   const hash = await hashPassword('pw-alice');
   const users = parseUsers(
     `users:
