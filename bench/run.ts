@@ -77,7 +77,7 @@ export async function runBench(settings: BenchSettings, log: (line: string) => v
   };
   const has = (s: Scenario): boolean => settings.scenarios.includes(s);
   if (has('bulk')) results.bulk = await runBulk({ size: settings.bulkSize, reps: settings.bulkReps, cpuProfileDir: settings.cpuProfileDir, log });
-  if (has('latency')) results.latency = await runLatency({ count: settings.rpcs, log });
+  if (has('latency')) results.latency = await runLatency({ count: settings.rpcs, cpuProfileDir: settings.cpuProfileDir, log });
   if (has('scale')) results.scale = await runScale({ counts: settings.scaleCounts, rate: settings.scaleRate, samples: settings.scaleSamples, log });
   if (has('concurrency')) results.concurrency = await runConcurrency({ managers: settings.managers, replySize: settings.concurrencyReply, log });
   results.finishedAt = new Date().toISOString();
@@ -142,7 +142,7 @@ const USAGE = `Usage: npm run bench -- [--quick] [--only bulk,latency,scale,conc
   --scale LIST          device counts (default 1000,5000,10000)
   --scale-rate R        simulator connection rate (default 500/s)
   --managers N          managers in the concurrency run (default 100)
-  --cpu-prof DIR        run the bulk scenario's gateway under node --cpu-prof, profiles in DIR
+  --cpu-prof DIR        run the bulk and latency scenarios' gateway under node --cpu-prof, profiles in DIR
   --out DIR             results directory (default bench/results)
 `;
 

@@ -7,6 +7,7 @@ import { percentile, round } from '../lib/stats.js';
 export interface LatencyOptions {
   count: number;
   block?: number;
+  cpuProfileDir?: string;
   log?: (line: string) => void;
 }
 
@@ -34,7 +35,7 @@ const SMALL_RPC = '<get-config><source><running/></source></get-config>';
 export async function runLatency(o: LatencyOptions): Promise<LatencyResult> {
   const log = o.log ?? (() => undefined);
   const block = o.block ?? 250;
-  const rig = await Rig.start([CIPHER]);
+  const rig = await Rig.start([CIPHER], { cpuProfileDir: o.cpuProfileDir });
   const samples = { direct: [] as number[], gateway: [] as number[] };
   try {
     const sessions = {
