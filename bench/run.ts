@@ -64,7 +64,12 @@ export interface BenchResults {
   concurrency?: ConcurrencyResult;
 }
 
-export async function runBench(settings: BenchSettings, log: (line: string) => void = () => undefined): Promise<BenchResults> {
+export async function runBench(
+  settings: BenchSettings,
+  log: (line: string) => void = () => undefined,
+  /** Called after each scenario, so a long run that fails late still leaves its figures. */
+  onPartial: (r: BenchResults) => void = () => undefined,
+): Promise<BenchResults> {
   // Without the binding ssh2 falls back to JavaScript crypto at about half the speed: such
   // figures would mislead, so refuse to produce them.
   const nativeCrypto = sshNativeCryptoAvailable();
@@ -76,10 +81,22 @@ export async function runBench(settings: BenchSettings, log: (line: string) => v
     nativeCrypto,
   };
   const has = (s: Scenario): boolean => settings.scenarios.includes(s);
-  if (has('bulk')) results.bulk = await runBulk({ size: settings.bulkSize, reps: settings.bulkReps, cpuProfileDir: settings.cpuProfileDir, log });
-  if (has('latency')) results.latency = await runLatency({ count: settings.rpcs, cpuProfileDir: settings.cpuProfileDir, log });
-  if (has('scale')) results.scale = await runScale({ counts: settings.scaleCounts, rate: settings.scaleRate, samples: settings.scaleSamples, log });
-  if (has('concurrency')) results.concurrency = await runConcurrency({ managers: settings.managers, replySize: settings.concurrencyReply, log });
+  if (has('bulk')) {
+    results.bulk = await runBulk({ size: settings.bulkSize, reps: settings.bulkReps, cpuProfileDir: settings.cpuProfileDir, log });
+    onPartial(results);
+  }
+  if (has('latency')) {
+    results.latency = await runLatency({ count: settings.rpcs, cpuProfileDir: settings.cpuProfileDir, log });
+    onPartial(results);
+  }
+  if (has('scale')) {
+    results.scale = await runScale({ counts: settings.scaleCounts, rate: settings.scaleRate, samples: settings.scaleSamples, log });
+    onPartial(results);
+  }
+  if (has('concurrency')) {
+    results.concurrency = await runConcurrency({ managers: settings.managers, replySize: settings.concurrencyReply, log });
+    onPartial(results);
+  }
   results.finishedAt = new Date().toISOString();
   return results;
 }
@@ -182,7 +199,7 @@ async function main(): Promise<number> {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const out = values.out ?? join(root, 'bench', 'results');
   const log = (line: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-  const results = await runBench(settings, log);
+  const results = await runBench(settings, log, (partial) => writeOutputs(partial, out, join(root, 'docs', 'benchmarks.svg')));
   writeOutputs(results, out, join(root, 'docs', 'benchmarks.svg'));
   process.stdout.write(summaryMarkdown(results));
   return 0;

@@ -113,6 +113,18 @@ export class GatewayProcess {
     return line ? Number(line.split(' ').pop()) : NaN;
   }
 
+  /** Polls /metrics until the gateway counts `n` connected devices; resolves with the time it saw that. */
+  async waitForConnected(n: number, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = await this.metricsText();
+      const connected = Number(/^callhome_devices_connected\{transport="ssh"\} ([0-9.]+)$/m.exec(text)?.[1]);
+      if (connected >= n) return Date.now();
+      if (Date.now() > deadline) throw new Error(`only ${connected} of ${n} devices connected after ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, n > 2000 ? 500 : 100));
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode === null) {
       const exited = new Promise((r) => this.child.once('exit', r));
