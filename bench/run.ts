@@ -106,9 +106,9 @@ export function summaryMarkdown(r: BenchResults): string {
   lines.push(`Run ${r.startedAt} – ${r.finishedAt ?? '?'}; ${r.machine.cores} × ${r.machine.cpus}, ${r.machine.memGiB} GiB, Node ${r.machine.node}; ssh2 native crypto: ${r.nativeCrypto ? 'yes' : 'NO'}`);
   if (r.bulk) {
     lines.push('', `### Bulk throughput (${(r.bulk.sizeBytes / MiB).toFixed(0)} MiB message, median of ${r.bulk.reps}, MB/s)`, '');
-    lines.push('| cipher | direction | direct | gateway | ssh -R | gateway/direct | gateway/ssh-R |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+    lines.push('| cipher | direction | direct | gateway | ssh -R | gateway/direct | gateway/ssh-R | gateway CPU-s per GiB |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const b of r.bulk.rows) {
-      lines.push(`| ${b.cipher} | ${b.direction === 'reply' ? 'reply (downstream)' : 'request (upstream)'} | ${b.median.direct} | ${b.median.gateway} | ${b.median.sshR} | ${b.gatewayVsDirect} | ${b.gatewayVsSshR} |`);
+      lines.push(`| ${b.cipher} | ${b.direction === 'reply' ? 'reply (downstream)' : 'request (upstream)'} | ${b.median.direct} | ${b.median.gateway} | ${b.median.sshR} | ${b.gatewayVsDirect} | ${b.gatewayVsSshR} | ${b.gatewayCpuSecondsPerGiB ?? '–'} |`);
     }
   }
   if (r.latency) {

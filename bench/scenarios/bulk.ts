@@ -21,6 +21,8 @@ export interface BulkRow {
   median: Record<PathName, number>;
   gatewayVsDirect: number;
   gatewayVsSshR: number;
+  /** gateway process CPU seconds (user + system) per GiB carried, median over the gateway runs */
+  gatewayCpuSecondsPerGiB: number;
 }
 
 export interface BulkResult {
@@ -40,10 +42,13 @@ export async function runBulk(o: BulkOptions): Promise<BulkResult> {
     for (const cipher of ciphers) {
       for (const direction of ['reply', 'request'] as const) {
         const runs: Record<PathName, number[]> = { direct: [], gateway: [], sshR: [] };
+        const cpuPerGiB: number[] = [];
         for (let rep = 0; rep < o.reps; rep++) {
           const order = PATHS.map((_, i) => PATHS[(i + rep) % PATHS.length]!);
           for (const path of order) {
+            const cpu0 = rig.gateway.stats().cpuSeconds;
             const mbps = await transfer(rig, path, cipher, direction, o.size);
+            if (path === 'gateway') cpuPerGiB.push(((rig.gateway.stats().cpuSeconds - cpu0) * 2 ** 30) / o.size);
             runs[path].push(mbps);
             log(`bulk ${cipher} ${direction} ${path} rep ${rep + 1}/${o.reps}: ${mbps.toFixed(1)} MB/s`);
           }
@@ -56,6 +61,7 @@ export async function runBulk(o: BulkOptions): Promise<BulkResult> {
           median: { direct: round(med.direct, 1), gateway: round(med.gateway, 1), sshR: round(med.sshR, 1) },
           gatewayVsDirect: round(med.gateway / med.direct),
           gatewayVsSshR: round(med.gateway / med.sshR),
+          gatewayCpuSecondsPerGiB: round(median(cpuPerGiB), 2),
         });
       }
     }
