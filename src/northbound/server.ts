@@ -183,6 +183,8 @@ export class NorthboundServer {
   }
 
   private onConnection(conn: Connection, info: ssh2.ClientInfo, route: Route): void {
+    // Small replies must not wait for the client's delayed ACK (Nagle): +40 ms per RPC otherwise.
+    (conn as Connection & { setNoDelay(noDelay: boolean): unknown }).setNoDelay(true);
     if (this.closing) {
       conn.end();
       return;

@@ -1,0 +1,138 @@
+// The gateway as its own process (`node dist/src/cli.js run`), as it runs in production:
+// its memory and CPU are read from /proc, its ports from the "gateway ready" log line.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const CLK_TCK = 100;
+
+export interface GatewayProcessOptions {
+  inventory: string;
+  users: string;
+  /** Write a V8 CPU profile (node --cpu-prof) into this directory. */
+  cpuProfileDir?: string;
+  env?: Record<string, string>;
+}
+
+export interface ProcStats {
+  rssBytes: number;
+  /** user + system CPU seconds so far */
+  cpuSeconds: number;
+}
+
+export class GatewayProcess {
+  readonly logs: string[] = [];
+  callhomePort = 0;
+  northboundPort = 0;
+  httpPort = 0;
+  nativeCrypto: boolean | undefined;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly dir: string,
+  ) {}
+
+  static async start(o: GatewayProcessOptions): Promise<GatewayProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'chgw-bench-gw-'));
+    const inventoryFile = join(dir, 'devices.yaml');
+    const usersFile = join(dir, 'users.yaml');
+    writeFileSync(inventoryFile, o.inventory);
+    writeFileSync(usersFile, o.users);
+    const nodeArgs = o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir] : [];
+    const child = spawn(process.execPath, [...nodeArgs, CLI, 'run'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        CHGW_STATEDIR: join(dir, 'state'),
+        CHGW_INVENTORY_FILE: inventoryFile,
+        CHGW_USERS_FILE: usersFile,
+        CHGW_CALLHOME_SSH_HOST: '127.0.0.1',
+        CHGW_CALLHOME_SSH_PORT: '0',
+        CHGW_NORTHBOUND_HOST: '127.0.0.1',
+        CHGW_NORTHBOUND_PORT: '0',
+        CHGW_HTTP_HOST: '127.0.0.1',
+        CHGW_HTTP_PORT: '0',
+        CHGW_LOG_LEVEL: 'info',
+        ...o.env,
+      },
+    });
+    const gw = new GatewayProcess(child, dir);
+    let buf = '';
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`gateway exited (${code}): ${stderr.trim()} ${gw.logs.slice(-3).join(' ')}`)));
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          // keep the log small at 10,000 devices: only what is not per-device chatter
+          if (gw.logs.length < 2000) gw.logs.push(line);
+          let rec: { msg?: string; nativeCrypto?: boolean; callhomeSsh?: string; northbound?: string; http?: string };
+          try {
+            rec = JSON.parse(line);
+          } catch {
+            continue;
+          }
+          if (typeof rec.nativeCrypto === 'boolean') gw.nativeCrypto = rec.nativeCrypto;
+          if (rec.msg === 'gateway ready') {
+            gw.callhomePort = Number(rec.callhomeSsh!.split(':').pop());
+            gw.northboundPort = Number(rec.northbound!.split(':').pop());
+            gw.httpPort = Number(rec.http!.split(':').pop());
+            resolve();
+          }
+        }
+      });
+    });
+    child.removeAllListeners('exit');
+    return gw;
+  }
+
+  stats(): ProcStats {
+    const pid = this.child.pid!;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rssKb = Number(/VmRSS:\s+([0-9]+)/.exec(status)?.[1] ?? 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+    return { rssBytes: rssKb * 1024, cpuSeconds: ticks / CLK_TCK };
+  }
+
+  async metricsText(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.httpPort}/metrics`)).text();
+  }
+
+  async metric(name: string): Promise<number> {
+    const text = await this.metricsText();
+    const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+    return line ? Number(line.split(' ').pop()) : NaN;
+  }
+
+  /** Polls /metrics until the gateway counts `n` connected devices; resolves with the time it saw that. */
+  async waitForConnected(n: number, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = await this.metricsText();
+      const connected = Number(/^callhome_devices_connected\{transport="ssh"\} ([0-9.]+)$/m.exec(text)?.[1]);
+      if (connected >= n) return Date.now();
+      if (Date.now() > deadline) throw new Error(`only ${connected} of ${n} devices connected after ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, n > 2000 ? 500 : 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGTERM');
+      const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

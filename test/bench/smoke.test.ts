@@ -1,0 +1,44 @@
+// CI smoke run of every benchmark scenario at small sizes (20 MiB bulk, 50 devices, 10
+// managers): the harness keeps working and every figure is produced. Targets are not checked
+// here; docs/BENCHMARKS.md has the full run.
+import anyTest from 'ava';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QUICK, SCENARIOS, runBench, summaryMarkdown, writeOutputs } from '../../bench/run.js';
+import { requirePeers } from '../e2e/peers/index.js';
+
+const test = requirePeers(anyTest);
+
+const positive = (x: number): boolean => Number.isFinite(x) && x > 0;
+
+test('every scenario runs at smoke sizes and produces its figures', async (t) => {
+  t.timeout(150_000);
+  const r = await runBench({ ...QUICK, scenarios: [...SCENARIOS] });
+  t.true(r.nativeCrypto);
+
+  t.is(r.bulk?.rows.length, 4); // 2 ciphers × 2 directions
+  for (const row of r.bulk!.rows) {
+    for (const path of ['direct', 'gateway', 'sshR'] as const) t.true(positive(row.median[path]), `${row.cipher} ${row.direction} ${path}`);
+    t.true(positive(row.gatewayVsDirect) && positive(row.gatewayVsSshR));
+  }
+
+  const l = r.latency!;
+  t.true(positive(l.direct.p50) && positive(l.gateway.p50) && l.gateway.p99 >= l.gateway.p50);
+
+  t.is(r.scale?.length, 1);
+  const s = r.scale![0]!;
+  t.is(s.devices, QUICK.scaleCounts[0]);
+  t.true(positive(s.rssAfterMiB) && positive(s.handshakesPerCpuSecond) && positive(s.rpc.p50) && positive(s.metricsScrapeMedianMs));
+
+  const c = r.concurrency!;
+  t.is(c.managers, QUICK.managers);
+  t.true(positive(c.aggregateMBps) && c.fairness > 0 && c.fairness <= 1);
+
+  const dir = mkdtempSync(join(tmpdir(), 'chgw-bench-smoke-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeOutputs(r, dir, join(dir, 'figure.svg'));
+  t.regex(readFileSync(join(dir, 'figure.svg'), 'utf8'), /^<svg [^]*<polyline[^]*<\/svg>\n$/);
+  t.deepEqual(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).settings.scaleCounts, QUICK.scaleCounts);
+  t.regex(summaryMarkdown(r), /gateway\/direct/);
+});
