@@ -56,6 +56,17 @@ export class GatewayProcess {
         CHGW_HTTP_HOST: '127.0.0.1',
         CHGW_HTTP_PORT: '0',
         CHGW_LOG_LEVEL: 'info',
+        // The TLS listener is not benchmarked here, and would compete for the fixed port 4335.
+        CHGW_CALLHOME_TLS_ENABLED: 'false',
+        // The admission limits guard against strangers; a benchmark that opens thousands of
+        // devices and a hundred managers from 127.0.0.1 on purpose lifts them, so the figures
+        // measure the gateway's work rather than its throttling.
+        CHGW_CALLHOME_MAXSTARTUPS: '100000',
+        CHGW_CALLHOME_PERSOURCEMAXSTARTUPS: '0',
+        CHGW_NORTHBOUND_MAXSTARTUPS: '100000',
+        CHGW_NORTHBOUND_PERSOURCEMAXSTARTUPS: '0',
+        CHGW_NORTHBOUND_MAXSESSIONSPERUSER: '100000',
+        CHGW_LIMITS_MAXDEVICES: '100000',
         ...o.env,
       },
     });
