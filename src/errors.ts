@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'GW_ERR_CHANNEL_REFUSED'
   | 'GW_ERR_NOT_NETCONF'
   | 'GW_ERR_FRAMING'
-  | 'GW_ERR_SHUTDOWN';
+  | 'GW_ERR_SHUTDOWN'
+  | 'GW_ERR_KEEPALIVE_TIMEOUT'
+  | 'GW_ERR_IDLE_RELEASE';
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;

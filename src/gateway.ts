@@ -12,6 +12,7 @@ import { CallHomeListener } from './callhome/listener.js';
 import { fingerprintOfKeyBlob } from './device/identity.js';
 import { Inventory, loadInventory } from './device/inventory.js';
 import { PendingDevices } from './device/pending.js';
+import { DeviceHistory } from './device/history.js';
 import { DeviceRegistry } from './device/registry.js';
 import { DeviceSession } from './device/session.js';
 import { HttpServer, type DeviceView } from './http/server.js';
@@ -42,6 +43,7 @@ export class Gateway {
   readonly metrics: GatewayMetrics;
   readonly registry: DeviceRegistry;
   readonly pending = new PendingDevices();
+  readonly history = new DeviceHistory();
   private stateValue: GatewayState = 'created';
   private inventoryValue = Inventory.empty();
   private usersValue = Users.empty();
@@ -112,6 +114,7 @@ export class Gateway {
           channelOpenTimeout: config.callhome.helloTimeout,
           maxMessageBytes: config.netconf.maxMessageBytes,
           maxHelloBytes: config.netconf.maxHelloBytes,
+          keepalive: config.northbound.keepalive,
         },
       });
       this.ports.northbound = await this.northbound.listen(config.northbound.host, config.northbound.port, { kind: 'shared' });
@@ -151,12 +154,19 @@ export class Gateway {
         loginGraceTime: this.config.callhome.loginGraceTime,
         helloTimeout: this.config.callhome.helloTimeout,
         maxHelloBytes: this.config.netconf.maxHelloBytes,
+        keepalive: this.config.callhome.keepalive,
       },
     });
     this.handshakes.add(session);
     session.signal.addEventListener('abort', () => this.handshakes.delete(session), { once: true });
+    session.once('closed', (reason: GatewayError) => {
+      if (session.connectedAt) this.history.disconnected(session.deviceId, reason);
+    });
     session.start().then(
-      () => this.handshakes.delete(session),
+      () => {
+        this.handshakes.delete(session);
+        this.history.connected(session.deviceId);
+      },
       () => this.handshakes.delete(session), // the session logged and counted its own reason
     );
   }
@@ -174,6 +184,7 @@ export class Gateway {
         port: ports.get(entry.id) ?? entry.port ?? null,
         sessions: live?.sessions ?? 0,
         capabilities: live ? [...live.capabilities] : [],
+        ...this.history.view(entry.id),
       };
     });
   }
@@ -201,6 +212,7 @@ export class Gateway {
     for (const id of previous.devices.keys()) {
       if (!next.devices.has(id)) this.registry.kill(id, new GatewayError('GW_ERR_REMOVED', 'device removed from the inventory'));
     }
+    this.history.retain(next.devices.keys());
     await this.syncDevicePorts();
     this.logger.info({ devices: next.devices.size }, 'inventory reloaded');
     return true;

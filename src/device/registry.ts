@@ -18,7 +18,7 @@ export class DeviceRegistry {
     this.metrics.devicesConnected.inc({ transport: session.transport });
     session.signal.addEventListener('abort', () => this.remove(session), { once: true });
     if (older && older !== session) {
-      older.kill(new GatewayError('GW_ERR_REPLACED', `replaced by a new connection from ${session.remoteAddress}`));
+      older.kill(new GatewayError('GW_ERR_REPLACED', `device ${id} called home again from ${session.remoteAddress}: its older connection was replaced`));
     }
   }
 

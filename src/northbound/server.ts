@@ -23,6 +23,8 @@ export interface NorthboundOptions {
   channelOpenTimeout: number;
   maxMessageBytes: number;
   maxHelloBytes: number;
+  /** SSH keepalive toward clients (seconds, count), so a vanished manager frees its device channel. */
+  keepalive?: { interval: number; countMax: number };
 }
 
 export interface NorthboundDeps {
@@ -58,7 +60,13 @@ export class NorthboundServer {
   /** Starts one listener; resolves with the bound port (useful when `port` is 0). */
   listen(host: string, port: number, route: Route): Promise<number> {
     const server = new ssh2.Server(
-      { hostKeys: [this.deps.hostKey], ident: 'callhome-gateway' },
+      {
+        hostKeys: [this.deps.hostKey],
+        ident: 'callhome-gateway',
+        ...(this.deps.options.keepalive
+          ? { keepaliveInterval: this.deps.options.keepalive.interval * 1000, keepaliveCountMax: this.deps.options.keepalive.countMax }
+          : {}),
+      },
       (conn: Connection, info: ssh2.ClientInfo) => this.onConnection(conn, info, route),
     );
     return new Promise((resolve, reject) => {
@@ -123,7 +131,15 @@ export class NorthboundServer {
       conn.end();
     }, options.loginGraceTime * 1000);
 
-    conn.on('error', (err: Error) => log.debug({ err: describeError(err) }, 'client connection error'));
+    conn.on('error', (err: Error & { level?: string }) => {
+      if (err.level === 'client-timeout') {
+        // ssh2 only half-closes here; a frozen peer never completes that, so drop the socket.
+        log.warn({ reason: 'GW_ERR_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives: connection closed');
+        (conn as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+        return;
+      }
+      log.debug({ err: describeError(err) }, 'client connection error');
+    });
     conn.on('close', () => {
       clearTimeout(grace);
       this.connections.delete(conn);
