@@ -13,6 +13,7 @@ import { fingerprintOfKeyBlob } from './device/identity.js';
 import { Inventory, loadInventory } from './device/inventory.js';
 import { PendingDevices } from './device/pending.js';
 import { DeviceHistory } from './device/history.js';
+import { releaseWhenIdle } from './device/idle-release.js';
 import { DeviceRegistry } from './device/registry.js';
 import { DeviceSession } from './device/session.js';
 import { HttpServer, type DeviceView } from './http/server.js';
@@ -115,6 +116,7 @@ export class Gateway {
           maxMessageBytes: config.netconf.maxMessageBytes,
           maxHelloBytes: config.netconf.maxHelloBytes,
           keepalive: config.northbound.keepalive,
+          waitForDevice: config.northbound.waitForDevice,
         },
       });
       this.ports.northbound = await this.northbound.listen(config.northbound.host, config.northbound.port, { kind: 'shared' });
@@ -166,6 +168,8 @@ export class Gateway {
       () => {
         this.handshakes.delete(session);
         this.history.connected(session.deviceId);
+        const periodic = this.inventoryValue.get(session.deviceId)?.periodic;
+        if (periodic) releaseWhenIdle(session, periodic.idleTimeout, this.logger.child({ side: 'callhome' }));
       },
       () => this.handshakes.delete(session), // the session logged and counted its own reason
     );

@@ -11,6 +11,7 @@ import { GatewayMetrics, type ClientSessionResult } from '../metrics.js';
 import { NetconfMeter } from '../netconf/meter.js';
 import { splice } from '../splice/splice.js';
 import type { DeviceRegistry } from '../device/registry.js';
+import { waitForDevice } from '../device/arrival.js';
 import type { Inventory } from '../device/inventory.js';
 import type { Users } from './auth.js';
 
@@ -25,6 +26,8 @@ export interface NorthboundOptions {
   maxHelloBytes: number;
   /** SSH keepalive toward clients (seconds, count), so a vanished manager frees its device channel. */
   keepalive?: { interval: number; countMax: number };
+  /** Seconds a client session for an offline device waits for it to call home (0: fail at once). */
+  waitForDevice?: number;
 }
 
 export interface NorthboundDeps {
@@ -54,6 +57,8 @@ export class NorthboundServer {
   private readonly listeners = new Set<Listener>();
   private readonly connections = new Set<Connection>();
   private closing = false;
+  /** Aborted on close/destroy: ends waits for devices. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly deps: NorthboundDeps) {}
 
@@ -103,12 +108,14 @@ export class NorthboundServer {
   /** Stops accepting; existing sessions go on until `destroy()`. */
   async close(): Promise<void> {
     this.closing = true;
+    this.stopping.abort();
     await Promise.all([...this.listeners].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
     this.listeners.clear();
   }
 
   destroy(): void {
     this.closing = true;
+    this.stopping.abort();
     for (const l of this.listeners) l.server.close();
     this.listeners.clear();
     for (const conn of this.connections) conn.end();
@@ -228,9 +235,31 @@ export class NorthboundServer {
       refuse('denied', `device ${deviceId} does not exist or user ${who.user} may not reach it`);
       return;
     }
-    const device = registry.get(deviceId);
+    if (this.closing) {
+      refuse('device_unavailable', 'the gateway is shutting down');
+      return;
+    }
+    let device = registry.get(deviceId);
+    const wait = options.waitForDevice ?? 0;
+    if (!device && wait > 0 && !this.closing) {
+      // Hold the session (its <hello> waits in the channel) until the device calls home.
+      log.info({ user: who.user, device: deviceId, waitForDevice: wait }, 'client waits for the device to call home');
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      channel.once('close', onClose);
+      device = await waitForDevice(registry, deviceId, wait, AbortSignal.any([gone.signal, this.stopping.signal]));
+      channel.off('close', onClose);
+      if (gone.signal.aborted) {
+        metrics.clientSessionsTotal.inc({ result: 'device_unavailable' });
+        log.info({ user: who.user, device: deviceId }, 'client left while waiting for the device');
+        return;
+      }
+    }
     if (!device) {
-      refuse('device_unavailable', `device ${deviceId} is not connected`);
+      refuse(
+        'device_unavailable',
+        this.closing ? 'the gateway is shutting down' : wait > 0 ? `device ${deviceId} did not call home within ${wait}s` : `device ${deviceId} is not connected`,
+      );
       return;
     }
     let deviceChannel: ssh2.ClientChannel;

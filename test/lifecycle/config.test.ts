@@ -34,3 +34,14 @@ test('port ranges', (t) => {
   t.is(loadConfig([], { CHGW_NORTHBOUND_PORTRANGE: '30000-30999' }).northbound.portRange, '30000-30999');
   t.throws(() => loadConfig([], { CHGW_NORTHBOUND_PORTRANGE: '30000' }), { message: /northbound\.portRange/ });
 });
+
+test('inventory: periodic devices and their idleTimeout (IETF default 180 s)', async (t) => {
+  const { parseInventory } = await import('../../src/device/inventory.js');
+  const base = '  - id: p\n    ssh: { hostKeys: ["SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] }\n    credentials: { username: u, password: p }\n';
+  t.deepEqual(parseInventory(`devices:\n${base}    periodic: true\n`, 'x.yaml').get('p')?.periodic, { idleTimeout: 180 });
+  t.deepEqual(parseInventory(`devices:\n${base}    periodic: true\n    idleTimeout: 2.5\n`, 'x.yaml').get('p')?.periodic, { idleTimeout: 2.5 });
+  t.is(parseInventory(`devices:\n${base}    periodic: false\n`, 'x.yaml').get('p')?.periodic, undefined);
+  t.throws(() => parseInventory(`devices:\n${base}    idleTimeout: 5\n`, 'x.yaml'), { message: /idleTimeout applies to periodic devices only/ });
+  t.throws(() => parseInventory(`devices:\n${base}    periodic: true\n    idleTimeout: 0\n`, 'x.yaml'), { message: /idleTimeout must be/ });
+  t.throws(() => parseInventory(`devices:\n${base}    periodic: yes please\n`, 'x.yaml'), { message: /periodic must be true or false/ });
+});
