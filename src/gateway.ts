@@ -20,6 +20,7 @@ import { HttpServer, type DeviceView } from './http/server.js';
 import { Users, loadUsers } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
 import { NorthboundServer } from './northbound/server.js';
+import { InFlightSessions } from './lifecycle/drain.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -45,6 +46,7 @@ export class Gateway {
   readonly registry: DeviceRegistry;
   readonly pending = new PendingDevices();
   readonly history = new DeviceHistory();
+  readonly inFlight = new InFlightSessions();
   private stateValue: GatewayState = 'created';
   private inventoryValue = Inventory.empty();
   private usersValue = Users.empty();
@@ -109,6 +111,7 @@ export class Gateway {
         inventory: () => this.inventoryValue,
         registry: this.registry,
         metrics: this.metrics,
+        inFlight: this.inFlight,
         logger: logger.child({ side: 'northbound' }),
         options: {
           loginGraceTime: config.northbound.loginGraceTime,
@@ -255,22 +258,50 @@ export class Gateway {
     }
   }
 
-  /** Graceful: refuse new work, then close what is open. Safe to call twice. */
-  async close(): Promise<void> {
-    if (this.stateValue === 'closing' || this.stateValue === 'closed') return;
+  /**
+   * Graceful: refuse new work (readyz 503, listeners closed, handshakes dropped), let RPC
+   * replies in flight reach their clients for up to `graceSeconds`, then close what is
+   * open. Resolves true after a clean drain, false when the grace ran out. Safe to call twice.
+   */
+  async close(graceSeconds = this.config.shutdown.grace): Promise<boolean> {
+    if (this.stateValue === 'closing' || this.stateValue === 'closed') return true;
     this.stateValue = 'closing';
+    const deadline = Date.now() + graceSeconds * 1000;
     this.stopWatching();
     // net.Server#close() calls back only once every connection is gone, so stop
     // accepting first, end the sessions, and only then wait for the listeners.
     const listenersClosed = Promise.all([this.callhomeSsh?.close(), this.northbound?.close()]);
     const reason = new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down');
+    for (const s of this.handshakes) s.kill(reason);
+    const clean = await this.drainClients(graceSeconds);
+    // Clients whose sessions just ended usually hang up by themselves; a moment for that
+    // lets them print the reason they were given before the SSH disconnect.
+    const hangUpBy = Math.min(Date.now() + 1000, deadline);
+    while ((this.northbound?.openConnections ?? 0) > 0 && Date.now() < hangUpBy) await new Promise((r) => setTimeout(r, 20));
     this.registry.killAll(reason);
     for (const s of this.handshakes) s.kill(reason);
     this.northbound?.destroy();
     this.callhomeSsh?.destroy();
-    await listenersClosed;
+    // Clients get an SSH disconnect after their last bytes; one that never closes its end
+    // must not hold the process beyond the grace (at least a second for the goodbyes).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([listenersClosed, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(1000, deadline - Date.now()))))]);
+    clearTimeout(timer);
     await this.http?.close();
     this.stateValue = 'closed';
+    return clean;
+  }
+
+  private async drainClients(graceSeconds: number): Promise<boolean> {
+    const sessions = this.inFlight.size;
+    if (sessions === 0) return true;
+    const busy = this.inFlight.busy;
+    this.logger.info({ sessions, busy, grace: graceSeconds }, 'draining client sessions: idle ones close now, RPCs in flight may finish');
+    const started = Date.now();
+    const clean = await this.inFlight.drain(graceSeconds);
+    if (clean) this.logger.info({ ms: Date.now() - started }, 'client sessions drained');
+    else this.logger.warn({ sessions: this.inFlight.size, reason: 'GW_ERR_SHUTDOWN' }, `drain incomplete after ${graceSeconds}s: closing the remaining client sessions`);
+    return clean;
   }
 
   /** Immediate: drop everything. Safe to call twice. */
@@ -278,6 +309,7 @@ export class Gateway {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     this.stopWatching();
+    this.inFlight.abort();
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     this.callhomeSsh?.destroy();

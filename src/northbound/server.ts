@@ -12,6 +12,7 @@ import { NetconfMeter } from '../netconf/meter.js';
 import { splice } from '../splice/splice.js';
 import type { DeviceRegistry } from '../device/registry.js';
 import { waitForDevice } from '../device/arrival.js';
+import type { InFlightSessions } from '../lifecycle/drain.js';
 import type { Inventory } from '../device/inventory.js';
 import type { Users } from './auth.js';
 
@@ -38,6 +39,8 @@ export interface NorthboundDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   options: NorthboundOptions;
+  /** Where running splices are registered for a graceful drain. */
+  inFlight?: InFlightSessions;
 }
 
 interface Listener {
@@ -97,6 +100,11 @@ export class NorthboundServer {
         await new Promise<void>((resolve) => l.server.close(() => resolve()));
       }
     }
+  }
+
+  /** Client SSH connections open now (any phase). */
+  get openConnections(): number {
+    return this.connections.size;
   }
 
   devicePorts(): Map<string, number> {
@@ -294,13 +302,16 @@ export class NorthboundServer {
     let exitStatus: number | undefined;
     deviceChannel.on('exit', (code: number | null) => (exitStatus = code ?? undefined));
     channel.prependOnceListener('prefinish', () => sendExitStatus(channel, exitStatus));
+    let forget: (() => void) | undefined;
     const result = await splice(channel, deviceChannel, {
       observer: meter,
       signal: device.signal,
+      onStart: (handle) => (forget = this.deps.inFlight?.add(meter, handle)),
       onError: (reason) => {
         if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
       },
     });
+    forget?.();
     metrics.clientSessionsActive.dec();
     release();
     const reason = typeof result.reason === 'string' ? result.reason : result.reason.code;

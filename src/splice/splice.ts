@@ -23,6 +23,16 @@ export interface SpliceOptions {
   drainMs?: number;
   /** Called once, before the channels close, when an error (not a plain close) ends the splice. */
   onError?: (reason: GatewayError) => void;
+  /** Called once at the start with a handle for a graceful drain (see lifecycle/drain.ts). */
+  onStart?: (handle: SpliceHandle) => void;
+}
+
+/** What a drain needs of a running splice. */
+export interface SpliceHandle {
+  /** Bytes received by one side and not yet handed to the other side's SSH channel. */
+  buffered(): number;
+  /** Ends the splice for `reason` (the client is told, as for any error). */
+  stop(reason: GatewayError): void;
 }
 
 export interface SpliceResult {
@@ -94,8 +104,15 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
       },
     );
 
-  const toDevice = run(client, observing('to_device', options.observer, stop), device, 'client_closed');
-  const toClient = run(device, observing('to_client', options.observer, stop), client, 'device_closed');
+  const toDeviceStage = observing('to_device', options.observer, stop);
+  const toClientStage = observing('to_client', options.observer, stop);
+  options.onStart?.({
+    buffered: () =>
+      [client, device, toDeviceStage, toClientStage].reduce((n, s) => n + s.readableLength + s.writableLength, 0),
+    stop,
+  });
+  const toDevice = run(client, toDeviceStage, device, 'client_closed');
+  const toClient = run(device, toClientStage, client, 'device_closed');
   // An EOF alone arms no timer: a client that sent EOF after its last <rpc> still waits
   // for the reply, as it would on a direct connection (`ssh -s netconf < rpc.xml`).
   await Promise.all([toDevice, toClient]);

@@ -114,7 +114,9 @@ export async function startGateway(
         check();
       });
     },
-    close: () => gateway.close(),
+    close: async () => {
+      await gateway.close();
+    },
   };
   return self;
 }
