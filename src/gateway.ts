@@ -21,6 +21,8 @@ import { Users, loadUsers } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
 import { NorthboundServer } from './northbound/server.js';
 import { InFlightSessions } from './lifecycle/drain.js';
+import { PortAssignments } from './northbound/port-assignments.js';
+import { parsePortRange } from './config.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -56,6 +58,8 @@ export class Gateway {
   private readonly handshakes = new Set<DeviceSession>();
   private ports: Omit<GatewayAddresses, 'devicePorts'> = { callhomeSsh: 0, northbound: 0, http: 0 };
   private watching: Array<[string, StatsListener]> = [];
+  private portAssignments: PortAssignments | undefined;
+  private assignedPorts = new Map<string, number>();
 
   constructor(
     private readonly config: Config,
@@ -122,6 +126,8 @@ export class Gateway {
           waitForDevice: config.northbound.waitForDevice,
         },
       });
+      const range = parsePortRange(config.northbound.portRange);
+      if (range) this.portAssignments = new PortAssignments(config.stateDir, range, logger);
       this.ports.northbound = await this.northbound.listen(config.northbound.host, config.northbound.port, { kind: 'shared' });
       await this.syncDevicePorts();
 
@@ -240,22 +246,30 @@ export class Gateway {
   private async syncDevicePorts(): Promise<void> {
     const northbound = this.northbound;
     if (!northbound) return;
+    if (this.portAssignments) this.assignedPorts = this.portAssignments.assign(this.inventoryValue);
     const current = northbound.devicePorts();
     for (const [id, port] of current) {
-      const wanted = this.inventoryValue.get(id)?.port;
+      const wanted = this.wantedPort(id);
       if (wanted !== port) await northbound.unlistenDevice(id);
     }
     const open = northbound.devicePorts();
     for (const entry of this.inventoryValue.devices.values()) {
-      if (entry.port === undefined || open.has(entry.id)) continue;
+      const wanted = this.wantedPort(entry.id);
+      if (wanted === undefined || open.has(entry.id)) continue;
       try {
-        const port = await northbound.listen(this.config.northbound.host, entry.port, { kind: 'device', deviceId: entry.id });
-        this.logger.info({ device: entry.id, port }, 'device port listening');
+        const port = await northbound.listen(this.config.northbound.host, wanted, { kind: 'device', deviceId: entry.id });
+        this.logger.info({ device: entry.id, port, assigned: entry.port === undefined }, 'device port listening');
       } catch (err) {
-        if (this.stateValue === 'starting') throw err;
-        this.logger.error({ device: entry.id, port: entry.port }, describeError(err));
+        // An inventory port that cannot be bound stops start-up; an assigned one is logged.
+        if (this.stateValue === 'starting' && entry.port !== undefined) throw err;
+        this.logger.error({ device: entry.id, port: wanted }, describeError(err));
       }
     }
+  }
+
+  /** The northbound port a device should have: its own `port:`, else one from portRange. */
+  private wantedPort(id: string): number | undefined {
+    return this.inventoryValue.get(id)?.port ?? this.assignedPorts.get(id);
   }
 
   /**
