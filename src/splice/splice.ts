@@ -71,6 +71,14 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
     // Tell the client why before the pipelines tear the channels down.
     if (why instanceof GatewayError) options.onError?.(why);
     controller.abort(why);
+    // ssh2's Channel#destroy() (what the aborted pipeline calls) neither marks the stream
+    // destroyed nor emits 'close'; a channel of a dead connection emits 'close' only after
+    // 'end', i.e. once its buffered data is read. Close both and let them drain into nothing,
+    // or the pipelines wait for those events forever.
+    for (const channel of [client, device]) {
+      closeChannel(channel);
+      channel.resume();
+    }
   };
   const onOuterAbort = () => {
     const r = options.signal?.reason;
@@ -115,7 +123,13 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   const toClient = run(device, toClientStage, client, 'device_closed');
   // An EOF alone arms no timer: a client that sent EOF after its last <rpc> still waits
   // for the reply, as it would on a direct connection (`ssh -s netconf < rpc.xml`).
-  await Promise.all([toDevice, toClient]);
+  // After an abort, never wait on the pipelines longer than the drain allows.
+  let giveUp: NodeJS.Timeout | undefined;
+  const abandoned = new Promise<void>((resolve) =>
+    controller.signal.addEventListener('abort', () => (giveUp = setTimeout(resolve, drainMs)), { once: true }),
+  );
+  await Promise.race([Promise.all([toDevice, toClient]), abandoned]);
+  clearTimeout(giveUp);
 
   clearTimeout(drainTimer);
   options.signal?.removeEventListener('abort', onOuterAbort);
