@@ -48,8 +48,10 @@ const HELP: Record<string, string> = {
 
 Runs the gateway. Configuration comes from built-in defaults, then each --config file
 (JSON or YAML) in order, then CHGW_<KEY_PATH> environment variables
-(callhome.ssh.port -> CHGW_CALLHOME_SSH_PORT). SIGTERM/SIGINT close gracefully (a second
-one closes at once); SIGHUP re-reads the inventory and users files.`,
+(callhome.ssh.port -> CHGW_CALLHOME_SSH_PORT). SIGTERM/SIGINT close gracefully: /readyz
+turns 503, listeners stop accepting, RPC replies in flight may finish for shutdown.grace
+seconds; exit 0 after a clean drain, 1 if the grace ran out or a second signal closed at
+once. SIGHUP re-reads the inventory and users files.`,
   fingerprint: `Usage: callhome-gateway fingerprint [FILE]
 
 Prints what \`ssh-keygen -lf FILE\` prints for SSH public keys (one line per key, e.g.
@@ -133,13 +135,13 @@ async function cmdRun(args: string[]): Promise<number> {
       if (stopping) {
         logger.warn({ signal }, 'second signal: closing at once');
         gateway.destroy();
-        resolve(EXIT_OK);
+        resolve(EXIT_FAILURE);
         return;
       }
       stopping = true;
-      logger.info({ signal }, 'closing gracefully');
+      logger.info({ signal, grace: config.shutdown.grace }, 'closing gracefully');
       gateway.close().then(
-        () => resolve(EXIT_OK),
+        (clean) => resolve(clean ? EXIT_OK : EXIT_FAILURE),
         (err: unknown) => {
           logger.error({ err: describeError(err) }, 'close failed');
           resolve(EXIT_FAILURE);

@@ -134,11 +134,6 @@ const schema = {
       format: 'seconds',
       default: 30,
     },
-    waitForDevice: {
-      doc: 'seconds a manager session waits for an offline or busy device',
-      format: 'seconds',
-      default: 0,
-    },
     ...admissionKeys('northbound'),
     maxSessionsPerUser: { doc: 'NETCONF sessions one user may hold at once (all devices)', format: 'positive-int', default: 32 },
     maxSessionsPerDevice: { doc: 'NETCONF client sessions one device may carry at once', format: 'positive-int', default: 64 },
@@ -176,6 +171,105 @@ const schema = {
   },
 };
 
+// ---- liveness and lifecycle: keepalives, waiting managers, per-device ports, drain ----
+
+/**
+ * The shortest SSH keepalive interval the configuration accepts. A keepalive request queues
+ * behind channel data, so on a busy or slow link shorter intervals cut live connections
+ * (ssh2 issue #474). Tests lower it by editing the loaded Config object, never through here.
+ */
+export const MIN_KEEPALIVE_INTERVAL = 10;
+
+convict.addFormat({
+  name: 'keepalive-seconds',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < MIN_KEEPALIVE_INTERVAL) {
+      throw new Error(`must be a number of seconds >= ${MIN_KEEPALIVE_INTERVAL} (shorter keepalive intervals cut busy connections)`);
+    }
+  },
+  coerce: (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
+});
+
+convict.addFormat({
+  name: 'port-range',
+  validate(value: unknown) {
+    if (value === '') return;
+    if (typeof value !== 'string' || parsePortRange(value) === undefined) {
+      throw new Error('must be "" (off) or "FIRST-LAST", two ports 1..65535 with FIRST <= LAST');
+    }
+  },
+});
+
+/** "30000-30999" → [30000, 30999]; undefined when malformed. */
+export function parsePortRange(text: string): [number, number] | undefined {
+  const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(text);
+  if (!m) return undefined;
+  const first = Number(m[1]);
+  const last = Number(m[2]);
+  if (first < 1 || last > 65535 || first > last) return undefined;
+  return [first, last];
+}
+
+const keepaliveSchema = (side: string) => ({
+  interval: {
+    doc: `seconds between SSH keepalive requests to ${side} (>= ${MIN_KEEPALIVE_INTERVAL})`,
+    format: 'keepalive-seconds',
+    default: 30,
+  },
+  countMax: {
+    doc: `unanswered keepalive requests after which ${side} is declared gone`,
+    format: 'positive-int',
+    default: 3,
+  },
+});
+
+const lifecycleSchema = {
+  callhome: { keepalive: keepaliveSchema('devices') },
+  northbound: {
+    keepalive: keepaliveSchema('clients'),
+    waitForDevice: {
+      doc: 'seconds a client session waits for an offline device to call home, or for a busy held session (0: fail at once)',
+      format: 'seconds',
+      default: 0,
+    },
+    portRange: {
+      doc: 'ports to give each device without a port: its own listener, e.g. "30000-30999" ("" = off); kept in stateDir',
+      format: 'port-range',
+      default: '',
+    },
+  },
+  shutdown: {
+    grace: {
+      doc: 'seconds in-flight RPC replies may take to finish after SIGTERM before everything closes',
+      format: 'seconds',
+      default: 30,
+    },
+  },
+};
+
+export interface KeepaliveConfig {
+  interval: number;
+  countMax: number;
+}
+
+export interface LifecycleConfig {
+  callhome: { keepalive: KeepaliveConfig };
+  northbound: { keepalive: KeepaliveConfig; waitForDevice: number; portRange: string };
+  shutdown: { grace: number };
+}
+
+function mergeSchema(into: Record<string, unknown>, from: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(from)) {
+    const target = into[key];
+    if (target && typeof target === 'object' && !('default' in (value as object))) {
+      mergeSchema(target as Record<string, unknown>, value as Record<string, unknown>);
+    } else {
+      into[key] = value;
+    }
+  }
+}
+mergeSchema(schema as Record<string, unknown>, lifecycleSchema);
+
 /** Every key's environment variable: the key path upper-cased, dots as underscores. */
 function withEnvNames(node: Record<string, unknown>, prefix: string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -198,7 +292,9 @@ export interface AdmissionConfig {
   failureBackoff: { after: number; baseSeconds: number; maxSeconds: number; exempt: string[] };
 }
 
-export interface Config {
+export type Config = BaseConfig & LifecycleConfig;
+
+interface BaseConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   stateDir: string;
   inventory: { file: string };
@@ -209,7 +305,7 @@ export interface Config {
     loginGraceTime: number;
     helloTimeout: number;
   } & AdmissionConfig;
-  northbound: { host: string; port: number; hostKeyFile: string; loginGraceTime: number; waitForDevice: number; maxSessionsPerUser: number; maxSessionsPerDevice: number } & AdmissionConfig;
+  northbound: { host: string; port: number; hostKeyFile: string; loginGraceTime: number; maxSessionsPerUser: number; maxSessionsPerDevice: number } & AdmissionConfig;
   http: { host: string; port: number; adminToken: string; adminTokenFile: string; requireTokenForReads: boolean };
   limits: { maxDevices: number; maxOpenFiles: number };
   ssh: { legacyAlgorithms: boolean; requireStrictKex: boolean };

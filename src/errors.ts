@@ -27,7 +27,10 @@ export type ErrorCode =
   // Hardening: protocol abuse and the admin API.
   | 'GW_ERR_PROTOCOL'
   | 'GW_ERR_UNAUTHORIZED'
-  | 'GW_ERR_NOT_FOUND';
+  | 'GW_ERR_NOT_FOUND'
+  // Liveness and lifecycle.
+  | 'GW_ERR_KEEPALIVE_TIMEOUT'
+  | 'GW_ERR_IDLE_RELEASE';
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;

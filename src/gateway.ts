@@ -15,6 +15,8 @@ import { sshHoldFactory } from './device/hold.js';
 import { fingerprintOfKeyBlob } from './device/identity.js';
 import { Inventory } from './device/inventory.js';
 import { PendingDevices } from './device/pending.js';
+import { DeviceHistory } from './device/history.js';
+import { releaseWhenIdle } from './device/idle-release.js';
 import { DeviceRegistry } from './device/registry.js';
 import { DeviceSession } from './device/session.js';
 import { HttpServer, type DeviceView } from './http/server.js';
@@ -23,6 +25,9 @@ import { loadOrCreateHostKey } from './northbound/hostkey.js';
 import { NorthboundServer } from './northbound/server.js';
 import { buildHardening, type Hardening } from './hardening.js';
 import { describeCredentials, isFingerprint, loadMergedInventory } from './onboarding/approvals.js';
+import { InFlightSessions } from './lifecycle/drain.js';
+import { PortAssignments } from './northbound/port-assignments.js';
+import { parsePortRange } from './config.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -49,6 +54,8 @@ export class Gateway {
   readonly metrics: GatewayMetrics;
   readonly registry: DeviceRegistry;
   readonly pending: PendingDevices;
+  readonly history = new DeviceHistory();
+  readonly inFlight = new InFlightSessions();
   private readonly hardening: Hardening;
   private approvedIds = new Set<string>();
   private stateValue: GatewayState = 'created';
@@ -62,6 +69,8 @@ export class Gateway {
   private readonly handshakes = new Set<DeviceSession>();
   private ports: Omit<GatewayAddresses, 'devicePorts'> = { callhomeSsh: 0, callhomeTls: 0, northbound: 0, http: 0 };
   private watching: Array<[string, StatsListener]> = [];
+  private portAssignments: PortAssignments | undefined;
+  private assignedPorts = new Map<string, number>();
 
   constructor(
     private readonly config: Config,
@@ -126,18 +135,23 @@ export class Gateway {
         inventory: () => this.inventoryValue,
         registry: this.registry,
         metrics: this.metrics,
+        inFlight: this.inFlight,
         logger: logger.child({ side: 'northbound' }),
         options: {
           loginGraceTime: config.northbound.loginGraceTime,
           channelOpenTimeout: config.callhome.helloTimeout,
           maxMessageBytes: config.netconf.maxMessageBytes,
           maxHelloBytes: config.netconf.maxHelloBytes,
+          keepalive: config.northbound.keepalive,
+          waitForDevice: config.northbound.waitForDevice,
         },
         admission: this.hardening.northboundAdmission,
         sshPolicy: this.hardening.sshPolicy,
         sessionCaps: this.hardening.sessionCaps,
         audit: this.hardening.audit,
       });
+      const range = parsePortRange(config.northbound.portRange);
+      if (range) this.portAssignments = new PortAssignments(config.stateDir, range, logger);
       this.ports.northbound = await this.northbound.listen(config.northbound.host, config.northbound.port, { kind: 'shared' });
       await this.syncDevicePorts();
 
@@ -194,6 +208,7 @@ export class Gateway {
         maxHelloBytes: this.config.netconf.maxHelloBytes,
         sshPolicy: this.hardening.sshPolicy,
         admitDevice: (entry) => this.admitDevice(entry.id),
+        keepalive: this.config.callhome.keepalive,
       },
       hold: sshHoldFactory(this.config, this.metrics, this.heldMetrics),
     });
@@ -203,10 +218,16 @@ export class Gateway {
     }, { once: true });
     this.handshakes.add(session);
     session.signal.addEventListener('abort', () => this.handshakes.delete(session), { once: true });
+    session.once('closed', (reason: GatewayError) => {
+      if (session.connectedAt) this.history.disconnected(session.deviceId, reason);
+    });
     session.start().then(
       () => {
         ticket.authenticated();
         this.handshakes.delete(session);
+        this.history.connected(session.deviceId);
+        const periodic = this.inventoryValue.get(session.deviceId)?.periodic;
+        if (periodic) releaseWhenIdle(session, periodic.idleTimeout, this.logger.child({ side: 'callhome' }));
       },
       () => this.handshakes.delete(session), // the session logged and counted its own reason
     );
@@ -226,6 +247,7 @@ export class Gateway {
         sessions: live?.sessions ?? 0,
         capabilities: live ? [...live.capabilities] : [],
         source: this.approvedIds.has(entry.id) ? 'approval' : 'inventory',
+        ...this.history.view(entry.id),
       };
     });
   }
@@ -253,6 +275,7 @@ export class Gateway {
     for (const id of previous.devices.keys()) {
       if (!next.devices.has(id)) this.registry.kill(id, new GatewayError('GW_ERR_REMOVED', 'device removed from the inventory'));
     }
+    this.history.retain(next.devices.keys());
     await this.syncDevicePorts();
     this.logger.info({ devices: next.devices.size }, 'inventory reloaded');
     return true;
@@ -322,41 +345,78 @@ export class Gateway {
   private async syncDevicePorts(): Promise<void> {
     const northbound = this.northbound;
     if (!northbound) return;
+    if (this.portAssignments) this.assignedPorts = this.portAssignments.assign(this.inventoryValue);
     const current = northbound.devicePorts();
     for (const [id, port] of current) {
-      const wanted = this.inventoryValue.get(id)?.port;
+      const wanted = this.wantedPort(id);
       if (wanted !== port) await northbound.unlistenDevice(id);
     }
     const open = northbound.devicePorts();
     for (const entry of this.inventoryValue.devices.values()) {
-      if (entry.port === undefined || open.has(entry.id)) continue;
+      const wanted = this.wantedPort(entry.id);
+      if (wanted === undefined || open.has(entry.id)) continue;
       try {
-        const port = await northbound.listen(this.config.northbound.host, entry.port, { kind: 'device', deviceId: entry.id });
-        this.logger.info({ device: entry.id, port }, 'device port listening');
+        const port = await northbound.listen(this.config.northbound.host, wanted, { kind: 'device', deviceId: entry.id });
+        this.logger.info({ device: entry.id, port, assigned: entry.port === undefined }, 'device port listening');
       } catch (err) {
-        if (this.stateValue === 'starting') throw err;
-        this.logger.error({ device: entry.id, port: entry.port }, describeError(err));
+        // An inventory port that cannot be bound stops start-up; an assigned one is logged.
+        if (this.stateValue === 'starting' && entry.port !== undefined) throw err;
+        this.logger.error({ device: entry.id, port: wanted }, describeError(err));
       }
     }
   }
 
-  /** Graceful: refuse new work, then close what is open. Safe to call twice. */
-  async close(): Promise<void> {
-    if (this.stateValue === 'closing' || this.stateValue === 'closed') return;
+  /** The northbound port a device should have: its own `port:`, else one from portRange. */
+  private wantedPort(id: string): number | undefined {
+    return this.inventoryValue.get(id)?.port ?? this.assignedPorts.get(id);
+  }
+
+  /**
+   * Graceful: refuse new work (readyz 503, listeners closed, handshakes dropped), let RPC
+   * replies in flight reach their clients for up to `graceSeconds`, then close what is
+   * open. Resolves true after a clean drain, false when the grace ran out. Safe to call twice.
+   */
+  async close(graceSeconds = this.config.shutdown.grace): Promise<boolean> {
+    if (this.stateValue === 'closing' || this.stateValue === 'closed') return true;
     this.stateValue = 'closing';
+    const deadline = Date.now() + graceSeconds * 1000;
     this.stopWatching();
     // net.Server#close() calls back only once every connection is gone, so stop
     // accepting first, end the sessions, and only then wait for the listeners.
     const listenersClosed = Promise.all([this.callhomeSsh?.close(), this.northbound?.close(), this.callhomeTls?.close()]);
     const reason = new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down');
+    for (const s of this.handshakes) s.kill(reason);
+    const clean = await this.drainClients(graceSeconds);
+    // Clients whose sessions just ended usually hang up by themselves; a moment for that
+    // lets them print the reason they were given before the SSH disconnect.
+    const hangUpBy = Math.min(Date.now() + 1000, deadline);
+    while ((this.northbound?.openConnections ?? 0) > 0 && Date.now() < hangUpBy) await new Promise((r) => setTimeout(r, 20));
     this.registry.killAll(reason);
     for (const s of this.handshakes) s.kill(reason);
     this.northbound?.destroy();
     this.callhomeSsh?.destroy();
-    await listenersClosed;
+    this.callhomeTls?.destroy();
+    // Clients get an SSH disconnect after their last bytes; one that never closes its end
+    // must not hold the process beyond the grace (at least a second for the goodbyes).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([listenersClosed, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(1000, deadline - Date.now()))))]);
+    clearTimeout(timer);
     await this.http?.close();
     await this.hardening.audit.close();
     this.stateValue = 'closed';
+    return clean;
+  }
+
+  private async drainClients(graceSeconds: number): Promise<boolean> {
+    const sessions = this.inFlight.size;
+    if (sessions === 0) return true;
+    const busy = this.inFlight.busy;
+    this.logger.info({ sessions, busy, grace: graceSeconds }, 'draining client sessions: idle ones close now, RPCs in flight may finish');
+    const started = Date.now();
+    const clean = await this.inFlight.drain(graceSeconds);
+    if (clean) this.logger.info({ ms: Date.now() - started }, 'client sessions drained');
+    else this.logger.warn({ sessions: this.inFlight.size, reason: 'GW_ERR_SHUTDOWN' }, `drain incomplete after ${graceSeconds}s: closing the remaining client sessions`);
+    return clean;
   }
 
   /** Immediate: drop everything. Safe to call twice. */
@@ -364,6 +424,7 @@ export class Gateway {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     this.stopWatching();
+    this.inFlight.abort();
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     this.callhomeSsh?.destroy();

@@ -82,10 +82,13 @@ export class TlsCallHome {
     );
   }
 
+  /**
+   * Stops accepting and drops devices still in their handshake; connected devices stay (the
+   * gateway drains their clients first, then calls destroy()). Resolves once every socket is gone.
+   */
   close(): Promise<void> {
     const closed = this.listener?.close() ?? Promise.resolve();
     for (const s of this.handshakes) s.kill(new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down'));
-    this.listener?.destroy();
     return closed;
   }
 

@@ -29,6 +29,8 @@ export interface DeviceEntry {
   tls?: TlsEntry;
   /** `single`: an SSH device that allows one NETCONF session, held and lent to one client at a time. */
   sessions?: 'single';
+  /** A periodic device: released after `idleTimeout` seconds without a client. */
+  periodic?: { idleTimeout: number };
 }
 
 export class Inventory {
@@ -59,7 +61,9 @@ export class Inventory {
   }
 }
 
-const DEVICE_KEYS = new Set(['id', 'ssh', 'tls', 'credentials', 'port', 'sessions']);
+const DEVICE_KEYS = new Set(['id', 'ssh', 'tls', 'credentials', 'port', 'sessions', 'periodic', 'idleTimeout']);
+/** The IETF ietf-netconf-server model's default idle-timeout for periodic connections. */
+export const DEFAULT_IDLE_TIMEOUT = 180;
 const CREDENTIAL_KEYS = new Set(['username', 'password', 'passwordFile', 'privateKeyFile', 'passphraseFile']);
 
 function fail(file: string, where: string, message: string): never {
@@ -127,6 +131,18 @@ function parseCredentials(
     creds.privateKey = Buffer.from(keyText);
   }
   return creds;
+}
+
+function parsePeriodic(raw: Record<string, unknown>, file: string, where: string): { idleTimeout: number } | undefined {
+  if (raw.periodic !== undefined && typeof raw.periodic !== 'boolean') fail(file, where, 'periodic must be true or false');
+  if (raw.idleTimeout !== undefined) {
+    if (raw.periodic !== true) fail(file, where, 'idleTimeout applies to periodic devices only (periodic: true)');
+    if (typeof raw.idleTimeout !== 'number' || !Number.isFinite(raw.idleTimeout) || raw.idleTimeout <= 0) {
+      fail(file, where, 'idleTimeout must be a number of seconds > 0');
+    }
+  }
+  if (raw.periodic !== true) return undefined;
+  return { idleTimeout: (raw.idleTimeout as number | undefined) ?? DEFAULT_IDLE_TIMEOUT };
 }
 
 /** Parses inventory YAML text. `file` is used in messages and to resolve relative secret files. */
@@ -213,7 +229,16 @@ export function parseInventory(text: string, file: string): Inventory {
       ssh === undefined && raw.credentials === undefined
         ? { username: '' }
         : parseCredentials(raw.credentials, defaultCreds as Record<string, unknown> | undefined, file, baseDir, where);
-    entries.push({ id, hostKeys: [...new Set(hostKeys)], credentials, ...(port !== undefined ? { port } : {}), ...(tls ? { tls } : {}), ...(raw.sessions === 'single' ? { sessions: 'single' as const } : {}) });
+    const periodic = parsePeriodic(raw, file, where);
+    entries.push({
+      id,
+      hostKeys: [...new Set(hostKeys)],
+      credentials,
+      ...(port !== undefined ? { port } : {}),
+      ...(tls ? { tls } : {}),
+      ...(raw.sessions === 'single' ? { sessions: 'single' as const } : {}),
+      ...(periodic ? { periodic } : {}),
+    });
   });
   return new Inventory(entries);
 }

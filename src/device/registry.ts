@@ -1,14 +1,19 @@
 // The live devices: one object, one map, no module-level state. A device calling again
 // replaces its older connection; removal is wired to the session's own close, so the
 // registry can never hold a dead session.
+import { EventEmitter } from 'node:events';
 import type { GatewayMetrics } from '../metrics.js';
 import { GatewayError } from '../errors.js';
 import type { LiveDevice as DeviceSession } from './live.js';
 
-export class DeviceRegistry {
+/** Emits 'added' (session) once a connection is registered, for clients waiting on it. */
+export class DeviceRegistry extends EventEmitter {
   private readonly live = new Map<string, DeviceSession>();
 
-  constructor(private readonly metrics: GatewayMetrics) {}
+  constructor(private readonly metrics: GatewayMetrics) {
+    super();
+    this.setMaxListeners(0); // one listener per waiting client session
+  }
 
   /** Registers a connected session, closing an older connection of the same device. */
   add(session: DeviceSession): void {
@@ -18,8 +23,9 @@ export class DeviceRegistry {
     this.metrics.devicesConnected.inc({ transport: session.transport });
     session.signal.addEventListener('abort', () => this.remove(session), { once: true });
     if (older && older !== session) {
-      older.kill(new GatewayError('GW_ERR_REPLACED', `replaced by a new connection from ${session.remoteAddress}`));
+      older.kill(new GatewayError('GW_ERR_REPLACED', `device ${id} called home again from ${session.remoteAddress}: its older connection was replaced`));
     }
+    this.emit('added', session);
   }
 
   private remove(session: DeviceSession): void {

@@ -29,6 +29,8 @@ export interface DeviceSessionOptions {
   sshPolicy?: SshPolicy;
   /** Last word on an identified device before any credential is sent (e.g. the device ceiling). */
   admitDevice?: (entry: DeviceEntry) => GatewayError | undefined;
+  /** SSH keepalive toward the device once logged in (seconds, count); absent: none. */
+  keepalive?: { interval: number; countMax: number };
 }
 
 export interface DeviceSessionDeps {
@@ -120,6 +122,9 @@ export class DeviceSession extends EventEmitter {
       options.loginGraceTime * 1000,
     );
     this.socket.setNoDelay(true);
+    const keepalive = options.keepalive;
+    // TCP keepalive as well: it catches a dead path even while SSH is mid-handshake.
+    if (keepalive) this.socket.setKeepAlive(true, keepalive.interval * 1000);
     this.socket.on('error', () => {}); // ssh2 reports the same failure as a client error
     const ready = new Promise<void>((resolve, reject) => {
       this.client.once('ready', resolve);
@@ -139,6 +144,9 @@ export class DeviceSession extends EventEmitter {
       sock: this.socket,
       username: 'callhome-gateway', // the real user name comes from authHandler, per device
       readyTimeout: 0, // our own deadline covers the whole login
+      // ssh2 probes every interval once logged in and gives up after countMax unanswered
+      // probes: a silent device is gone within interval × (countMax + 1).
+      ...(keepalive ? { keepaliveInterval: keepalive.interval * 1000, keepaliveCountMax: keepalive.countMax } : {}),
       hostVerifier: (key: Buffer) => this.verifyHostKey(key),
       authHandler: (_methodsLeft, _partialSuccess, next) => {
         // RFC 8071 §4.1 C7: only this device's own credentials, and only once it is identified.
@@ -186,6 +194,10 @@ export class DeviceSession extends EventEmitter {
   private classify(err: Error & { level?: string }): GatewayError {
     if (err.level === 'client-authentication') {
       return new GatewayError('GW_ERR_AUTH_FAILED', `device ${this.entry?.id} refused the gateway's credentials`, { cause: err });
+    }
+    if (err.level === 'client-timeout') {
+      const k = this.deps.options.keepalive;
+      return new GatewayError('GW_ERR_KEEPALIVE_TIMEOUT', `no answer to ${k?.countMax} keepalive requests sent every ${k?.interval}s`, { cause: err });
     }
     if (this.stateValue === 'connected') return new GatewayError('GW_ERR_DEVICE_CLOSED', `connection failed: ${describeError(err)}`, { cause: err });
     return new GatewayError('GW_ERR_HANDSHAKE_FAILED', `SSH handshake failed: ${describeError(err)}`, { cause: err });
@@ -274,11 +286,13 @@ export class DeviceSession extends EventEmitter {
   /** Counts a client session on this device for the API; returns the release function. */
   trackSession(): () => void {
     this.activeSessions++;
+    this.emit('sessions', this.activeSessions);
     let released = false;
     return () => {
       if (!released) {
         released = true;
         this.activeSessions--;
+        this.emit('sessions', this.activeSessions);
       }
     };
   }

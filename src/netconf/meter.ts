@@ -194,6 +194,16 @@ export class NetconfMeter {
     return this.#outstanding.size;
   }
 
+  /**
+   * Whether a message is part-way through in `direction`: its first non-blank byte passed,
+   * its end not yet (blank bytes between messages start nothing). A graceful drain waits for it.
+   */
+  inMessage(direction: Direction): boolean {
+    const s = this.#side(direction);
+    if (s.phase !== 'running' || !s.scanner.inMessage) return false;
+    return s.prefix.toString('latin1', 0, s.prefixLen).trim() !== '';
+  }
+
   held(direction: Direction): MeterHeld {
     const s = this.#side(direction);
     return {

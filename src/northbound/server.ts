@@ -13,6 +13,8 @@ import { NetconfMeter } from '../netconf/meter.js';
 import { splice } from '../splice/splice.js';
 import { serveHeldSession } from './held.js';
 import type { DeviceRegistry } from '../device/registry.js';
+import { waitForDevice } from '../device/arrival.js';
+import type { InFlightSessions } from '../lifecycle/drain.js';
 import type { Inventory } from '../device/inventory.js';
 import type { Users } from './auth.js';
 import type { Admission, AdmissionTicket } from '../limits/admission.js';
@@ -30,6 +32,10 @@ export interface NorthboundOptions {
   channelOpenTimeout: number;
   maxMessageBytes: number;
   maxHelloBytes: number;
+  /** SSH keepalive toward clients (seconds, count), so a vanished manager frees its device channel. */
+  keepalive?: { interval: number; countMax: number };
+  /** Seconds a client session for an offline device waits for it to call home (0: fail at once). */
+  waitForDevice?: number;
 }
 
 export interface NorthboundDeps {
@@ -45,6 +51,8 @@ export interface NorthboundDeps {
   sshPolicy?: SshPolicy;
   sessionCaps?: SessionCaps;
   audit?: AuditLog;
+  /** Where running splices are registered for a graceful drain. */
+  inFlight?: InFlightSessions;
 }
 
 /** One authenticated client connection or one spliced session, for revocation on reload. */
@@ -77,13 +85,22 @@ export class NorthboundServer {
   /** Every admitted socket, so destroy() also drops those still silent before the SSH banner. */
   private readonly sockets = new Set<Socket>();
   private readonly grants = new Set<Grant>();
+  /** Aborted on close/destroy: ends waits for devices. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly deps: NorthboundDeps) {}
 
   /** Starts one listener; resolves with the bound port (useful when `port` is 0). */
   listen(host: string, port: number, route: Route): Promise<number> {
     const server = new ssh2.Server(
-      { hostKeys: [this.deps.hostKey], ident: 'callhome-gateway', ...(this.deps.sshPolicy ? { algorithms: this.deps.sshPolicy.algorithms } : {}) },
+      {
+        hostKeys: [this.deps.hostKey],
+        ident: 'callhome-gateway',
+        ...(this.deps.sshPolicy ? { algorithms: this.deps.sshPolicy.algorithms } : {}),
+        ...(this.deps.options.keepalive
+          ? { keepaliveInterval: this.deps.options.keepalive.interval * 1000, keepaliveCountMax: this.deps.options.keepalive.countMax }
+          : {}),
+      },
       (conn: Connection, info: ssh2.ClientInfo) => this.onConnection(conn, info, route),
     );
     const admission = this.deps.admission;
@@ -158,6 +175,11 @@ export class NorthboundServer {
     }
   }
 
+  /** Client SSH connections open now (any phase). */
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
   devicePorts(): Map<string, number> {
     const out = new Map<string, number>();
     for (const l of this.listeners) if (l.route.kind === 'device') out.set(l.route.deviceId, l.port);
@@ -167,12 +189,14 @@ export class NorthboundServer {
   /** Stops accepting; existing sessions go on until `destroy()`. */
   async close(): Promise<void> {
     this.closing = true;
+    this.stopping.abort();
     await Promise.all([...this.listeners].map((l) => new Promise<void>((resolve) => (l.tcp ?? l.server).close(() => resolve()))));
     this.listeners.clear();
   }
 
   destroy(): void {
     this.closing = true;
+    this.stopping.abort();
     for (const l of this.listeners) (l.tcp ?? l.server).close();
     this.listeners.clear();
     const ending = new Set([...this.connections].map((conn) => (conn as unknown as { _sock: Socket })._sock));
@@ -208,7 +232,15 @@ export class NorthboundServer {
       conn.end();
     }, options.loginGraceTime * 1000);
 
-    conn.on('error', (err: Error) => log.debug({ err: describeError(err) }, 'client connection error'));
+    conn.on('error', (err: Error & { level?: string }) => {
+      if (err.level === 'client-timeout') {
+        // ssh2 only half-closes here; a frozen peer never completes that, so drop the socket.
+        log.warn({ reason: 'GW_ERR_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives: connection closed');
+        (conn as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+        return;
+      }
+      log.debug({ err: describeError(err) }, 'client connection error');
+    });
     conn.on('close', () => {
       clearTimeout(grace);
       this.connections.delete(conn);
@@ -309,9 +341,31 @@ export class NorthboundServer {
       refuse('denied', `device ${deviceId} does not exist or user ${who.user} may not reach it`);
       return;
     }
-    const device = registry.get(deviceId);
+    if (this.closing) {
+      refuse('device_unavailable', 'the gateway is shutting down');
+      return;
+    }
+    let device = registry.get(deviceId);
+    const wait = options.waitForDevice ?? 0;
+    if (!device && wait > 0 && !this.closing) {
+      // Hold the session (its <hello> waits in the channel) until the device calls home.
+      log.info({ user: who.user, device: deviceId, waitForDevice: wait }, 'client waits for the device to call home');
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      channel.once('close', onClose);
+      device = await waitForDevice(registry, deviceId, wait, AbortSignal.any([gone.signal, this.stopping.signal]));
+      channel.off('close', onClose);
+      if (gone.signal.aborted) {
+        metrics.clientSessionsTotal.inc({ result: 'device_unavailable' });
+        log.info({ user: who.user, device: deviceId }, 'client left while waiting for the device');
+        return;
+      }
+    }
     if (!device) {
-      refuse('device_unavailable', `device ${deviceId} is not connected`);
+      refuse(
+        'device_unavailable',
+        this.closing ? 'the gateway is shutting down' : wait > 0 ? `device ${deviceId} did not call home within ${wait}s` : `device ${deviceId} is not connected`,
+      );
       return;
     }
     if (device.held) {
@@ -373,13 +427,16 @@ export class NorthboundServer {
     let exitStatus: number | undefined;
     deviceChannel.on('exit', (code: number | null) => (exitStatus = code ?? undefined));
     channel.prependOnceListener('prefinish', () => sendExitStatus(channel, exitStatus));
+    let forget: (() => void) | undefined;
     const result = await splice(channel, deviceChannel, {
       observer: meter,
       signal: AbortSignal.any([device.signal, revoked.signal]),
+      onStart: (handle) => (forget = this.deps.inFlight?.add(meter, handle)),
       onError: (reason) => {
         if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
       },
     });
+    forget?.();
     metrics.clientSessionsActive.dec();
     release();
     releaseCap();

@@ -272,6 +272,11 @@ export class SimulatedDevice extends EventEmitter<DeviceEvents> {
     client.on('authentication', (ctx) => this.authenticate(a, ctx));
     client.on('ready', () => {
       clearTimeout(a.deadline);
+      // close() during the handshake: the login may still complete; hang up instead.
+      if (this.stateValue === 'closed') {
+        a.socket.destroy();
+        return;
+      }
       a.authenticated = true;
       this.backoffStep = 0;
       this.stateValue = 'connected';

@@ -24,6 +24,16 @@ export interface SpliceOptions {
   drainMs?: number;
   /** Called once, before the channels close, when an error (not a plain close) ends the splice. */
   onError?: (reason: GatewayError) => void;
+  /** Called once at the start with a handle for a graceful drain (see lifecycle/drain.ts). */
+  onStart?: (handle: SpliceHandle) => void;
+}
+
+/** What a drain needs of a running splice. */
+export interface SpliceHandle {
+  /** Bytes received by one side and not yet handed to the other side's SSH channel. */
+  buffered(): number;
+  /** Ends the splice for `reason` (the client is told, as for any error). */
+  stop(reason: GatewayError): void;
 }
 
 export interface SpliceResult {
@@ -63,6 +73,14 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
     // Tell the client why before the pipelines tear the channels down.
     if (why instanceof GatewayError) options.onError?.(why);
     controller.abort(why);
+    // ssh2's Channel#destroy() (what the aborted pipeline calls) neither marks the stream
+    // destroyed nor emits 'close'; a channel of a dead connection emits 'close' only after
+    // 'end', i.e. once its buffered data is read. Close both and let them drain into nothing,
+    // or the pipelines wait for those events forever.
+    for (const channel of [client, device]) {
+      closeChannel(channel);
+      channel.resume();
+    }
   };
   const onOuterAbort = () => {
     const r = options.signal?.reason;
@@ -112,11 +130,24 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
     );
 
   const count = (n: number) => (moved += n);
-  const toDevice = run(client, observing('to_device', options.observer, stop, count), device, 'client_closed');
-  const toClient = run(device, observing('to_client', options.observer, stop, count), client, 'device_closed');
+  const toDeviceStage = observing('to_device', options.observer, stop, count);
+  const toClientStage = observing('to_client', options.observer, stop, count);
+  options.onStart?.({
+    buffered: () =>
+      [client, device, toDeviceStage, toClientStage].reduce((n, s) => n + s.readableLength + s.writableLength, 0),
+    stop,
+  });
+  const toDevice = run(client, toDeviceStage, device, 'client_closed');
+  const toClient = run(device, toClientStage, client, 'device_closed');
   // An EOF alone arms no timer: a client that sent EOF after its last <rpc> still waits
   // for the reply, as it would on a direct connection (`ssh -s netconf < rpc.xml`).
-  await Promise.all([toDevice, toClient]);
+  // After an abort, never wait on the pipelines longer than the drain allows.
+  let giveUp: NodeJS.Timeout | undefined;
+  const abandoned = new Promise<void>((resolve) =>
+    controller.signal.addEventListener('abort', () => (giveUp = setTimeout(resolve, drainMs)), { once: true }),
+  );
+  await Promise.race([Promise.all([toDevice, toClient]), abandoned]);
+  clearTimeout(giveUp);
 
   clearTimeout(drainTimer);
   options.signal?.removeEventListener('abort', onOuterAbort);

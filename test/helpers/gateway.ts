@@ -26,7 +26,15 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: { inventory?: string; users?: string; env?: Record<string, string> } = {}): Promise<TestGateway> {
+export async function startGateway(
+  options: {
+    inventory?: string;
+    users?: string;
+    env?: Record<string, string>;
+    /** Test-only edits of the loaded config, e.g. keepalive intervals below the public floor. */
+    tweak?: (config: Config) => void;
+  } = {},
+): Promise<TestGateway> {
   const dir = mkdtempSync(path.join(tmpdir(), 'chgw-gw-'));
   const inventoryFile = path.join(dir, 'devices.yaml');
   const usersFile = path.join(dir, 'users.yaml');
@@ -48,6 +56,7 @@ export async function startGateway(options: { inventory?: string; users?: string
     CHGW_AUDIT_FILE: path.join(dir, 'audit.jsonl'),
     ...options.env,
   });
+  options.tweak?.(config);
   const logs: string[] = [];
   const waiters = new Set<() => void>();
   const sink = new Writable({
@@ -108,7 +117,9 @@ export async function startGateway(options: { inventory?: string; users?: string
         check();
       });
     },
-    close: () => gateway.close(),
+    close: async () => {
+      await gateway.close();
+    },
   };
   return self;
 }

@@ -1,0 +1,111 @@
+// Automatic per-device northbound ports (`northbound.portRange`): a device without its own
+// `port:` gets one from the range, and keeps it, across inventory reloads, reconnects and
+// restarts, because the assignments live in `<stateDir>/device-ports.json`. Managers that
+// only know host and port can then be configured once.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Inventory } from '../device/inventory.js';
+import type { Logger } from '../log.js';
+
+export const PORT_ASSIGNMENTS_FILE = 'device-ports.json';
+
+export class PortAssignments {
+  /** device id → port; kept for devices that left the inventory until their port is needed. */
+  private readonly byId = new Map<string, number>();
+  readonly file: string;
+
+  constructor(
+    stateDir: string,
+    private readonly range: [number, number],
+    private readonly logger: Logger,
+  ) {
+    this.file = path.join(stateDir, PORT_ASSIGNMENTS_FILE);
+    this.load();
+  }
+
+  /**
+   * The port of every inventory device that has no `port:` of its own. Earlier assignments
+   * stand; new devices get the lowest free port; when the range is full, ports of devices no
+   * longer in the inventory are reused. Devices left without a port are logged.
+   */
+  assign(inventory: Inventory): Map<string, number> {
+    const [first, last] = this.range;
+    const explicit = new Set<number>();
+    for (const e of inventory.devices.values()) if (e.port !== undefined) explicit.add(e.port);
+    const result = new Map<string, number>();
+    const taken = new Set<number>(explicit);
+    let changed = false;
+    const wanting: string[] = [];
+    for (const e of inventory.devices.values()) {
+      if (e.port !== undefined) continue;
+      const had = this.byId.get(e.id);
+      if (had !== undefined && !taken.has(had)) {
+        result.set(e.id, had);
+        taken.add(had);
+      } else {
+        wanting.push(e.id);
+      }
+    }
+    // Ports held by devices that left the inventory stay theirs while others are free.
+    const heldByAbsent = new Set<number>();
+    for (const [id, port] of this.byId) if (!inventory.devices.has(id) && !taken.has(port)) heldByAbsent.add(port);
+    for (const id of wanting) {
+      let port: number | undefined;
+      for (let p = first; p <= last && port === undefined; p++) if (!taken.has(p) && !heldByAbsent.has(p)) port = p;
+      if (port === undefined) {
+        for (const [absentId, p] of this.byId) {
+          if (heldByAbsent.has(p)) {
+            port = p;
+            heldByAbsent.delete(p);
+            this.byId.delete(absentId);
+            break;
+          }
+        }
+      }
+      if (port === undefined) {
+        this.logger.error({ device: id, portRange: `${first}-${last}` }, 'northbound.portRange is full: device gets no port of its own');
+        if (this.byId.delete(id)) changed = true;
+        continue;
+      }
+      if (this.byId.get(id) !== undefined) this.logger.warn({ device: id, from: this.byId.get(id), to: port }, 'device port reassigned: its port is now taken');
+      this.byId.set(id, port);
+      result.set(id, port);
+      taken.add(port);
+      changed = true;
+    }
+    if (changed) this.save();
+    return result;
+  }
+
+  private load(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.error({ file: this.file }, `device ports not read: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      const doc = JSON.parse(text) as { ports?: Record<string, unknown> };
+      const [first, last] = this.range;
+      for (const [id, port] of Object.entries(doc.ports ?? {})) {
+        // A port outside a changed range is given up; its device is assigned anew.
+        if (typeof port === 'number' && Number.isInteger(port) && port >= first && port <= last) this.byId.set(id, port);
+      }
+    } catch (err) {
+      this.logger.error({ file: this.file }, `device ports file is not valid JSON, assigning anew: ${(err as Error).message}`);
+    }
+  }
+
+  private save(): void {
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      const ports = Object.fromEntries([...this.byId].sort(([a], [b]) => (a < b ? -1 : 1)));
+      writeFileSync(tmp, JSON.stringify({ version: 1, ports }, null, 2) + '\n', { mode: 0o600 });
+      renameSync(tmp, this.file); // atomic: a crash never leaves half a file
+    } catch (err) {
+      this.logger.error({ file: this.file }, `device ports not saved: ${(err as Error).message}`);
+    }
+  }
+}
