@@ -101,7 +101,7 @@ export class GatewayMetrics {
     });
     this.deviceDisconnectsTotal = new Counter({
       name: 'callhome_device_disconnects_total',
-      help: 'Connected devices that went away, by reason (GW_ERR_* code)',
+      help: 'Connected devices that went away, by reason (keepalive_timeout, device_closed, replaced, removed, idle_release, shutdown, ...)',
       labelNames: ['reason'],
       registers,
     });
@@ -118,4 +118,13 @@ export class GatewayMetrics {
   static operationLabel(operation: string | undefined): string {
     return operation && RPC_OPERATIONS.has(operation) ? operation : 'other';
   }
+}
+
+/**
+ * The `reason` label of callhome_device_disconnects_total for an error code: the code without
+ * its GW_ERR_ prefix, in lower case (GW_ERR_KEEPALIVE_TIMEOUT → keepalive_timeout), like the
+ * other metrics' result labels. Logs keep the full code.
+ */
+export function disconnectReason(code: string): string {
+  return code.replace(/^GW_ERR_/, '').toLowerCase();
 }

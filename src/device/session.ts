@@ -8,7 +8,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { GatewayError, describeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ConnectionResult, GatewayMetrics } from '../metrics.js';
+import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
 import { parseHello } from '../netconf/hello.js';
 import { fingerprintOfKeyBlob, keyTypeOfBlob } from './identity.js';
 import type { HeldSession } from './held-session.js';
@@ -308,7 +308,7 @@ export class DeviceSession extends EventEmitter {
       this.deps.metrics.connectionsTotal.inc({ transport: 'ssh', result });
       this.log.warn({ device: this.entry?.id, reason: reason.code }, `call-home connection refused: ${reason.message}`);
     } else {
-      this.deps.metrics.deviceDisconnectsTotal.inc({ reason: reason.code });
+      this.deps.metrics.deviceDisconnectsTotal.inc({ reason: disconnectReason(reason.code) });
       this.log.info({ device: this.entry?.id, reason: reason.code }, `device disconnected: ${reason.message}`);
     }
     this.abortController.abort(reason);

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import type { ClientChannel } from 'ssh2';
 import { GatewayError, describeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ConnectionResult, GatewayMetrics } from '../metrics.js';
+import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
 import { identifyCertificate } from '../tls/identity.js';
 import type { HeldSessionMetrics } from './held-metrics.js';
 import { HeldSession } from './held-session.js';
@@ -224,7 +224,7 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
       this.deps.metrics.connectionsTotal.inc({ transport: 'tls', result });
       this.log.warn({ device: this.id, reason: reason.code }, `call-home connection refused: ${reason.message}`);
     } else {
-      this.deps.metrics.deviceDisconnectsTotal.inc({ reason: reason.code });
+      this.deps.metrics.deviceDisconnectsTotal.inc({ reason: disconnectReason(reason.code) });
       this.log.info({ device: this.id, reason: reason.code }, `device disconnected: ${reason.message}`);
     }
     this.abortController.abort(reason);

@@ -248,7 +248,7 @@ test.serial('the device hanging up mid-session closes the client session; a pers
   const r = await nc;
   t.false(r.steps[2]?.ok ?? false, describeNcResult(r));
   await waitFor(async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'connected', 20_000, 'edge-1 to call home again');
-  t.true((await gw.metric('callhome_device_disconnects_total{reason="GW_ERR_DEVICE_CLOSED"}')) >= 1);
+  t.true((await gw.metric('callhome_device_disconnects_total{reason="device_closed"}')) >= 1);
 });
 
 test.after('metrics show what the tests did', async (t) => {

@@ -61,6 +61,10 @@ test('connect/disconnect churn returns heap and handles to their baseline', asyn
     CHGW_USERS_FILE: path.join(dir, 'users.yaml'),
     CHGW_CALLHOME_SSH_HOST: '127.0.0.1',
     CHGW_CALLHOME_SSH_PORT: '0',
+    CHGW_CALLHOME_TLS_HOST: '127.0.0.1',
+    CHGW_CALLHOME_TLS_PORT: '0',
+    // 16 simulated devices redial from one address on purpose: no per-source cap here.
+    CHGW_CALLHOME_PERSOURCEMAXSTARTUPS: '0',
     CHGW_NORTHBOUND_HOST: '127.0.0.1',
     CHGW_NORTHBOUND_PORT: '0',
     CHGW_HTTP_HOST: '127.0.0.1',

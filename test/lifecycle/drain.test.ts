@@ -37,9 +37,7 @@ async function startCli(grace: number, device: SimulatedDevice, managerKey: stri
       `stateDir: ${path.join(dir, 'state')}`,
       `inventory: { file: ${inventory} }`,
       `users: { file: ${users} }`,
-      'callhome: { ssh: { host: 127.0.0.1, port: 0 } }',
-      // A key made by ssh-keygen: ssh2's generateKeyPairSync('ed25519') now and then makes
-      // one its own parseKey rejects ("Malformed OpenSSH private key").
+      'callhome: { ssh: { host: 127.0.0.1, port: 0 }, tls: { host: 127.0.0.1, port: 0 } }',
       `northbound: { host: 127.0.0.1, port: 0, hostKeyFile: ${gatewayKey.privateKeyFile} }`,
       'http: { host: 127.0.0.1, port: 0 }',
       `shutdown: { grace: ${grace} }`,

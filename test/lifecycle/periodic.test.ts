@@ -78,7 +78,7 @@ test.serial('a manager waiting for an offline device is spliced when it calls ho
   t.true(ms >= IDLE * 1000 - 300, `not before idleTimeout (${ms} ms)`);
   t.true(ms <= IDLE * 1000 + 2500, `soon after idleTimeout (${ms} ms)`);
   t.is((await view('periodic-1')).lastDisconnects[0]?.reason, 'GW_ERR_IDLE_RELEASE');
-  t.is(await gw.metric('callhome_device_disconnects_total{reason="GW_ERR_IDLE_RELEASE"}'), 1);
+  t.is(await gw.metric('callhome_device_disconnects_total{reason="idle_release"}'), 1);
   await waitFor(() => device.liveConnections === 0, 10_000, "the device's sshd -i to exit");
 });
 
