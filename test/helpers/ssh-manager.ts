@@ -27,19 +27,24 @@ export function connectManager(
 }
 
 export async function openNetconf(client: ssh2.Client): Promise<ManagerSession> {
+  let exitCode: number | null = null;
   const channel = await new Promise<ClientChannel>((resolve, reject) =>
-    client.subsys('netconf', (err, ch) => (err ? reject(err) : resolve(ch))),
+    client.subsys('netconf', (err, ch) => {
+      if (err) return reject(err);
+      // 'exit' is a plain event: listen before any await, since a refusal's exit-status can
+      // arrive in the same read as the subsystem's success (no Nagle delay in between).
+      ch.on('exit', (code: number | null) => (exitCode = code));
+      resolve(ch);
+    }),
   );
   const chunks: Buffer[] = [];
   let errText = '';
   const waiters = new Set<() => void>();
-  let exitCode: number | null = null;
   channel.on('data', (c: Buffer) => {
     chunks.push(c);
     for (const w of waiters) w();
   });
   channel.stderr.on('data', (c: Buffer) => (errText += c.toString()));
-  channel.on('exit', (code: number | null) => (exitCode = code));
   const closed = new Promise<{ code: number | null }>((resolve) => channel.once('close', () => resolve({ code: exitCode })));
   const received = () => Buffer.concat(chunks);
   return {
