@@ -104,6 +104,19 @@ export class GatewayProcess {
     return gw;
   }
 
+  /**
+   * Throws unless the gateway logged that ssh2's native crypto binding is in use: without it
+   * ssh2 falls back to JavaScript crypto at about half the speed, and every figure would mislead.
+   */
+  assertNativeCrypto(): void {
+    if (this.nativeCrypto !== true) {
+      throw new Error(
+        `the gateway reports that ssh2's native crypto binding is NOT in use (nativeCrypto: ${String(this.nativeCrypto)}): ` +
+          'benchmark figures would be meaningless; rebuild ssh2 (npm rebuild ssh2) with a C++ toolchain',
+      );
+    }
+  }
+
   stats(): ProcStats {
     const pid = this.child.pid!;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -47,9 +47,11 @@ export class Rig {
       [...devices].map(([c, d]) => `  - id: ${idOf(c)}\n    ssh: { hostKeys: ["${d.hostPublicKeyLine}"] }\n    credentials: { username: ${d.username}, privateKeyFile: ${d.privateKeyFile} }\n`).join('');
     const users = `users:\n  - name: bench\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`;
     const gateway = await GatewayProcess.start({ inventory, users, cpuProfileDir: o.cpuProfileDir });
-    if (gateway.nativeCrypto !== true) {
+    try {
+      gateway.assertNativeCrypto();
+    } catch (e) {
       await gateway.stop();
-      throw new Error('the gateway reports that ssh2\'s native crypto binding is NOT in use: figures would be meaningless (rebuild ssh2 with its binding)');
+      throw e;
     }
     const rigs = new Map<Cipher, CipherRig>();
     for (const [c, device] of devices) {

@@ -41,7 +41,7 @@ export async function runConcurrency(o: ConcurrencyOptions): Promise<Concurrency
   const simulator = SimulatorProcess.start(sim, gw.callhomePort);
   const managers: NetconfManager[] = [];
   try {
-    if (gw.nativeCrypto !== true) throw new Error('the gateway reports that ssh2\'s native crypto binding is NOT in use');
+    gw.assertNativeCrypto();
     await gw.waitForConnected(o.managers, 120_000);
     for (let i = 0; i < o.managers; i++) {
       managers.push(

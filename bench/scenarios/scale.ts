@@ -57,9 +57,11 @@ async function scalePoint(n: number, o: ScaleOptions): Promise<ScalePoint> {
     inventory: readFileSync(invFile, 'utf8'),
     users: `users:\n  - name: bench\n    password: ${PASSWORD}\n    devices: ["*"]\n`,
   });
-  if (gw.nativeCrypto !== true) {
+  try {
+    gw.assertNativeCrypto();
+  } catch (e) {
     await gw.stop();
-    throw new Error('the gateway reports that ssh2\'s native crypto binding is NOT in use');
+    throw e;
   }
   let simulator: SimulatorProcess | undefined;
   try {
