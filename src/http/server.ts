@@ -27,6 +27,9 @@ export interface HttpApi {
   admin?: AdminApi;
 }
 
+/** Open HTTP connections at once (health probes, scrapes, API calls). */
+const HTTP_MAX_CONNECTIONS = 256;
+
 export class HttpServer {
   private readonly server: http.Server;
 
@@ -34,7 +37,10 @@ export class HttpServer {
     private readonly api: HttpApi,
     private readonly logger: Logger,
   ) {
-    this.server = http.createServer((req, res) => {
+    // Node checks the header and request deadlines only every connectionsCheckingInterval
+    // (30 s by default), so a slow-header client could hold a socket three times longer
+    // than headersTimeout says; check every second instead.
+    this.server = http.createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.logger.error({ err: describeError(err), path: req.url }, 'http handler failed');
         if (!res.headersSent) send(res, 500, { error: 'internal error' });
@@ -45,6 +51,9 @@ export class HttpServer {
     this.server.requestTimeout = 30_000;
     this.server.keepAliveTimeout = 5_000;
     this.server.maxHeadersCount = 100;
+    // Scrapers, probes and operators need a handful; a flood must not exhaust descriptors
+    // that devices and managers need (over the cap, new sockets are closed at accept).
+    this.server.maxConnections = HTTP_MAX_CONNECTIONS;
   }
 
   listen(host: string, port: number): Promise<number> {
