@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config.js';
+import { describeConfigKeys, loadConfig } from './config.js';
 import { GatewayError, describeError, isGatewayError } from './errors.js';
 import { describeKeyMaterial } from './device/identity.js';
 import { Gateway } from './gateway.js';
@@ -51,7 +51,10 @@ Runs the gateway. Configuration comes from built-in defaults, then each --config
 (callhome.ssh.port -> CHGW_CALLHOME_SSH_PORT). SIGTERM/SIGINT close gracefully: /readyz
 turns 503, listeners stop accepting, RPC replies in flight may finish for shutdown.grace
 seconds; exit 0 after a clean drain, 1 if the grace ran out or a second signal closed at
-once. SIGHUP re-reads the inventory and users files.`,
+once. SIGHUP re-reads the inventory and users files.
+
+Keys:
+${describeConfigKeys().join('\n')}`,
   fingerprint: `Usage: callhome-gateway fingerprint [FILE]
 
 Prints what \`ssh-keygen -lf FILE\` prints for SSH public keys (one line per key, e.g.

@@ -327,6 +327,24 @@ export function configEnvNames(): Map<string, string> {
   return names;
 }
 
+/** One line per key (path, environment variable, default, doc), for `run --help`. */
+export function describeConfigKeys(): string[] {
+  const lines: string[] = [];
+  const walk = (node: Record<string, unknown>, prefix: string[]) => {
+    for (const [key, value] of Object.entries(node)) {
+      const v = value as Record<string, unknown>;
+      if (!('env' in v)) {
+        walk(v, [...prefix, key]);
+        continue;
+      }
+      const shown = v.sensitive ? '(secret)' : JSON.stringify(v.default);
+      lines.push(`  ${[...prefix, key].join('.')} (${v.env as string}, default ${shown})\n      ${v.doc as string}`);
+    }
+  };
+  walk(configSchema, []);
+  return lines;
+}
+
 function parseFile(file: string): unknown {
   let text: string;
   try {

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { configEnvNames } from '../src/config.js';
 import { verifyPasswordHash } from '../src/northbound/auth.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -28,6 +29,12 @@ test('--help and --version exit 0; every command has --help', (t) => {
     t.is(r.code, 0, cmd);
     t.regex(r.stdout, new RegExp(`callhome-gateway ${cmd}`));
   }
+});
+
+test('run --help lists every configuration key with its environment variable; secrets show no default', (t) => {
+  const help = run(['run', '--help']).stdout;
+  for (const [key, env] of configEnvNames()) t.true(help.includes(`  ${key} (${env}, default `), key);
+  t.regex(help, /http\.adminToken \(CHGW_HTTP_ADMINTOKEN, default \(secret\)\)/);
 });
 
 test('fingerprint prints what ssh-keygen -lf prints, from a file and from stdin', (t) => {
