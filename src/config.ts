@@ -313,23 +313,17 @@ interface BaseConfig {
   netconf: { maxMessageBytes: number; maxHelloBytes: number };
 }
 
-/** Every environment variable the schema reads, for docs and deployment cross-checks. */
-export function configEnvNames(): Map<string, string> {
-  const names = new Map<string, string>();
-  const walk = (node: Record<string, unknown>, prefix: string[]) => {
-    for (const [key, value] of Object.entries(node)) {
-      const v = value as Record<string, unknown>;
-      if ('env' in v) names.set([...prefix, key].join('.'), v.env as string);
-      else walk(v, [...prefix, key]);
-    }
-  };
-  walk(configSchema, []);
-  return names;
+interface SchemaLeaf {
+  path: string;
+  env: string;
+  doc: string;
+  default: unknown;
+  sensitive: boolean;
 }
 
-/** One line per key (path, environment variable, default, doc), for `run --help`. */
-export function describeConfigKeys(): string[] {
-  const lines: string[] = [];
+/** Every key of the schema, in schema order. */
+function schemaLeaves(): SchemaLeaf[] {
+  const leaves: SchemaLeaf[] = [];
   const walk = (node: Record<string, unknown>, prefix: string[]) => {
     for (const [key, value] of Object.entries(node)) {
       const v = value as Record<string, unknown>;
@@ -337,12 +331,23 @@ export function describeConfigKeys(): string[] {
         walk(v, [...prefix, key]);
         continue;
       }
-      const shown = v.sensitive ? '(secret)' : JSON.stringify(v.default);
-      lines.push(`  ${[...prefix, key].join('.')} (${v.env as string}, default ${shown})\n      ${v.doc as string}`);
+      leaves.push({ path: [...prefix, key].join('.'), env: v.env as string, doc: v.doc as string, default: v.default, sensitive: v.sensitive === true });
     }
   };
   walk(configSchema, []);
-  return lines;
+  return leaves;
+}
+
+/** Every environment variable the schema reads, for docs and deployment cross-checks. */
+export function configEnvNames(): Map<string, string> {
+  return new Map(schemaLeaves().map((leaf) => [leaf.path, leaf.env]));
+}
+
+/** One entry per key (path, environment variable, default, doc), for `run --help`. */
+export function describeConfigKeys(): string[] {
+  return schemaLeaves().map(
+    (leaf) => `  ${leaf.path} (${leaf.env}, default ${leaf.sensitive ? '(secret)' : JSON.stringify(leaf.default)})\n      ${leaf.doc}`,
+  );
 }
 
 function parseFile(file: string): unknown {
