@@ -4,25 +4,14 @@
 import type { Socket } from 'node:net';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { GatewayMetrics } from '../metrics.js';
-import type { HeldSessionMetrics } from '../device/held-metrics.js';
-import type { Inventory } from '../device/inventory.js';
-import type { PendingDevices } from '../device/pending.js';
-import type { DeviceRegistry } from '../device/registry.js';
-import { TlsDeviceSession } from '../device/tls-session.js';
+import { TlsDeviceSession, type TlsDeviceSessionDeps } from '../device/tls-session.js';
 import { loadGatewayTlsCredentials } from '../tls/gateway-credentials.js';
 import type { AdmissionTicket } from '../limits/admission.js';
 import { CallHomeListener } from './listener.js';
 
-export interface TlsCallHomeDeps {
+/** What every TLS device session needs, plus the configuration and the admission limits. */
+export interface TlsCallHomeDeps extends Omit<TlsDeviceSessionDeps, 'credentials' | 'options'> {
   config: Config;
-  inventory: () => Inventory;
-  pending: PendingDevices;
-  registry: DeviceRegistry;
-  metrics: GatewayMetrics;
-  held: HeldSessionMetrics;
-  logger: Logger;
   /** The call-home admission limits shared with the SSH listener (undefined: refused at accept). */
   admit: (socket: Socket) => AdmissionTicket | undefined;
 }
