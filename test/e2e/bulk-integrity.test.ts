@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createStreamingDevice } from '../../bench/lib/bulk-device.js';
 import { GatewayProcess } from '../../bench/lib/gateway-process.js';
 import { NetconfManager } from '../../bench/lib/manager.js';
-import { generateKeyPair, makeTempDir, removeTempDir, requirePeers, waitFor, type CallHomeDevice } from './peers/index.js';
+import { generateKeyPair, makeTempDir, removeTempDir, requirePeers, type CallHomeDevice } from './peers/index.js';
 
 const test = requirePeers(anyTest);
 const MiB = 1024 * 1024;
@@ -39,14 +39,7 @@ function start(): Promise<Setup> {
     const users = `users:\n  - name: bulk\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`;
     const gateway = await GatewayProcess.start({ inventory, users });
     for (const d of devices.values()) d.persistent('127.0.0.1', gateway.callhomePort, { pauseMs: 200 });
-    await waitFor(
-      'devices to call home',
-      async () => {
-        const list = (await (await fetch(`http://127.0.0.1:${gateway.httpPort}/api/devices`)).json()) as Array<{ state: string }>;
-        return list.filter((d) => d.state === 'connected').length === devices.size;
-      },
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
+    await gateway.waitForConnected(devices.size, 30_000);
     return { gateway, devices, managerKey: manager.privateKeyFile, keyDir };
   })();
   return setup;
