@@ -15,10 +15,13 @@ export interface SshTarget {
   user: string;
   identityFile: string;
   cipher: string;
+  /** more `-o Key=Value` options; they win over the defaults below (ssh takes an option's first value) */
+  options?: string[];
 }
 
 export function sshClientArgs(t: SshTarget): string[] {
   return [
+    ...(t.options ?? []).flatMap((o) => ['-o', o]),
     '-F', '/dev/null',
     '-o', 'BatchMode=yes',
     '-o', 'StrictHostKeyChecking=no',
