@@ -13,7 +13,7 @@ test('devices: usage errors exit 2, an unreachable API exits 1, each with one li
   for (const [args, re] of [
     [['devices', 'approve', fp, '--username', 'u', '--password-file', '/x'], /needs --id/],
     [['devices', 'approve', fp, '--id', 'x', '--password-file', '/x'], /needs --username/],
-    [['devices', 'approve', fp, '--id', 'x', '--username', 'u'], /--password-file or --key-file/],
+    [['devices', 'approve', fp, '--id', 'x', '--username', 'u'], /--password-stdin, --password-file or --key-file/],
     [['devices', 'show'], /needs a device ID/],
     [['devices', 'frobnicate'], /unknown devices command/],
   ] as Array<[string[], RegExp]>) {
