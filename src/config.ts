@@ -115,7 +115,7 @@ const schema = {
       default: 30,
     },
     helloTimeout: {
-      doc: "seconds to wait for the device's <hello> on the capabilities channel",
+      doc: "seconds from login until the device's <hello>, the netconf channel open included",
       format: 'seconds',
       default: 30,
     },

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
 import { freePort, makeTempDir } from '../e2e/peers/index.js';
+import { approveViaApi } from './helpers.js';
 
 const TOKEN = 'admin-token-for-ports-test';
 const gateways: TestGateway[] = [];
@@ -20,14 +21,7 @@ test.after.always(async () => {
   for (const g of gateways) await g.close();
 });
 
-async function approve(g: TestGateway, fingerprint: string, body: unknown): Promise<{ status: number; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${g.httpPort}/api/pending/${encodeURIComponent(fingerprint)}/approve`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${TOKEN}` },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, text: await res.text() };
-}
+const approve = (g: TestGateway, fingerprint: string, body: unknown) => approveViaApi(g, TOKEN, fingerprint, body);
 
 test.serial('approve refuses the gateway\'s own ports, portRange ports and another device\'s port (409)', async (t) => {
   const owner = new ScriptedDevice();

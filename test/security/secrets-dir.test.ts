@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync }
 import path from 'node:path';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { ScriptedDevice } from '../helpers/ssh-device.js';
+import { approveViaApi } from './helpers.js';
 
 const TOKEN = 'admin-token-for-secrets-test';
 const gateways: TestGateway[] = [];
@@ -17,14 +18,7 @@ test.after.always(async () => {
   for (const g of gateways) await g.close();
 });
 
-async function approve(g: TestGateway, fingerprint: string, body: unknown): Promise<{ status: number; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${g.httpPort}/api/pending/${encodeURIComponent(fingerprint)}/approve`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, text: await res.text() };
-}
+const approve = (g: TestGateway, fingerprint: string, body: unknown) => approveViaApi(g, TOKEN, fingerprint, body);
 
 async function pendingDevice(g: TestGateway, opts: ConstructorParameters<typeof ScriptedDevice>[0] = {}): Promise<ScriptedDevice> {
   const device = new ScriptedDevice(opts);
