@@ -277,9 +277,11 @@ export class DeviceSession extends EventEmitter {
         return;
       }
       // A device that never answers the open must not leave the caller waiting past the close.
-      this.signal.addEventListener('abort', () => reject(this.signal.reason), { once: true });
+      const onAbort = () => reject(this.signal.reason);
+      this.signal.addEventListener('abort', onAbort, { once: true });
       try {
         this.client.subsys('netconf', (err, channel) => {
+          this.signal.removeEventListener('abort', onAbort);
           if (err) reject(new GatewayError('GW_ERR_CHANNEL_REFUSED', `device refused the netconf channel: ${describeError(err)}`, { cause: err }));
           else resolve(guardChannelWindow(channel, (why) => this.kill(why)));
         });

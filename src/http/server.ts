@@ -29,7 +29,6 @@ export interface HttpApi {
   hostAllowed?: (host: string | undefined) => boolean;
 }
 
-
 /** Open HTTP connections at once (health probes, scrapes, API calls). */
 const HTTP_MAX_CONNECTIONS = 256;
 
