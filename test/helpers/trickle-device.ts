@@ -1,7 +1,9 @@
 // A call-home device in its own process (so the test process's CPU time is the gateway's
 // alone) that sends its <hello> in pieces of a given size, one SSH channel write each.
 // Usage: node trickle-device.js '{"port":N,"hostKey":PEM,"username":U,"password":P,"helloBytes":N,"pieceBytes":N}'
+// With "tls": {"cert":PEM,"key":PEM} it is a TLS call-home device instead (one TLS record per piece).
 import net from 'node:net';
+import tls from 'node:tls';
 import ssh2 from 'ssh2';
 
 export interface TrickleOptions {
@@ -11,6 +13,7 @@ export interface TrickleOptions {
   password: string;
   helloBytes: number;
   pieceBytes: number;
+  tls?: { cert: string; key: string };
 }
 
 /** A well-formed device <hello> of about `bytes` bytes (many capabilities), with its ]]>]]>. */
@@ -28,8 +31,26 @@ export function bigHello(bytes: number): string {
   return parts.join('');
 }
 
+function runTls(o: TrickleOptions, hello: Buffer): void {
+  const socket = net.connect(o.port, '127.0.0.1', () => {
+    // RFC 8071 §4.2: the device that opened the TCP connection is the TLS server on it.
+    const secure = new tls.TLSSocket(socket, { isServer: true, cert: o.tls!.cert, key: o.tls!.key });
+    secure.on('error', () => process.exit(0));
+    secure.on('data', () => {});
+    secure.once('secure', async () => {
+      // Waiting for each write keeps every piece in a TLS record of its own.
+      for (let i = 0; i < hello.length; i += o.pieceBytes) {
+        await new Promise<void>((resolve) => secure.write(hello.subarray(i, i + o.pieceBytes), () => resolve()));
+      }
+    });
+  });
+  socket.on('error', () => process.exit(0));
+  socket.on('close', () => process.exit(0));
+}
+
 function run(o: TrickleOptions): void {
   const hello = Buffer.from(bigHello(o.helloBytes));
+  if (o.tls) return runTls(o, hello);
   const server = new ssh2.Server({ hostKeys: [o.hostKey] }, (conn) => {
     conn.on('error', () => {});
     conn.on('authentication', (ctx) => (ctx.method === 'password' && ctx.username === o.username && ctx.password === o.password ? ctx.accept() : ctx.reject(['password'])));

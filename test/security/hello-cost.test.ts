@@ -2,15 +2,17 @@
 // each byte scanned once. Before, every piece re-joined and re-searched all bytes so far
 // (a 400 KB hello in 8-byte pieces took 14 s of CPU). The devices run in child processes,
 // so the CPU time of this process is the gateway's; the bound compares two sizes sent the
-// same way, measured in the same test, never an absolute time.
+// same way, measured in the same test (serially: CPU time is per process), never an absolute time.
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { fingerprintOfKeyBlob } from '../../src/device/identity.js';
 import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 import { HelloReader } from '../../src/netconf/hello-reader.js';
 import { FramingError } from '../../src/netconf/framing.js';
+import { createCa, issueCertificate } from '../../src/tls/certs.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { bigHello, type TrickleOptions } from '../helpers/trickle-device.js';
 
@@ -44,7 +46,7 @@ test.after.always(async () => {
   await gw?.close();
 });
 
-test('a 400 KB hello in 8-byte pieces costs the gateway linear CPU time, on the plain and the held session', async (t) => {
+test.serial('a 400 KB hello in 8-byte pieces costs the gateway linear CPU time, on the plain and the held session', async (t) => {
   const devices = ['small', 'big', 'small-single', 'big-single', 'whole'].map((id) => {
     const key = generateUsableEd25519(id);
     const fp = fingerprintOfKeyBlob((ssh2.utils.parseKey(key.public) as ssh2.ParsedKey).getPublicSSH());
@@ -83,4 +85,31 @@ test('a 400 KB hello in 8-byte pieces costs the gateway linear CPU time, on the 
   t.log(`gateway CPU seconds to connect: ${Object.entries(results).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
   const view = await g.get<{ capabilities: string[] }>('/api/devices/big');
   t.true(view.body.capabilities.length > 4000, 'the whole hello was read');
+});
+
+test.serial('TLS call home: a 400 KB hello in 8-byte TLS records costs linear CPU time too', async (t) => {
+  const ca = createCa('trickle test CA');
+  const devices = ['tls-small', 'tls-big'].map((id) => {
+    const pair = issueCertificate(ca, { id, usage: 'server' });
+    return { id, pair, fp: new X509Certificate(pair.certPem).fingerprint256 };
+  });
+  const inventory = 'devices:\n' + devices.map((d) => `  - id: ${d.id}\n    tls: { fingerprints: ["${d.fp}"] }\n`).join('');
+  const g = await startGateway({ inventory, env: { CHGW_LOG_LEVEL: 'info', CHGW_CALLHOME_HELLOTIMEOUT: '100', CHGW_CALLHOME_LOGINGRACETIME: '100' } });
+  t.teardown(() => g.close());
+  const port = g.gateway.addresses().callhomeTls;
+  const cpuToConnect = async (id: string, helloBytes: number): Promise<number> => {
+    const d = devices.find((x) => x.id === id)!;
+    const options: TrickleOptions = { port, hostKey: '', username: '', password: '', helloBytes, pieceBytes: 8, tls: { cert: d.pair.certPem, key: d.pair.keyPem } };
+    const connected = g.waitForLog(new RegExp(`"device":"${id}"[^\\n]*"msg":"device connected"`), 110_000);
+    const before = process.cpuUsage();
+    children.push(spawn(process.execPath, [TRICKLE, JSON.stringify(options)], { stdio: 'ignore' }));
+    await connected;
+    const used = process.cpuUsage(before);
+    return (used.user + used.system) / 1e6;
+  };
+  const small = await cpuToConnect('tls-small', 100 * KB);
+  const big = await cpuToConnect('tls-big', 400 * KB);
+  t.log(`gateway CPU seconds to connect over TLS: 100 KB ${small.toFixed(3)}, 400 KB ${big.toFixed(3)}`);
+  t.true(big < 8 * small, `400 KB in 8-byte records took ${big.toFixed(2)} s of CPU, 100 KB took ${small.toFixed(2)} s`);
+  t.true((await g.get<{ capabilities: string[] }>('/api/devices/tls-big')).body.capabilities.length > 4000);
 });
