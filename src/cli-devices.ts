@@ -9,7 +9,7 @@ import { GatewayError } from './errors.js';
 
 export const DEVICES_HELP = `Usage: callhome-gateway devices [list | show ID | pending] [--api URL] [token options]
        callhome-gateway devices approve FINGERPRINT --id ID --username USER
-                        (--password-file FILE | --key-file FILE [--passphrase-file FILE]) [--port N]
+                        (--password-stdin | --password-file FILE | --key-file FILE [--passphrase-file FILE]) [--port N]
        callhome-gateway devices reject FINGERPRINT
 
 Talks to a running gateway's HTTP API.
@@ -17,7 +17,9 @@ Talks to a running gateway's HTTP API.
   --token-file FILE    file holding the admin bearer token
   --token TOKEN        the token itself (prefer --token-file or $CALLHOME_GATEWAY_TOKEN)
 approve records the device (kept in the gateway's stateDir); its next call home is accepted.
-Credential files are read by the gateway, so give paths that exist on the gateway's host.
+--password-stdin reads the device password from stdin and sends it (kept 0600 in stateDir).
+Credential files are read by the gateway: give paths on the gateway's host, under its
+onboarding.secretsDir (without one, the gateway takes no file paths from the API).
 reject refuses the fingerprint for good and drops it from the pending list.`;
 
 interface Io {
@@ -70,6 +72,12 @@ async function call(api: string, method: string, urlPath: string, tok: string | 
 type Row = Record<string, unknown>;
 const s = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
 
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
 export async function runDevices(args: string[], io: Io = { out: (t) => process.stdout.write(t), env: process.env }): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -81,6 +89,7 @@ export async function runDevices(args: string[], io: Io = { out: (t) => process.
       id: { type: 'string' },
       username: { type: 'string' },
       'password-file': { type: 'string' },
+      'password-stdin': { type: 'boolean' },
       'key-file': { type: 'string' },
       'passphrase-file': { type: 'string' },
       port: { type: 'string' },
@@ -122,11 +131,16 @@ export async function runDevices(args: string[], io: Io = { out: (t) => process.
       if (!arg) throw usage('devices approve needs a FINGERPRINT');
       if (!values.id) throw usage('devices approve needs --id');
       if (!values.username) throw usage('devices approve needs --username');
-      if (!values['password-file'] && !values['key-file']) throw usage('devices approve needs --password-file or --key-file');
+      if (!values['password-stdin'] && !values['password-file'] && !values['key-file']) {
+        throw usage('devices approve needs --password-stdin, --password-file or --key-file');
+      }
       const abs = (f: string | undefined) => (f ? path.resolve(f) : undefined);
+      const password = values['password-stdin'] ? await readStdin() : undefined;
+      if (password === '') throw usage('--password-stdin: no password on stdin');
       const credentials = Object.fromEntries(
         Object.entries({
           username: values.username,
+          password,
           passwordFile: abs(values['password-file']),
           privateKeyFile: abs(values['key-file']),
           passphraseFile: abs(values['passphrase-file']),

@@ -46,6 +46,7 @@ export class GatewayMetrics {
   readonly netconfBytesTotal: Counter<'direction'>;
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
+  readonly configReloadFailuresTotal: Counter<'file'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -105,6 +106,13 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.configReloadFailuresTotal = new Counter({
+      name: 'callhome_config_reload_failures_total',
+      help: 'Re-reads of the inventory or users file that were rejected (the last good file stays in force), by file',
+      labelNames: ['file'],
+      registers,
+    });
+    for (const file of ['inventory', 'users'] as const) this.configReloadFailuresTotal.inc({ file }, 0);
     // Zero-valued series from the start, so dashboards and alerts see them before traffic.
     for (const transport of ['ssh', 'tls'] as const) this.devicesConnected.set({ transport }, 0);
     for (const direction of ['to_device', 'to_client'] as const) {

@@ -1,6 +1,7 @@
 // The API's write side (onboarding) and its bearer-token check. Writes always need the
-// token (no token configured: writes are refused); reads need it when
-// http.requireTokenForReads is set. /metrics, /healthz and /readyz never do.
+// admin token (no token configured: writes are refused); reads need the read token or the
+// admin token when http.readToken(File) or http.requireTokenForReads is set.
+// /metrics, /healthz and /readyz never do.
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type http from 'node:http';
 
@@ -13,12 +14,23 @@ export interface AdminAnswer {
 export interface AdminApi {
   /** The current token ('' when none is configured). Read per request, so a token file can be rotated. */
   token(): string;
+  /** The read token ('' when none is configured or its file is unreadable: then only the admin token reads). */
+  readToken(): string;
   requireTokenForReads: boolean;
   approve(fingerprint: string, body: unknown): AdminAnswer;
   reject(fingerprint: string): AdminAnswer;
 }
 
 const MAX_BODY = 64 * 1024;
+
+/** A percent-decoded path segment, or undefined when its encoding is malformed. */
+export function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
 
 function sameToken(given: string, expected: string): boolean {
   // Hash first so the comparison is constant-time whatever the lengths.
@@ -27,12 +39,10 @@ function sameToken(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-function authorized(req: http.IncomingMessage, api: AdminApi): boolean {
-  const expected = api.token();
-  if (!expected) return false;
+function authorized(req: http.IncomingMessage, ...tokens: string[]): boolean {
   const header = req.headers.authorization ?? '';
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return m !== null && sameToken(m[1]!, expected);
+  return m !== null && tokens.some((expected) => expected !== '' && sameToken(m[1]!, expected));
 }
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {
@@ -67,7 +77,7 @@ export async function handleAdmin(req: http.IncomingMessage, path: string, api: 
   const method = req.method ?? 'GET';
   const read = method === 'GET' || method === 'HEAD';
   if (read) {
-    if (api.requireTokenForReads && !authorized(req, api)) return UNAUTHORIZED;
+    if (api.requireTokenForReads && !authorized(req, api.token(), api.readToken())) return UNAUTHORIZED;
     return undefined;
   }
   const approve = /^\/api\/pending\/([^/]+)\/approve$/.exec(path);
@@ -75,8 +85,9 @@ export async function handleAdmin(req: http.IncomingMessage, path: string, api: 
   if (!(approve && method === 'POST') && !(pending && method === 'DELETE')) {
     return { status: 405, body: { error: `method ${method} not allowed on ${path}` }, headers: { Allow: 'GET, HEAD' } };
   }
-  if (!authorized(req, api)) return UNAUTHORIZED;
-  const fingerprint = decodeURIComponent((approve ?? pending)![1]!);
+  if (!authorized(req, api.token())) return UNAUTHORIZED;
+  const fingerprint = decodeSegment((approve ?? pending)![1]!);
+  if (fingerprint === undefined) return { status: 400, body: { error: 'malformed percent-encoding in the fingerprint' } };
   if (approve) {
     let body: unknown;
     try {

@@ -120,9 +120,13 @@ export function parseUsers(text: string, file: string): Users {
   } catch (err) {
     fail(file, 'YAML', (err as Error).message.split('\n')[0]!);
   }
-  if (doc === null || doc === undefined) return Users.empty();
+  // An empty file is far more often a truncated write than a wish for no users (which would
+  // end every session): no users is said explicitly, `users: []`.
+  if (doc === null || doc === undefined) fail(file, 'top level', 'the file is empty (write "users: []" for no users)');
   if (typeof doc !== 'object' || Array.isArray(doc)) fail(file, 'top level', 'must be a mapping with "users"');
   for (const key of Object.keys(doc)) if (key !== 'users') fail(file, 'top level', `unknown key "${key}"`);
+  const given = (doc as Record<string, unknown>).users;
+  if (given === undefined || given === null) fail(file, 'top level', 'no "users" list (write "users: []" for no users)');
   const list = (doc as Record<string, unknown>).users ?? [];
   if (!Array.isArray(list)) fail(file, 'users', 'must be a list');
   const entries: UserEntry[] = [];

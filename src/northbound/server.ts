@@ -19,7 +19,7 @@ import type { Inventory } from '../device/inventory.js';
 import type { Users } from './auth.js';
 import type { Admission, AdmissionTicket } from '../limits/admission.js';
 import type { SessionCaps } from '../limits/session-caps.js';
-import type { SshPolicy } from '../ssh/policy.js';
+import { DEFAULT_SSH_IDENT, type SshPolicy } from '../ssh/policy.js';
 import type { AuditLog } from '../audit/audit.js';
 import { guardChannelWindow } from '../splice/window-guard.js';
 
@@ -95,7 +95,7 @@ export class NorthboundServer {
     const server = new ssh2.Server(
       {
         hostKeys: [this.deps.hostKey],
-        ident: 'callhome-gateway',
+        ident: this.deps.sshPolicy?.ident ?? DEFAULT_SSH_IDENT,
         ...(this.deps.sshPolicy ? { algorithms: this.deps.sshPolicy.algorithms } : {}),
         ...(this.deps.options.keepalive
           ? { keepaliveInterval: this.deps.options.keepalive.interval * 1000, keepaliveCountMax: this.deps.options.keepalive.countMax }
