@@ -22,6 +22,9 @@ import type { SessionCaps } from '../limits/session-caps.js';
 import type { SshPolicy } from '../ssh/policy.js';
 import type { AuditLog } from '../audit/audit.js';
 import { guardChannelWindow } from '../splice/window-guard.js';
+import { filterStages } from '../splice/filter-stages.js';
+import { RpcFilter, readOnlyAllows } from '../netconf/rpc-filter.js';
+import type { ClientSessions } from './sessions.js';
 
 export type Route = { kind: 'shared' } | { kind: 'device'; deviceId: string };
 
@@ -53,6 +56,8 @@ export interface NorthboundDeps {
   audit?: AuditLog;
   /** Where running splices are registered for a graceful drain. */
   inFlight?: InFlightSessions;
+  /** The live client sessions, for the operator API. */
+  sessions?: ClientSessions;
 }
 
 /** One authenticated client connection or one spliced session, for revocation on reload. */
@@ -368,9 +373,12 @@ export class NorthboundServer {
       );
       return;
     }
+    const access = users().accessOf(who.user);
+    const sessionId = audit?.nextSessionId() ?? this.deps.sessions?.nextId() ?? '';
     if (device.held) {
       // One NETCONF session per device connection (TLS): lend it rather than open a channel.
-      await serveHeldSession(device.held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId }), refuse });
+      const client = { id: sessionId, user: who.user, client: conn.client, access, limits: options, sessions: this.deps.sessions, audit };
+      await serveHeldSession(device.held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId, session: sessionId || undefined }), refuse, client });
       return;
     }
     const capped = sessionCaps?.acquire(who.user, deviceId);
@@ -398,7 +406,7 @@ export class NorthboundServer {
     metrics.clientSessionsTotal.inc({ result: 'ok' });
     metrics.clientSessionsActive.inc();
     const release = device.trackSession();
-    const auditSession = { session: audit?.nextSessionId() ?? '', user: who.user, client: conn.client, device: deviceId } as {
+    const auditSession = { session: sessionId, user: who.user, client: conn.client, device: deviceId } as {
       session: string; user: string; client: string; device: string; deviceSessionId?: string;
     };
     const startedAt = performance.now();
@@ -409,10 +417,29 @@ export class NorthboundServer {
     const revoked = new AbortController();
     const grant: Grant = { user: who.user, deviceId, end: (why) => revoked.abort(why) };
     this.grants.add(grant);
+    const stats = { to_device: 0, to_client: 0, messagesToDevice: 0 };
+    // Read-only users: refused RPCs are answered by the gateway and never reach the device.
+    const filter = access === 'read-only' ? new RpcFilter({ allows: readOnlyAllows, who: `user ${who.user} is read-only and`, maxMessageBytes: options.maxMessageBytes, maxHelloBytes: options.maxHelloBytes }) : undefined;
+    if (filter) filter.onDenied = (d) => splog.info({ operation: d.operation, messageId: d.messageId }, 'RPC refused: the user is read-only');
+    const unlist = this.deps.sessions?.add(sessionId, {
+      user: who.user,
+      device: deviceId,
+      remoteAddress: conn.client,
+      access,
+      kind: 'channel',
+      stats: () => ({ bytesToDevice: stats.to_device, bytesToClient: stats.to_client, rpcs: Math.max(0, stats.messagesToDevice - 1), denied: filter?.denied ?? 0 }),
+      end: (why) => revoked.abort(why),
+    });
     const meter = new NetconfMeter(
       {
-        message: (direction) => metrics.netconfMessagesTotal.inc({ direction }),
-        bytes: (direction, n) => metrics.netconfBytesTotal.inc({ direction }, n),
+        message: (direction) => {
+          metrics.netconfMessagesTotal.inc({ direction });
+          if (direction === 'to_device') stats.messagesToDevice++; // the first is the hello
+        },
+        bytes: (direction, n) => {
+          metrics.netconfBytesTotal.inc({ direction }, n);
+          stats[direction] += n;
+        },
         rpc: (operation, id, seconds, rpcResult) => {
           metrics.rpcDuration.observe({ operation: GatewayMetrics.operationLabel(operation) }, seconds);
           audit?.write({ event: 'rpc', ...auditSession, operation, messageId: id ?? null, result: rpcResult, durationMs: Math.round(seconds * 1e6) / 1e3 });
@@ -435,8 +462,10 @@ export class NorthboundServer {
       onError: (reason) => {
         if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
       },
+      ...(filter ? { filter: filterStages(filter) } : {}),
     });
     forget?.();
+    unlist?.();
     metrics.clientSessionsActive.dec();
     release();
     releaseCap();
