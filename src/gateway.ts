@@ -90,7 +90,7 @@ export class Gateway {
     this.hardening = buildHardening(config, logger, this.metrics);
     this.pending = this.hardening.pending;
     // No cluster mode yet: this replica is the only one, named by its host.
-    this.sessions = new ClientSessions(hostname(), this.metrics.registry);
+    this.sessions = new ClientSessions(hostname(), this.metrics.deviceClientSessions);
     this.registry.on('added', (device: LiveDevice) => this.history.connected(device.deviceId));
   }
 

@@ -46,6 +46,8 @@ export class GatewayMetrics {
   readonly netconfBytesTotal: Counter<'direction'>;
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
+  /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
+  readonly deviceClientSessions: Gauge<'device'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -103,6 +105,12 @@ export class GatewayMetrics {
       name: 'callhome_device_disconnects_total',
       help: 'Connected devices that went away, by reason (keepalive_timeout, device_closed, replaced, removed, idle_release, shutdown, ...)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.deviceClientSessions = new Gauge({
+      name: 'callhome_device_client_sessions',
+      help: 'Client sessions per device, only for devices that have at least one',
+      labelNames: ['device'],
       registers,
     });
     // Zero-valued series from the start, so dashboards and alerts see them before traffic.

@@ -3,7 +3,7 @@
 // when a session is spliced (or a held device session is lent) and removed when it ends.
 // Also keeps `callhome_device_client_sessions{device}`: a series only for devices that have
 // sessions now, so its cardinality follows the sessions, not the inventory.
-import { Gauge, type Registry } from 'prom-client';
+import type { Gauge } from 'prom-client';
 import type { GatewayError } from '../errors.js';
 import type { UserAccess } from './auth.js';
 
@@ -45,21 +45,13 @@ interface Entry {
 
 export class ClientSessions {
   private readonly live = new Map<string, Entry>();
-  private readonly perDevice: Gauge<'device'>;
   private readonly perDeviceCount = new Map<string, number>();
   private counter = 0;
 
   constructor(
     readonly replica: string,
-    registry: Registry,
-  ) {
-    this.perDevice = new Gauge({
-      name: 'callhome_device_client_sessions',
-      help: 'Client sessions per device, only for devices that have at least one',
-      labelNames: ['device'],
-      registers: [registry],
-    });
-  }
+    private readonly perDevice: Gauge<'device'>,
+  ) {}
 
   /** A short id unique within this process (used when no audit log hands one out). */
   nextId(): string {

@@ -272,3 +272,13 @@ test.serial('POST /api/devices/{id}/disconnect drops the device (CLI); its clien
   t.like(audit().filter((a) => a.event === 'admin' && a.action === 'device-disconnect').pop(), { target: 'edge-1', actor: 'admin-token', result: 'ok' });
   t.is((await fetch(`${api}/api/devices/nope/disconnect`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } })).status, 404);
 });
+
+test.serial('a lent held session can be ended too; the device keeps its one session and lends it again', async (t) => {
+  const { result, session } = await whileConnected(job('alice@single-1', { steps: [{ op: 'sleep', seconds: 4 }, { op: 'get-config', source: 'running' }], processTimeoutMs: 30_000 }), 'alice', 'single-1');
+  t.is(session.kind, 'held');
+  t.is((await fetch(`${api}/api/sessions/${session.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } })).status, 200);
+  const r = await result;
+  t.false(r.ok);
+  const again = assertNcOk(await runNcclient(job('alice@single-1', { steps: [{ op: 'get-config', source: 'running' }], end: 'close-session' })));
+  t.is(again.sessionId, r.sessionId, 'the same NETCONF session on the device');
+});
