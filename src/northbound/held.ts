@@ -3,7 +3,9 @@
 // waits for it, or gets a clean "busy" failure. The client's channel is seen through an
 // RpcFilter (read-only users; byte and RPC counts for the session list).
 import type { ServerChannel } from 'ssh2';
+import { performance } from 'node:perf_hooks';
 import type { AuditLog } from '../audit/audit.js';
+import type { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClientSessionResult, GatewayMetrics } from '../metrics.js';
 import type { HeldSession } from '../device/held-session.js';
@@ -44,13 +46,17 @@ export async function serveHeldSession(
   }
   let counted = false;
   let unlist: (() => void) | undefined;
+  let ended: GatewayError | undefined; // set when an operator ends the session
+  let startedAt = 0;
   // Counted as active from the moment the session is lent, not while waiting.
   const onLent = () => {
     if (counted) return;
     counted = true;
+    startedAt = performance.now();
     metrics.clientSessionsTotal.inc({ result: 'ok' });
     metrics.clientSessionsActive.inc();
     log.info('client session started (held device session lent)');
+    if (client) client.audit?.write({ event: 'session-start', session: client.id, user: client.user, client: client.client, device: deviceId });
     if (client?.sessions) {
       unlist = client.sessions.add(client.id, {
         user: client.user,
@@ -60,6 +66,7 @@ export async function serveHeldSession(
         kind: 'held',
         stats: () => ({ bytesToDevice: view.bytesToDevice, bytesToClient: view.bytesToClient, rpcs: filter.rpcs, denied: filter.denied }),
         end: (reason) => {
+          ended = reason;
           // The held session sees the close, releases what the client left (locks) and lends again.
           if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
           channel.exit(1);
@@ -70,6 +77,10 @@ export async function serveHeldSession(
   };
   const r = await held.serve(view, onLent);
   unlist?.();
+  if (counted && client) {
+    const reason = ended?.code ?? 'client_closed';
+    client.audit?.write({ event: 'session-end', session: client.id, user: client.user, client: client.client, device: deviceId, reason, durationMs: Math.round(performance.now() - startedAt) });
+  }
   if (counted) metrics.clientSessionsActive.dec();
   if (r.result === 'busy' || r.result === 'unavailable') {
     ctx.refuse('device_unavailable', `device ${deviceId}: ${r.reason}`);
