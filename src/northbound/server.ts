@@ -16,7 +16,7 @@ import type { DeviceRegistry } from '../device/registry.js';
 import { waitForDevice } from '../device/arrival.js';
 import type { InFlightSessions } from '../lifecycle/drain.js';
 import type { Inventory } from '../device/inventory.js';
-import type { Users } from './auth.js';
+import type { UserAccess, Users } from './auth.js';
 import type { Admission, AdmissionTicket } from '../limits/admission.js';
 import type { SessionCaps } from '../limits/session-caps.js';
 import type { SshPolicy } from '../ssh/policy.js';
@@ -64,6 +64,8 @@ export interface NorthboundDeps {
 interface Grant {
   user: string;
   deviceId?: string;
+  /** The access the user had when the grant was made. */
+  access?: UserAccess;
   end(reason: GatewayError): void;
 }
 
@@ -161,10 +163,13 @@ export class NorthboundServer {
   revoke(users: Users): number {
     let ended = 0;
     for (const grant of [...this.grants]) {
-      if (grant.deviceId !== undefined && users.mayReach(grant.user, grant.deviceId)) continue;
+      // A user made read-only loses the sessions in which writes were allowed.
+      const narrowed = grant.access === 'read-write' && users.accessOf(grant.user) === 'read-only';
+      if (grant.deviceId !== undefined && users.mayReach(grant.user, grant.deviceId) && !narrowed) continue;
       if (grant.deviceId === undefined) continue; // no device named: every session it asks for is refused anyway
       this.grants.delete(grant);
-      grant.end(new GatewayError('GW_ERR_REMOVED', `access of user ${grant.user}${grant.deviceId ? ` to ${grant.deviceId}` : ''} withdrawn by the users file`));
+      const what = narrowed ? 'made read-only' : 'withdrawn';
+      grant.end(new GatewayError('GW_ERR_REMOVED', `access of user ${grant.user}${grant.deviceId ? ` to ${grant.deviceId}` : ''} ${what} by the users file`));
       ended++;
     }
     return ended;
@@ -274,7 +279,7 @@ export class NorthboundServer {
       clearTimeout(grace);
       ticket?.authenticated();
       const who = authenticated!;
-      const grant: Grant = { ...who, end: () => conn.end() };
+      const grant: Grant = { ...who, access: this.deps.users().accessOf(who.user), end: () => conn.end() };
       this.grants.add(grant);
       conn.once('close', () => this.grants.delete(grant));
       log.info({ user: who.user, device: who.deviceId }, 'client authenticated');
@@ -415,7 +420,7 @@ export class NorthboundServer {
     audit?.write({ event: 'session-start', ...auditSession });
     // Revocation by a users-file reload ends this session with its own reason.
     const revoked = new AbortController();
-    const grant: Grant = { user: who.user, deviceId, end: (why) => revoked.abort(why) };
+    const grant: Grant = { user: who.user, deviceId, access, end: (why) => revoked.abort(why) };
     this.grants.add(grant);
     const stats = { to_device: 0, to_client: 0, messagesToDevice: 0 };
     // Read-only users: refused RPCs are answered by the gateway and never reach the device.
