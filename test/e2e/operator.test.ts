@@ -8,6 +8,7 @@ import path from 'node:path';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { runSessions } from '../../src/cli-sessions.js';
 import { runDevices } from '../../src/cli-devices.js';
+import type { ClientSessionView } from '../../src/northbound/sessions.js';
 import {
   BIN,
   CallHomeDevice,
@@ -40,20 +41,7 @@ let bad: CallHomeDevice;
 let bobKey: { privateKeyFile: string; publicKeyLine: string };
 let api: string;
 
-interface SessionView {
-  id: string;
-  user: string;
-  device: string;
-  replica: string;
-  remoteAddress: string;
-  startedAt: string;
-  bytesToDevice: number;
-  bytesToClient: number;
-  rpcs: number;
-  access: string;
-  kind: string;
-  denied: number;
-}
+type SessionView = ClientSessionView;
 
 test.before(async () => {
   await ensureNetconfd();
