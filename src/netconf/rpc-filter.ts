@@ -70,14 +70,14 @@ export function readRpcHead(text: string, complete: boolean): Head | undefined {
   try {
     for (const tok of xmlTokens(text)) {
       if (tok.type !== 'start') {
-        if (tok.type === 'end') return root ? { kind: 'refuse', root, why: 'an <rpc> without an operation' } : { kind: 'refuse', root, why: 'not XML' };
+        if (tok.type === 'end') return root ? { kind: 'refuse', root, why: 'send an <rpc> without an operation' } : { kind: 'refuse', root, why: 'send a message that is not XML' };
         continue;
       }
       if (!root) {
         root = tok;
-        if (dtd) return { kind: 'refuse', root, why: 'a document type declaration' };
+        if (dtd) return { kind: 'refuse', root, why: 'send a document type declaration' };
         if (tok.local !== 'rpc') return { kind: 'other' };
-        if (tok.selfClosing) return { kind: 'refuse', root, why: 'an <rpc> without an operation' };
+        if (tok.selfClosing) return { kind: 'refuse', root, why: 'send an <rpc> without an operation' };
         continue;
       }
       const ns = tok.attrs.get(tok.prefix === '' ? 'xmlns' : `xmlns:${tok.prefix}`) ?? root.attrs.get(tok.prefix === '' ? 'xmlns' : `xmlns:${tok.prefix}`);
@@ -85,11 +85,11 @@ export function readRpcHead(text: string, complete: boolean): Head | undefined {
     }
   } catch (err) {
     if (!(err instanceof XmlSyntaxError)) throw err;
-    return { kind: 'refuse', root, why: 'not well-formed XML' };
+    return { kind: 'refuse', root, why: 'send a message that is not well-formed XML' };
   }
   if (!complete) return undefined;
-  if (dtd) return { kind: 'refuse', root, why: 'a document type declaration' };
-  return root ? { kind: 'refuse', root, why: 'an <rpc> without an operation' } : { kind: 'other' };
+  if (dtd) return { kind: 'refuse', root, why: 'send a document type declaration' };
+  return root ? { kind: 'refuse', root, why: 'send an <rpc> without an operation' } : { kind: 'other' };
 }
 
 function escapeXml(s: string): string {
@@ -186,6 +186,10 @@ export class RpcFilter {
     return this.#framing;
   }
 
+  get #who(): string {
+    return this.#opts.who ?? 'this user';
+  }
+
   /** Refusals waiting for replies to earlier RPCs. */
   get queued(): number {
     return this.#queue.length;
@@ -266,7 +270,7 @@ export class RpcFilter {
     // A tag is complete only at a '>': no need to read the head again before one arrives.
     if (part.includes(0x3e)) this.#decide(false);
     if (this.#decision === 'undecided' && this.#headBytes >= this.#maxHead) {
-      this.#deny(undefined, `the operation is not within the first ${this.#maxHead} bytes`);
+      this.#deny(undefined, `${this.#who} may not send an <rpc> whose operation is not within its first ${this.#maxHead} bytes`);
     }
   }
 
@@ -285,9 +289,9 @@ export class RpcFilter {
     const head = readRpcHead(Buffer.concat(this.#headParts, this.#headBytes).toString('utf8'), complete);
     if (!head) return;
     if (head.kind === 'other') this.#allow(false);
-    else if (head.kind === 'refuse') this.#deny(head.root, `refused ${head.why}`);
+    else if (head.kind === 'refuse') this.#deny(head.root, `${this.#who} may not ${head.why}`);
     else if (this.#opts.allows!(head.op)) this.#allow(true);
-    else this.#deny(head.root, `${this.#opts.who ?? 'this user'} may not call ${head.op.name}`, head.op.name);
+    else this.#deny(head.root, `${this.#who} may not call ${head.op.name}`, head.op.name);
   }
 
   #allow(rpc: boolean): void {
