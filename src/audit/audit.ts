@@ -30,6 +30,8 @@ export interface AdminAuditRecord {
   remoteAddress: string;
   userAgent?: string;
   result: 'ok' | 'not_found' | 'unauthorized';
+  /** Refused attempts not recorded since the last record (at most 20 are recorded a minute). */
+  suppressed?: number;
 }
 
 export class AuditLog {

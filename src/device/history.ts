@@ -40,7 +40,10 @@ export class DeviceHistory {
 
   /**
    * A known device's attempt failed before it was connected, or was refused (e.g. as
-   * flapping): `reason` is the label an operator sees (`auth_failed`, `flapping`, …).
+   * flapping): `reason` is the label an operator sees (`auth_failed`, `flapping`, …). The
+   * gateway calls this for every identified device session that ends before it connects,
+   * with its GW_ERR_* code in lower case (so a refusal as GW_ERR_FLAPPING shows as
+   * `flapping`); other detectors may call it directly.
    */
   attemptFailed(id: string, reason: string, message: string, at = new Date()): void {
     this.entry(id).lastError = { reason, at: at.toISOString(), message };

@@ -22,12 +22,32 @@ export interface OperatorApi {
   unauthorized(action: OperatorAction, target: string, actor: Actor): void;
 }
 
-export function operatorActions(deps: { sessions: ClientSessions; registry: DeviceRegistry; audit: AuditLog | undefined; logger: Logger }): OperatorApi {
+/** Refused attempts recorded per minute; beyond that they are counted into the next record, so a flood cannot fill the disk. */
+const UNAUTHORIZED_RECORDS_PER_MINUTE = 20;
+
+export function operatorActions(deps: { sessions: ClientSessions; registry: DeviceRegistry; audit: AuditLog | undefined; logger: Logger; now?: () => number }): OperatorApi {
   const { sessions, registry, audit, logger } = deps;
+  const now = deps.now ?? Date.now;
+  let windowStart = 0;
+  let inWindow = 0;
+  let suppressed = 0;
   const record = (action: OperatorAction, target: string, actor: Actor, result: AdminAuditRecord['result']) => {
+    let extra: { suppressed?: number } = {};
+    if (result === 'unauthorized') {
+      if (now() - windowStart >= 60_000) {
+        windowStart = now();
+        inWindow = 0;
+      }
+      if (++inWindow > UNAUTHORIZED_RECORDS_PER_MINUTE) {
+        suppressed++;
+        return;
+      }
+      if (suppressed > 0) extra = { suppressed };
+      suppressed = 0;
+    }
     const who = { actor: result === 'unauthorized' ? ('none' as const) : ('admin-token' as const), remoteAddress: actor.remoteAddress, ...(actor.userAgent ? { userAgent: actor.userAgent } : {}) };
-    audit?.write({ event: 'admin', action, target, ...who, result });
-    logger[result === 'ok' ? 'info' : 'warn']({ action, target, ...who, result }, `operator ${action} ${target}: ${result}`);
+    audit?.write({ event: 'admin', action, target, ...who, result, ...extra });
+    logger[result === 'ok' ? 'info' : 'warn']({ action, target, ...who, result, ...extra }, `operator ${action} ${target}: ${result}`);
   };
   return {
     killSession(id, actor) {

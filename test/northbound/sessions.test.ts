@@ -3,6 +3,11 @@
 // sessions; writes need the token, answer 404 for what does not exist, and are audited.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { AuditLog } from '../../src/audit/audit.js';
+import { DeviceRegistry } from '../../src/device/registry.js';
+import { operatorActions } from '../../src/http/operator.js';
+import { createLogger } from '../../src/log.js';
 import { GatewayError } from '../../src/errors.js';
 import { GatewayMetrics } from '../../src/metrics.js';
 import { ClientSessions, type LiveClientSession } from '../../src/northbound/sessions.js';
@@ -75,4 +80,25 @@ test('operator routes: token required and audited, 404 for unknown targets, 405 
   );
   t.is(records[2]!.userAgent, 'pager/1.0');
   t.false(JSON.stringify(records).includes(token), 'the token is never recorded');
+});
+
+test('refused operator writes are recorded at most 20 a minute; the rest are counted into the next record', (t) => {
+  const lines: string[] = [];
+  const audit = new AuditLog({ stream: new Writable({ write: (c: Buffer, _e, done) => (lines.push(c.toString()), done()) }) });
+  let clock = 1_000_000;
+  const metrics = new GatewayMetrics({ defaultMetrics: false });
+  const api = operatorActions({
+    sessions: new ClientSessions('r', metrics.deviceClientSessions),
+    registry: new DeviceRegistry(metrics),
+    audit,
+    logger: createLogger('silent'),
+    now: () => clock,
+  });
+  for (let i = 0; i < 25; i++) api.unauthorized('session-kill', `s${i}`, { remoteAddress: '198.51.100.7:1' });
+  t.is(lines.length, 20);
+  clock += 60_000;
+  api.unauthorized('device-disconnect', 'edge-1', { remoteAddress: '198.51.100.7:2' });
+  t.like(JSON.parse(lines[20]!), { event: 'admin', action: 'device-disconnect', result: 'unauthorized', suppressed: 5 });
+  t.is(api.killSession('nope', { remoteAddress: '10.0.0.1:3' }).status, 404);
+  t.like(JSON.parse(lines[21]!), { actor: 'admin-token', result: 'not_found' });
 });
