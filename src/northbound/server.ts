@@ -458,6 +458,9 @@ export class NorthboundServer {
     // Mirror the device's exit status: OpenSSH's ssh exits 255 on a channel closed without one.
     let exitStatus: number | undefined;
     deviceChannel.on('exit', (code: number | null) => (exitStatus = code ?? undefined));
+    // The device's exit-status may arrive a moment after its EOF; ending the client's channel
+    // sends EOF and CLOSE at once, and a status after that is lost (OpenSSH then exits 255).
+    const deviceSettled = () => waitForExit(deviceChannel, EXIT_STATUS_WAIT_MS);
     channel.prependOnceListener('prefinish', () => sendExitStatus(channel, exitStatus));
     let forget: (() => void) | undefined;
     const result = await splice(channel, deviceChannel, {
@@ -468,6 +471,7 @@ export class NorthboundServer {
         if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
       },
       ...(filter ? { filter: filterStages(filter) } : {}),
+      beforeClientEnd: deviceSettled,
     });
     forget?.();
     unlist?.();
@@ -491,6 +495,26 @@ function sendExitStatus(channel: ServerChannel, code: number | undefined): void 
   if (code === undefined) return;
   const c = channel as unknown as { outgoing: { id: number; state: string }; _client?: { _protocol?: { exitStatus(id: number, code: number): void } } };
   if (c.outgoing.state === 'open') c._client?._protocol?.exitStatus(c.outgoing.id, code);
+}
+
+/** How long a client's channel end waits for the device's exit-status. */
+const EXIT_STATUS_WAIT_MS = 500;
+
+/** Resolves once `channel` reported its exit status or closed, or after `ms`. */
+function waitForExit(channel: ssh2.ClientChannel, ms: number): Promise<void> {
+  const c = channel as ssh2.ClientChannel & { _exit?: { code?: number | null }; closed?: boolean };
+  if (c._exit?.code !== undefined || c.closed || channel.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      channel.off('exit', done);
+      channel.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    channel.once('exit', done);
+    channel.once('close', done);
+  });
 }
 
 function registryKnows(deps: NorthboundDeps, deviceId: string): boolean {

@@ -26,6 +26,8 @@ export interface SpliceOptions {
   onError?: (reason: GatewayError) => void;
   /** Called once at the start with a handle for a graceful drain (see lifecycle/drain.ts). */
   onStart?: (handle: SpliceHandle) => void;
+  /** Awaited before the client's channel is ended once the device's side is done (bounded by the caller). */
+  beforeClientEnd?: () => Promise<void>;
   /** Stages that may change what passes (the read-only filter): after the observer toward the device, before it toward the client. */
   filter?: { toDevice: Transform; toClient: Transform };
 }
@@ -120,7 +122,7 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   device.once('close', onDeviceClose);
 
   const run = (stages: [Duplex, ...Duplex[]], to: Duplex, whenDone: 'client_closed' | 'device_closed') =>
-    pipeline([...stages, deliverTo(to)], { signal: controller.signal }).then(
+    pipeline([...stages, deliverTo(to, to === client && options.beforeClientEnd ? { beforeEnd: options.beforeClientEnd } : {})], { signal: controller.signal }).then(
       () => {
         // The source ended cleanly and everything reached the other side: that side is done.
         reason ??= whenDone;
