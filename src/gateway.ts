@@ -30,6 +30,12 @@ import { hostGuard } from './http/host-guard.js';
 import { InFlightSessions } from './lifecycle/drain.js';
 import { PORT_ASSIGNMENTS_FILE, PortAssignments } from './northbound/port-assignments.js';
 import { parsePortRange } from './config.js';
+import { hostname } from 'node:os';
+import { ClientSessions } from './northbound/sessions.js';
+import { operatorActions } from './http/operator.js';
+import { disconnectReason } from './metrics.js';
+import type { LiveDevice } from './device/live.js';
+import type { TlsDeviceSession } from './device/tls-session.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -58,6 +64,7 @@ export class Gateway {
   readonly pending: PendingDevices;
   readonly history = new DeviceHistory();
   readonly inFlight = new InFlightSessions();
+  readonly sessions: ClientSessions;
   private readonly hardening: Hardening;
   private approvedIds = new Set<string>();
   private stateValue: GatewayState = 'created';
@@ -84,6 +91,9 @@ export class Gateway {
     this.heldMetrics = new HeldSessionMetrics(this.metrics.registry);
     this.hardening = buildHardening(config, logger, this.metrics);
     this.pending = this.hardening.pending;
+    // No cluster mode yet: this replica is the only one, named by its host.
+    this.sessions = new ClientSessions(hostname(), this.metrics.deviceClientSessions);
+    this.registry.on('added', (device: LiveDevice) => this.history.connected(device.deviceId));
   }
 
   get state(): GatewayState {
@@ -124,7 +134,9 @@ export class Gateway {
           devices: () => this.deviceViews(),
           pending: () => this.pending.list(),
           hostAllowed: hostGuard(config.http.allowedHosts),
+          sessions: () => this.sessions.list(),
           admin: {
+            operator: operatorActions({ sessions: this.sessions, registry: this.registry, audit: this.hardening.audit, logger }),
             token: () => this.hardening.adminToken(),
             readToken: () => this.hardening.readToken(),
             requireTokenForReads: config.http.requireTokenForReads || config.http.readToken !== '' || config.http.readTokenFile !== '',
@@ -143,6 +155,7 @@ export class Gateway {
         registry: this.registry,
         metrics: this.metrics,
         inFlight: this.inFlight,
+        sessions: this.sessions,
         logger: logger.child({ side: 'northbound' }),
         options: {
           loginGraceTime: config.northbound.loginGraceTime,
@@ -174,6 +187,7 @@ export class Gateway {
           held: this.heldMetrics,
           logger,
           admit: (socket) => this.hardening.callhomeAdmission.admit(socket, 'tls'),
+          onSession: (session) => this.trackAttempt(session),
         });
         this.ports.callhomeTls = await this.callhomeTls.start();
       }
@@ -225,19 +239,30 @@ export class Gateway {
     }, { once: true });
     this.handshakes.add(session);
     session.signal.addEventListener('abort', () => this.handshakes.delete(session), { once: true });
-    session.once('closed', (reason: GatewayError) => {
-      if (session.connectedAt) this.history.disconnected(session.deviceId, reason);
-    });
+    this.trackAttempt(session);
     session.start().then(
       () => {
         ticket.authenticated();
         this.handshakes.delete(session);
-        this.history.connected(session.deviceId);
         const periodic = this.inventoryValue.get(session.deviceId)?.periodic;
         if (periodic) releaseWhenIdle(session, periodic.idleTimeout, this.logger.child({ side: 'callhome' }));
       },
       () => this.handshakes.delete(session), // the session logged and counted its own reason
     );
+  }
+
+  /**
+   * Keeps each known device's history: connects, disconnects, and why an attempt failed
+   * (`lastError`, for a device identified by its host key or certificate before it failed).
+   */
+  private trackAttempt(session: DeviceSession | TlsDeviceSession): void {
+    session.once('closed', (reason: GatewayError) => {
+      if (session.connectedAt) this.history.disconnected(session.deviceId, reason);
+      else {
+        const id = identifiedId(session);
+        if (id !== undefined && reason.code !== 'GW_ERR_SHUTDOWN') this.history.attemptFailed(id, disconnectReason(reason.code), reason.message);
+      }
+    });
   }
 
   private deviceViews(): DeviceView[] {
@@ -487,5 +512,14 @@ export class Gateway {
   private stopWatching(): void {
     for (const [file, listener] of this.watching) unwatchFile(file, listener);
     this.watching = [];
+  }
+}
+
+/** The device a session was identified as, if it got that far (by host key or certificate). */
+function identifiedId(session: DeviceSession | TlsDeviceSession): string | undefined {
+  try {
+    return session.deviceId;
+  } catch {
+    return undefined; // not identified: an unknown device, listed in /api/pending instead
   }
 }

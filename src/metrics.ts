@@ -47,6 +47,8 @@ export class GatewayMetrics {
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
   readonly configReloadFailuresTotal: Counter<'file'>;
+  /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
+  readonly deviceClientSessions: Gauge<'device'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -113,6 +115,12 @@ export class GatewayMetrics {
       registers,
     });
     for (const file of ['inventory', 'users'] as const) this.configReloadFailuresTotal.inc({ file }, 0);
+    this.deviceClientSessions = new Gauge({
+      name: 'callhome_device_client_sessions',
+      help: 'Client sessions per device, only for devices that have at least one',
+      labelNames: ['device'],
+      registers,
+    });
     // Zero-valued series from the start, so dashboards and alerts see them before traffic.
     for (const transport of ['ssh', 'tls'] as const) this.devicesConnected.set({ transport }, 0);
     for (const direction of ['to_device', 'to_client'] as const) {

@@ -4,6 +4,7 @@
 // /metrics, /healthz and /readyz never do.
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type http from 'node:http';
+import type { Actor, OperatorApi } from './operator.js';
 
 export interface AdminAnswer {
   status: number;
@@ -19,6 +20,8 @@ export interface AdminApi {
   requireTokenForReads: boolean;
   approve(fingerprint: string, body: unknown): AdminAnswer;
   reject(fingerprint: string): AdminAnswer;
+  /** Ending sessions and dropping devices (src/http/operator.ts). */
+  operator?: OperatorApi;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -80,6 +83,8 @@ export async function handleAdmin(req: http.IncomingMessage, path: string, api: 
     if (api.requireTokenForReads && !authorized(req, api.token(), api.readToken())) return UNAUTHORIZED;
     return undefined;
   }
+  const operatorAnswer = handleOperator(req, method, path, api);
+  if (operatorAnswer) return operatorAnswer;
   const approve = /^\/api\/pending\/([^/]+)\/approve$/.exec(path);
   const pending = /^\/api\/pending\/([^/]+)$/.exec(path);
   if (!(approve && method === 'POST') && !(pending && method === 'DELETE')) {
@@ -98,4 +103,28 @@ export async function handleAdmin(req: http.IncomingMessage, path: string, api: 
     return api.approve(fingerprint, body);
   }
   return api.reject(fingerprint);
+}
+
+function actorOf(req: http.IncomingMessage): Actor {
+  const agent = req.headers['user-agent'];
+  return { remoteAddress: `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`, ...(agent ? { userAgent: agent.slice(0, 200) } : {}) };
+}
+
+/** DELETE /api/sessions/{id} and POST /api/devices/{id}/disconnect; undefined for other paths. */
+function handleOperator(req: http.IncomingMessage, method: string, path: string, api: AdminApi): AdminAnswer | undefined {
+  const operator = api.operator;
+  if (!operator) return undefined;
+  const session = /^\/api\/sessions\/([^/]+)$/.exec(path);
+  const device = /^\/api\/devices\/([^/]+)\/disconnect$/.exec(path);
+  if (!session && !device) return undefined;
+  if (session && method !== 'DELETE') return { status: 405, body: { error: `method ${method} not allowed on ${path}` }, headers: { Allow: 'GET, HEAD, DELETE' } };
+  if (device && method !== 'POST') return { status: 405, body: { error: `method ${method} not allowed on ${path}` }, headers: { Allow: 'POST' } };
+  const target = decodeSegment((session ?? device)![1]!);
+  if (target === undefined) return { status: 400, body: { error: 'malformed percent-encoding in the path' } };
+  const action = session ? 'session-kill' : 'device-disconnect';
+  if (!authorized(req, api.token())) {
+    operator.unauthorized(action, target, actorOf(req));
+    return UNAUTHORIZED;
+  }
+  return session ? operator.killSession(target, actorOf(req)) : operator.disconnectDevice(target, actorOf(req));
 }

@@ -23,6 +23,8 @@ export interface HttpApi {
   metrics(): Promise<{ contentType: string; body: string }>;
   devices(): DeviceView[];
   pending(): unknown[];
+  /** Live client sessions (src/northbound/sessions.ts). */
+  sessions?(): Array<{ id: string }>;
   /** Onboarding writes and the bearer-token check (src/http/admin.ts). */
   admin?: AdminApi;
   /** Which Host headers /api/* answers (src/http/host-guard.ts); absent: any. */
@@ -126,6 +128,13 @@ export class HttpServer {
       const device = this.api.devices().find((d) => d.id === id);
       if (device) send(res, 200, device);
       else send(res, 404, { error: `no device ${id}` });
+    } else if (this.api.sessions && (path === '/api/sessions' || path.startsWith('/api/sessions/'))) {
+      const list = this.api.sessions();
+      if (path === '/api/sessions') return send(res, 200, list);
+      const id = decodeSegment(path.slice('/api/sessions/'.length));
+      if (id === undefined) return send(res, 400, { error: 'malformed percent-encoding in the session id' });
+      const one = list.find((s) => s.id === id);
+      send(res, one ? 200 : 404, one ?? { error: `no session ${id}` });
     } else if (path === '/api/pending') {
       send(res, 200, this.api.pending());
     } else {

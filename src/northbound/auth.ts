@@ -57,7 +57,11 @@ export interface UserEntry {
   /** Public keys allowed for this user. */
   authorizedKeys: ssh2.ParsedKey[];
   devices: RegExp[];
+  /** `read-only`: writes and session control are refused by the gateway (netconf/rpc-filter.ts). */
+  access: UserAccess;
 }
+
+export type UserAccess = 'read-write' | 'read-only';
 
 export class Users {
   private readonly byName: Map<string, UserEntry>;
@@ -98,6 +102,10 @@ export class Users {
     return this.byName.get(name)?.authorizedKeys.find((k) => k.getPublicSSH().equals(blob));
   }
 
+  accessOf(name: string): UserAccess {
+    return this.byName.get(name)?.access ?? 'read-write';
+  }
+
   mayReach(name: string, deviceId: string): boolean {
     return this.byName.get(name)?.devices.some((re) => re.test(deviceId)) ?? false;
   }
@@ -106,7 +114,7 @@ export class Users {
 // A hash of a random password, computed once, for the unknown-user path.
 const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
-const USER_KEYS = new Set(['name', 'passwordHash', 'password', 'authorizedKeys', 'devices']);
+const USER_KEYS = new Set(['name', 'passwordHash', 'password', 'authorizedKeys', 'devices', 'access']);
 const USER_NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 function fail(file: string, where: string, message: string): never {
@@ -143,7 +151,8 @@ export function parseUsers(text: string, file: string): Users {
     if (names.has(u.name)) fail(file, where, 'duplicate name');
     names.add(u.name);
     for (const key of Object.keys(u)) if (!USER_KEYS.has(key)) fail(file, where, `unknown key "${key}"`);
-    const entry: UserEntry = { name: u.name, authorizedKeys: [], devices: [] };
+    if (u.access !== undefined && u.access !== 'read-only' && u.access !== 'read-write') fail(file, where, 'access must be read-only or read-write');
+    const entry: UserEntry = { name: u.name, authorizedKeys: [], devices: [], access: (u.access as UserAccess | undefined) ?? 'read-write' };
     if (u.passwordHash !== undefined) {
       if (typeof u.passwordHash !== 'string' || !isPasswordHash(u.passwordHash)) {
         fail(file, where, 'passwordHash is not a hash from `callhome-gateway hash-password`');
