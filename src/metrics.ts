@@ -46,6 +46,9 @@ export class GatewayMetrics {
   readonly netconfBytesTotal: Counter<'direction'>;
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
+  readonly configReloadFailuresTotal: Counter<'file'>;
+  /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
+  readonly deviceClientSessions: Gauge<'device'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -103,6 +106,19 @@ export class GatewayMetrics {
       name: 'callhome_device_disconnects_total',
       help: 'Connected devices that went away, by reason (keepalive_timeout, device_closed, replaced, removed, idle_release, shutdown, ...)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.configReloadFailuresTotal = new Counter({
+      name: 'callhome_config_reload_failures_total',
+      help: 'Re-reads of the inventory or users file that were rejected (the last good file stays in force), by file',
+      labelNames: ['file'],
+      registers,
+    });
+    for (const file of ['inventory', 'users'] as const) this.configReloadFailuresTotal.inc({ file }, 0);
+    this.deviceClientSessions = new Gauge({
+      name: 'callhome_device_client_sessions',
+      help: 'Client sessions per device, only for devices that have at least one',
+      labelNames: ['device'],
       registers,
     });
     // Zero-valued series from the start, so dashboards and alerts see them before traffic.
