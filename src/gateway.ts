@@ -60,7 +60,7 @@ export function sshNativeCryptoAvailable(): boolean {
 
 /**
  * Whether patches/ssh2+*.patch is applied (npm ci's postinstall): without it ssh2 writes
- * every SSH packet on its own and allocates a buffer for each, at about 1.3x the CPU per
+ * every SSH packet on its own and allocates a buffer for each, at 1.15-1.4x the CPU per
  * byte (docs/SSH2_PATCH.md).
  */
 export function sshPacketPathPatched(): boolean {
