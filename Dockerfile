@@ -39,9 +39,12 @@ RUN npx tsc -p tsconfig.json
 
 FROM toolchain AS prod-deps
 COPY package.json package-lock.json ./
+# npm ci's postinstall applies patches/ (patch-package): ssh2's packet path, docs/SSH2_PATCH.md.
+COPY patches ./patches
 # The npm cache lives in a BuildKit cache mount, never in a layer.
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev \
- && node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding did not build'); process.exit(1) }"
+ && node -e "if (!require('ssh2/lib/protocol/crypto.js').bindingAvailable) { console.error('ssh2 native crypto binding did not build'); process.exit(1) }" \
+ && node -e "if (typeof require('ssh2/lib/utils.js').makeSocketWriter !== 'function') { console.error('patches/ssh2 was not applied'); process.exit(1) }"
 
 FROM ${NODE_IMAGE} AS runtime
 ARG VERSION=dev

@@ -6,9 +6,9 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { sshNativeCryptoAvailable } from '../src/gateway.js';
+import { sshNativeCryptoAvailable, sshPacketPathPatched } from '../src/gateway.js';
 import { renderFigure } from './lib/figure.js';
-import { GiB, MiB } from './lib/stats.js';
+import { GiB, MiB, round } from './lib/stats.js';
 import { runBulk, type BulkResult } from './scenarios/bulk.js';
 import { runConcurrency, type ConcurrencyResult } from './scenarios/concurrency.js';
 import { runLatency, type LatencyResult } from './scenarios/latency.js';
@@ -74,6 +74,8 @@ export async function runBench(
   // figures would mislead, so refuse to produce them.
   const nativeCrypto = sshNativeCryptoAvailable();
   if (!nativeCrypto) throw new Error('ssh2 native crypto binding is NOT available: benchmark figures would be meaningless. Rebuild ssh2 (npm rebuild ssh2) with a C++ toolchain.');
+  // Figures of an unpatched ssh2 would not be those of the gateway as installed by npm ci.
+  if (!sshPacketPathPatched()) throw new Error('ssh2 is not patched (patches/ssh2+*.patch, applied by npm ci): run npm ci, or npx patch-package');
   const results: BenchResults = {
     startedAt: new Date().toISOString(),
     machine: { cpus: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
@@ -106,10 +108,17 @@ export function summaryMarkdown(r: BenchResults): string {
   lines.push(`Run ${r.startedAt} – ${r.finishedAt ?? '?'}; ${r.machine.cores} × ${r.machine.cpus}, ${r.machine.memGiB} GiB, Node ${r.machine.node}; ssh2 native crypto: ${r.nativeCrypto ? 'yes' : 'NO'}`);
   if (r.bulk) {
     lines.push('', `### Bulk throughput (${(r.bulk.sizeBytes / MiB).toFixed(0)} MiB message, median of ${r.bulk.reps}, MB/s)`, '');
-    lines.push('| cipher | direction | direct | gateway | ssh -R | gateway/direct | gateway/ssh-R | gateway CPU-s per GiB |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(
+      '| cipher | direction | direct | gateway | ssh -R | gateway/direct | gateway/ssh-R | CPU-s per GiB: gateway | CPU-s per GiB: ssh -R hop | gateway/ssh-R CPU |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
     for (const b of r.bulk.rows) {
-      lines.push(`| ${b.cipher} | ${b.direction === 'reply' ? 'reply (downstream)' : 'request (upstream)'} | ${b.median.direct} | ${b.median.gateway} | ${b.median.sshR} | ${b.gatewayVsDirect} | ${b.gatewayVsSshR} | ${b.gatewayCpuSecondsPerGiB ?? '–'} |`);
+      const cpuRatio = b.tunnelCpuSecondsPerGiB ? round(b.gatewayCpuSecondsPerGiB / b.tunnelCpuSecondsPerGiB) : '–';
+      lines.push(
+        `| ${b.cipher} | ${b.direction === 'reply' ? 'reply (downstream)' : 'request (upstream)'} | ${b.median.direct} | ${b.median.gateway} | ${b.median.sshR} | ${b.gatewayVsDirect} | ${b.gatewayVsSshR} | ${b.gatewayCpuSecondsPerGiB ?? '–'} | ${b.tunnelCpuSecondsPerGiB ?? '–'} | ${cpuRatio} |`,
+      );
     }
+    lines.push('', 'CPU-s per GiB: user + system seconds from /proc per GiB carried — the gateway process, against the `ssh -R` tunnel\'s `ssh` client plus the jump host\'s `sshd`, which do the same work on their path (decrypt one SSH layer, encrypt another).');
   }
   if (r.latency) {
     const l = r.latency;

@@ -58,6 +58,20 @@ export function sshNativeCryptoAvailable(): boolean {
   }
 }
 
+/**
+ * Whether patches/ssh2+*.patch is applied (npm ci's postinstall): without it ssh2 writes
+ * every SSH packet on its own and allocates a buffer for each, at 1.15-1.4x the CPU per
+ * byte (docs/SSH2_PATCH.md).
+ */
+export function sshPacketPathPatched(): boolean {
+  const require = createRequire(import.meta.url);
+  try {
+    return typeof (require('ssh2/lib/utils.js') as { makeSocketWriter?: unknown }).makeSocketWriter === 'function';
+  } catch {
+    return false;
+  }
+}
+
 export class Gateway {
   readonly metrics: GatewayMetrics;
   readonly registry: DeviceRegistry;
@@ -126,6 +140,9 @@ export class Gateway {
       const nativeCrypto = sshNativeCryptoAvailable();
       if (nativeCrypto) logger.info({ nativeCrypto }, 'ssh2 native crypto binding in use');
       else logger.warn({ nativeCrypto }, 'ssh2 native crypto binding missing: SSH runs on slower JavaScript crypto');
+      const ssh2Patched = sshPacketPathPatched();
+      if (ssh2Patched) logger.info({ ssh2Patched }, 'ssh2 packet-path patch applied');
+      else logger.warn({ ssh2Patched }, 'ssh2 packet-path patch not applied (patches/, npm ci): bulk transfers cost more CPU');
 
       this.http = new HttpServer(
         {

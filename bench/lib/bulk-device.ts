@@ -7,13 +7,19 @@ import { CallHomeDevice } from '../../test/e2e/peers/device.js';
 
 export const STREAM_SUBSYSTEM = fileURLToPath(new URL('./netconf-stream.js', import.meta.url));
 
-export async function createStreamingDevice(name: string, cipher?: string): Promise<CallHomeDevice> {
-  const device = await CallHomeDevice.create({ name, logLevel: 'INFO', ensureNetconfd: false });
+export async function createStreamingDevice(
+  name: string,
+  cipher?: string,
+  /** rekeyLimit: sshd's RekeyLimit (e.g. '64M'); logLevel DEBUG1 logs every key exchange */
+  o: { rekeyLimit?: string; logLevel?: string } = {},
+): Promise<CallHomeDevice> {
+  const device = await CallHomeDevice.create({ name, logLevel: o.logLevel ?? 'INFO', ensureNetconfd: false });
   const lines = readFileSync(device.sshdConfigFile, 'utf8')
     .split('\n')
     .filter((l) => l !== '' && !l.startsWith('Subsystem '));
   lines.push(`Subsystem netconf ${process.execPath} ${STREAM_SUBSYSTEM}`);
   if (cipher) lines.push(`Ciphers ${cipher}`);
+  if (o.rekeyLimit) lines.push(`RekeyLimit ${o.rekeyLimit}`);
   writeFileSync(device.sshdConfigFile, lines.join('\n') + '\n');
   return device;
 }

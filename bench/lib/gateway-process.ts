@@ -5,9 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processCpuSeconds } from './proc.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
-const CLK_TCK = 100;
 
 export interface GatewayProcessOptions {
   inventory: string;
@@ -121,10 +121,7 @@ export class GatewayProcess {
     const pid = this.child.pid!;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+([0-9]+)/.exec(status)?.[1] ?? 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
-    return { rssBytes: rssKb * 1024, cpuSeconds: ticks / CLK_TCK };
+    return { rssBytes: rssKb * 1024, cpuSeconds: processCpuSeconds(pid) };
   }
 
   async metricsText(): Promise<string> {

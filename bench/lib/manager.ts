@@ -2,6 +2,7 @@
 // read by this process. Replies are parsed only at chunk headers (RFC 6242 §4.2), so
 // reading a 1 GiB reply costs a few thousand header parses, not a scan of every byte.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import { BIN } from '../../test/e2e/peers/constants.js';
 
@@ -14,10 +15,13 @@ export interface SshTarget {
   user: string;
   identityFile: string;
   cipher: string;
+  /** more `-o Key=Value` options; they win over the defaults below (ssh takes an option's first value) */
+  options?: string[];
 }
 
 export function sshClientArgs(t: SshTarget): string[] {
   return [
+    ...(t.options ?? []).flatMap((o) => ['-o', o]),
     '-F', '/dev/null',
     '-o', 'BatchMode=yes',
     '-o', 'StrictHostKeyChecking=no',
@@ -43,6 +47,13 @@ export class NetconfManager {
   private prefix = '';
   /** Bytes of NETCONF content (chunk bodies) received after the hello. */
   received = 0;
+  /** With checkDigest(): sha256 of the last reply's chunks but its last one, and that last chunk's first bytes. */
+  replyDigest = '';
+  lastChunk = '';
+  /** sha256 of the content of the last bigRequest({ digest: true }). */
+  sentDigest = '';
+  private digest: Hash | undefined;
+  private digestBeforeChunk: Hash | undefined;
   stderr = '';
   private failed: Error | undefined;
 
@@ -87,6 +98,8 @@ export class NetconfManager {
       if (this.inChunk > 0) {
         const n = Math.min(this.inChunk, d.length - i);
         if (this.prefix.length < 512) this.prefix += d.toString('utf8', i, i + Math.min(n, 512));
+        this.digest?.update(d.subarray(i, i + n));
+        if (this.digest && this.lastChunk.length < 512) this.lastChunk += d.toString('latin1', i, i + Math.min(n, 512));
         this.inChunk -= n;
         this.received += n;
         i += n;
@@ -102,6 +115,8 @@ export class NetconfManager {
       this.pendingHeader = '';
       i = nl + 1;
       if (header === '\n##\n') {
+        if (this.digest) this.replyDigest = this.digestBeforeChunk!.digest('hex');
+        this.digest = undefined;
         const cb = this.onMessage;
         this.onMessage = undefined;
         cb?.();
@@ -113,6 +128,10 @@ export class NetconfManager {
           return;
         }
         this.inChunk = Number(m[1]);
+        if (this.digest) {
+          this.digestBeforeChunk = this.digest.copy();
+          this.lastChunk = '';
+        }
       }
     }
   }
@@ -126,27 +145,46 @@ export class NetconfManager {
     return this.takePrefix();
   }
 
-  /** Sends an rpc whose body is `size` bytes of filler inside <edit-config>, streamed with back-pressure. */
-  async bigRequest(id: number, size: number): Promise<string> {
+  /** Hashes the chunks of the next reply (see replyDigest): for a <bulk digest="sha256"/> reply. */
+  checkDigest(): void {
+    this.digest = createHash('sha256');
+    this.digestBeforeChunk = this.digest.copy();
+    this.lastChunk = '';
+  }
+
+  /**
+   * Sends an rpc whose body is `size` bytes of filler inside <edit-config>, streamed with
+   * back-pressure. With `digest`, the filler is random and the device answers with the sha256
+   * of the content it received, to compare with `sentDigest`.
+   */
+  async bigRequest(id: number, size: number, o: { digest?: boolean } = {}): Promise<string> {
     const done = this.nextMessage();
     const stdin = this.child.stdin!;
-    const head = `<rpc xmlns="${BASE_NS}" message-id="${id}"><edit-config><target><running/></target><config><bulk xmlns="urn:bench">`;
+    const sent = o.digest ? createHash('sha256') : undefined;
+    const head = `<rpc xmlns="${BASE_NS}" message-id="${id}"><edit-config><target><running/></target><config><bulk xmlns="urn:bench"${o.digest ? ' digest="sha256"' : ''}>`;
     const tail = '</bulk></config></edit-config></rpc>';
     const write = async (b: Buffer | string): Promise<void> => {
       if (!stdin.write(b)) await once(stdin, 'drain');
     };
     await write(`\n#${head.length}\n${head}`);
+    sent?.update(head);
     const CHUNK = 1024 * 1024;
-    const filler = Buffer.alloc(CHUNK, 'y');
+    const filler = o.digest ? Buffer.from(randomBytes((CHUNK * 3) / 4).toString('base64')) : Buffer.alloc(CHUNK, 'y');
     const header = Buffer.from(`\n#${CHUNK}\n`);
     let body = Math.max(0, size - head.length - tail.length);
-    while (body > 0) {
+    for (let index = 0; body > 0; index++) {
       const n = Math.min(CHUNK, body);
+      // a fresh copy stamped with its index: a dropped or swapped chunk changes the digest
+      const content = o.digest ? Buffer.from(filler.subarray(0, n)) : filler.subarray(0, n);
+      if (o.digest) content.write(index.toString(16).padStart(16, '0'), 0, 'latin1');
       await write(n === CHUNK ? header : `\n#${n}\n`);
-      await write(n === CHUNK ? filler : filler.subarray(0, n));
+      await write(content);
+      sent?.update(content);
       body -= n;
       if (this.failed) throw this.failed;
     }
+    sent?.update(tail);
+    this.sentDigest = sent?.digest('hex') ?? '';
     await write(`\n#${tail.length}\n${tail}\n##\n`);
     await done;
     return this.takePrefix();

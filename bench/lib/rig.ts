@@ -10,6 +10,7 @@ import { CallHomeDevice, type DirectDaemon } from '../../test/e2e/peers/device.j
 import { BIN } from '../../test/e2e/peers/constants.js';
 import { freePort, generateKeyPair, makeTempDir, removeTempDir, tcpProbe, waitFor } from '../../test/e2e/peers/util.js';
 import { GatewayProcess } from './gateway-process.js';
+import { processCpuSeconds, processTreeCpuSeconds } from './proc.js';
 import { createStreamingDevice } from './bulk-device.js';
 import { sshClientArgs, type SshTarget } from './manager.js';
 
@@ -87,6 +88,19 @@ export class Rig {
       throw e;
     }
     return rig;
+  }
+
+  /**
+   * CPU seconds so far of the processes that carry the `ssh -R` hop — the device's tunnel
+   * `ssh` clients and the jump host's `sshd` with its session processes — the same work the
+   * gateway does on its path: decrypt one SSH layer, encrypt another. Idle tunnels cost next
+   * to nothing, so all ciphers' tunnels are summed (they live throughout, so none takes its
+   * CPU time away by exiting).
+   */
+  tunnelCpuSeconds(): number {
+    let sum = processTreeCpuSeconds(this.jumpDaemon.pid);
+    for (const r of this.rigs.values()) if (r.tunnel.pid !== undefined) sum += processCpuSeconds(r.tunnel.pid);
+    return sum;
   }
 
   target(path: PathName, cipher: Cipher): SshTarget {

@@ -23,6 +23,10 @@ export interface BulkRow {
   gatewayVsSshR: number;
   /** gateway process CPU seconds (user + system) per GiB carried, median over the gateway runs */
   gatewayCpuSecondsPerGiB: number;
+  /** the same for the `ssh -R` hop: tunnel `ssh` client + jump host `sshd`, median over the ssh -R runs */
+  tunnelCpuSecondsPerGiB: number;
+  /** CPU per GiB of every run, per hop */
+  cpuRuns: { gateway: number[]; sshR: number[] };
 }
 
 export interface BulkResult {
@@ -42,15 +46,17 @@ export async function runBulk(o: BulkOptions): Promise<BulkResult> {
     for (const cipher of ciphers) {
       for (const direction of ['reply', 'request'] as const) {
         const runs: Record<PathName, number[]> = { direct: [], gateway: [], sshR: [] };
-        const cpuPerGiB: number[] = [];
+        const cpuRuns = { gateway: [] as number[], sshR: [] as number[] };
         for (let rep = 0; rep < o.reps; rep++) {
           const order = PATHS.map((_, i) => PATHS[(i + rep) % PATHS.length]!);
           for (const path of order) {
-            const cpu0 = rig.gateway.stats().cpuSeconds;
+            const hopCpu = (): number => (path === 'gateway' ? rig.gateway.stats().cpuSeconds : path === 'sshR' ? rig.tunnelCpuSeconds() : 0);
+            const cpu0 = hopCpu();
             const mbps = await transfer(rig, path, cipher, direction, o.size);
-            if (path === 'gateway') cpuPerGiB.push(((rig.gateway.stats().cpuSeconds - cpu0) * 2 ** 30) / o.size);
+            const cpuPerGiB = ((hopCpu() - cpu0) * 2 ** 30) / o.size;
+            if (path !== 'direct') cpuRuns[path].push(cpuPerGiB);
             runs[path].push(mbps);
-            log(`bulk ${cipher} ${direction} ${path} rep ${rep + 1}/${o.reps}: ${mbps.toFixed(1)} MB/s`);
+            log(`bulk ${cipher} ${direction} ${path} rep ${rep + 1}/${o.reps}: ${mbps.toFixed(1)} MB/s` + (path === 'direct' ? '' : `, ${cpuPerGiB.toFixed(2)} CPU-s/GiB`));
           }
         }
         const med = { direct: median(runs.direct), gateway: median(runs.gateway), sshR: median(runs.sshR) };
@@ -61,7 +67,9 @@ export async function runBulk(o: BulkOptions): Promise<BulkResult> {
           median: { direct: round(med.direct, 1), gateway: round(med.gateway, 1), sshR: round(med.sshR, 1) },
           gatewayVsDirect: round(med.gateway / med.direct),
           gatewayVsSshR: round(med.gateway / med.sshR),
-          gatewayCpuSecondsPerGiB: round(median(cpuPerGiB), 2),
+          gatewayCpuSecondsPerGiB: round(median(cpuRuns.gateway), 2),
+          tunnelCpuSecondsPerGiB: round(median(cpuRuns.sshR), 2),
+          cpuRuns: { gateway: cpuRuns.gateway.map((x) => round(x, 2)), sshR: cpuRuns.sshR.map((x) => round(x, 2)) },
         });
       }
     }

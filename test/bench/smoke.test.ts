@@ -21,6 +21,8 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
   for (const row of r.bulk!.rows) {
     for (const path of ['direct', 'gateway', 'sshR'] as const) t.true(positive(row.median[path]), `${row.cipher} ${row.direction} ${path}`);
     t.true(positive(row.gatewayVsDirect) && positive(row.gatewayVsSshR));
+    // both hops' CPU from /proc: the gateway process, and the tunnel's ssh + the jump host's sshd
+    t.true(positive(row.gatewayCpuSecondsPerGiB) && positive(row.tunnelCpuSecondsPerGiB), `${row.cipher} ${row.direction} CPU per GiB`);
   }
 
   const l = r.latency!;
@@ -41,4 +43,5 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
   t.regex(readFileSync(join(dir, 'figure.svg'), 'utf8'), /^<svg [^]*<polyline[^]*<\/svg>\n$/);
   t.deepEqual(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).settings.scaleCounts, QUICK.scaleCounts);
   t.regex(summaryMarkdown(r), /gateway\/direct/);
+  t.regex(summaryMarkdown(r), /CPU-s per GiB: ssh -R hop/);
 });

@@ -35,6 +35,15 @@ test('production dependencies come from npm ci --omit=dev, and the build fails w
   t.true(copies.some((c) => /--from=\S+\s+\S*dist\/src/.test(c)), 'the runtime stage copies the built dist/src');
 });
 
+test('the production install applies patches/ (ssh2 packet path) and checks that it did', (t) => {
+  const stage = df.stages.find((st) => st.instructions.some((i) => i.op === 'RUN' && /npm ci\b[^&]*--omit=dev/.test(i.args)));
+  if (!stage) return t.fail('no stage runs npm ci --omit=dev');
+  const copyPatches = stage.instructions.findIndex((i) => i.op === 'COPY' && /^patches\s/.test(i.args));
+  const install = stage.instructions.findIndex((i) => i.op === 'RUN' && /npm ci\b/.test(i.args));
+  t.true(copyPatches >= 0 && copyPatches < install, 'patches/ is copied before npm ci, whose postinstall applies it');
+  t.regex(stage.instructions[install]!.args, /makeSocketWriter/, 'the install asserts that the ssh2 patch is applied');
+});
+
 test('EXPOSE lists the SPEC.md default ports', (t) => {
   const spec = loadSpec();
   if (!spec) return t.pass('SPEC.md not found: see crosscheck.test');

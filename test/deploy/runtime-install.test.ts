@@ -111,7 +111,7 @@ let installDir: string | undefined;
 let installError: string | undefined;
 const installed = (async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chgw-runtime-'));
-  for (const f of ['package.json', 'package-lock.json']) cpSync(path.join(repoRoot, f), path.join(dir, f));
+  for (const f of ['package.json', 'package-lock.json', 'patches']) cpSync(path.join(repoRoot, f), path.join(dir, f), { recursive: true });
   try {
     // --prefer-offline: everything comes from the npm cache the project's own install filled.
     await run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], {
@@ -155,6 +155,13 @@ test('the ssh2 native crypto binding builds and loads in the production install'
   t.true(result.from.startsWith(installDir), `ssh2 resolved from ${result.from}`);
   t.true(result.binding, 'ssh2 fell back to JS crypto: sshcrypto.node did not build (python3, make, g++ and node headers needed)');
   t.true(existsSync(path.join(installDir, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build', 'Release', 'sshcrypto.node')));
+});
+
+test("npm ci's postinstall applies patches/ to ssh2 in the production install", async (t) => {
+  await installed;
+  if (!installDir) return t.fail(`npm ci --omit=dev failed:\n${installError}`);
+  const { stdout } = await run(process.execPath, ['-e', "process.stdout.write(typeof require('ssh2/lib/utils.js').makeSocketWriter)"], { cwd: installDir });
+  t.is(stdout, 'function', 'ssh2 is not patched: patch-package did not run or patches/ is missing');
 });
 
 // --- start the gateway from it, configured as the example overlay's pod ------------------

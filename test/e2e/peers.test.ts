@@ -326,6 +326,9 @@ test('call home: socat+sshd -i reaches a TCP listener; ssh2 over the accepted so
 
   // Our hello is base:1.0 only, so the session stays in end-of-message framing.
   s.stream.write(HELLO_BASE10 + EOM);
+  // netconfd quirk: a <hello> and an <rpc> that arrive in one read leave the rpc unprocessed
+  // (ssh2 sends the packets of one tick in one writev): let the hello land first.
+  await waitForNetconfdLog(new RegExp(`Session ${sid} for \\S+ now active`), { since });
   s.stream.write(rpc(7, getConfigBody('running')) + EOM);
   t.regex(await s.next(), /message-id="7"[\s\S]*<data>/);
   s.stream.write(rpc(8, '<close-session/>') + EOM);
