@@ -19,6 +19,8 @@ import { DeviceHistory } from './device/history.js';
 import { releaseWhenIdle } from './device/idle-release.js';
 import { DeviceRegistry } from './device/registry.js';
 import { DeviceSession } from './device/session.js';
+import { SessionModeMemory } from './device/session-mode.js';
+import { FlapDetector } from './device/flapping.js';
 import { HttpServer, type DeviceView } from './http/server.js';
 import { Users, loadUsers } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
@@ -55,6 +57,8 @@ export class Gateway {
   readonly registry: DeviceRegistry;
   readonly pending: PendingDevices;
   readonly history = new DeviceHistory();
+  private readonly sessionModes = new SessionModeMemory();
+  private readonly flaps: FlapDetector;
   readonly inFlight = new InFlightSessions();
   private readonly hardening: Hardening;
   private approvedIds = new Set<string>();
@@ -82,6 +86,13 @@ export class Gateway {
     this.heldMetrics = new HeldSessionMetrics(this.metrics.registry);
     this.hardening = buildHardening(config, logger, this.metrics);
     this.pending = this.hardening.pending;
+    this.flaps = new FlapDetector(config.callhome.flapping, this.metrics.deviceFlapsTotal, (id, flap) =>
+      logger.warn({ device: id, reason: flap.lastReason, shortConnections: flap.shortConnections }, `device is flapping: its connections end within ${config.callhome.flapping.window}s of login (last: ${flap.lastMessage})`),
+    );
+    this.registry.on('added', (s: DeviceSession) => this.flaps.connected(s.deviceId, s.connectedAt?.getTime() ?? Date.now()));
+    this.registry.on('removed', (s: DeviceSession, reason: GatewayError) =>
+      this.flaps.disconnected(s.deviceId, s.transport, s.connectedAt?.getTime() ?? Date.now(), reason),
+    );
   }
 
   get state(): GatewayState {
@@ -211,6 +222,7 @@ export class Gateway {
         keepalive: this.config.callhome.keepalive,
       },
       hold: sshHoldFactory(this.config, this.metrics, this.heldMetrics),
+      sessionModes: this.sessionModes,
     });
     session.signal.addEventListener('abort', () => {
       const code = (session.signal.reason as GatewayError | undefined)?.code;
@@ -237,15 +249,19 @@ export class Gateway {
     const ports = this.northbound?.devicePorts() ?? new Map<string, number>();
     return [...this.inventoryValue.devices.values()].map((entry) => {
       const live = this.registry.get(entry.id);
+      const flapping = this.flaps.view(entry.id) ?? null;
       return {
         id: entry.id,
-        state: live ? 'connected' : 'disconnected',
+        state: flapping ? 'flapping' : live ? 'connected' : 'disconnected',
         transport: live?.transport ?? (entry.tls && entry.hostKeys.length === 0 ? 'tls' : 'ssh'),
         remoteAddress: live?.remoteAddress ?? null,
         connectedAt: live?.connectedAt?.toISOString() ?? null,
         port: ports.get(entry.id) ?? entry.port ?? null,
         sessions: live?.sessions ?? 0,
         capabilities: live ? [...live.capabilities] : [],
+        sessionMode: live?.sessionMode.mode ?? null,
+        sessionModeReason: live?.sessionMode.reason ?? null,
+        flapping,
         source: this.approvedIds.has(entry.id) ? 'approval' : 'inventory',
         ...this.history.view(entry.id),
       };
@@ -276,6 +292,8 @@ export class Gateway {
       if (!next.devices.has(id)) this.registry.kill(id, new GatewayError('GW_ERR_REMOVED', 'device removed from the inventory'));
     }
     this.history.retain(next.devices.keys());
+    this.sessionModes.retain(next.devices.keys());
+    this.flaps.retain(next.devices.keys());
     await this.syncDevicePorts();
     this.logger.info({ devices: next.devices.size }, 'inventory reloaded');
     return true;

@@ -46,6 +46,7 @@ export class GatewayMetrics {
   readonly netconfBytesTotal: Counter<'direction'>;
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
+  readonly deviceFlapsTotal: Counter<'transport'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -105,8 +106,17 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.deviceFlapsTotal = new Counter({
+      name: 'callhome_device_flaps_total',
+      help: 'Device connections that ended within callhome.flapping.window seconds of login while the device was flapping',
+      labelNames: ['transport'],
+      registers,
+    });
     // Zero-valued series from the start, so dashboards and alerts see them before traffic.
-    for (const transport of ['ssh', 'tls'] as const) this.devicesConnected.set({ transport }, 0);
+    for (const transport of ['ssh', 'tls'] as const) {
+      this.devicesConnected.set({ transport }, 0);
+      this.deviceFlapsTotal.inc({ transport }, 0);
+    }
     for (const direction of ['to_device', 'to_client'] as const) {
       this.netconfMessagesTotal.inc({ direction }, 0);
       this.netconfBytesTotal.inc({ direction }, 0);

@@ -6,7 +6,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext } from 'ssh2';
-import { GatewayError, describeError } from '../errors.js';
+import { GatewayError, describeError, isGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { GatewayMetrics, type ClientSessionResult } from '../metrics.js';
 import { NetconfMeter } from '../netconf/meter.js';
@@ -392,7 +392,10 @@ export class NorthboundServer {
     } catch (err) {
       gaveUp = true;
       releaseCap();
-      refuse('device_unavailable', describeError(err));
+      // A device that turns out to allow one session: lend it its held first session instead.
+      const held = isGatewayError(err, 'GW_ERR_CHANNEL_REFUSED') ? device.fallBackToSingle?.(describeError(err)) : undefined;
+      if (held) await serveHeldSession(held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId }), refuse });
+      else refuse('device_unavailable', describeError(err));
       return;
     }
     metrics.clientSessionsTotal.inc({ result: 'ok' });
