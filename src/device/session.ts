@@ -10,6 +10,7 @@ import { GatewayError, describeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
 import { DeviceLogin } from './auth.js';
+import { ChannelTurns } from './channel-turns.js';
 import { fingerprintOfKeyBlob, keyTypeOfBlob } from './identity.js';
 import type { HeldSession } from './held-session.js';
 import type { HoldFactory } from './hold.js';
@@ -69,6 +70,7 @@ export class DeviceSession extends EventEmitter {
   private capabilitiesValue: string[] = [];
   private deadline: NodeJS.Timeout | undefined;
   private login: DeviceLogin | undefined;
+  private readonly channelTurns = new ChannelTurns();
   private readonly acceptedAt = performance.now();
   private activeSessions = 0;
   /** The device's first NETCONF session, kept open by the gateway for as long as the connection. */
@@ -280,6 +282,10 @@ export class DeviceSession extends EventEmitter {
 
   /** Opens a new `netconf` subsystem channel on this device's SSH connection. */
   openNetconfChannel(): Promise<ClientChannel> {
+    return this.channelTurns.open(() => this.requestNetconfChannel());
+  }
+
+  private requestNetconfChannel(): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.signal.aborted) {
         reject(new GatewayError('GW_ERR_DEVICE_UNAVAILABLE', 'device connection is closed'));

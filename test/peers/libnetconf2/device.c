@@ -171,7 +171,14 @@ rpc_clb(struct lyd_node *rpc, struct nc_session *session)
             return nc_server_reply_err(nc_err(ctx, NC_ERR_OP_FAILED, NC_ERR_TYPE_APP));
         }
     }
-    return nc_server_reply_data(top, NC_WD_EXPLICIT, NC_PARAMTYPE_FREE);
+    /* The reply is the RPC node with its output: <data> (anydata) holding the tree. */
+    struct lyd_node *reply = NULL;
+    if (lyd_dup_single(rpc, NULL, 0, &reply) || lyd_new_any(reply, NULL, "data", top, 1, LYD_ANYDATA_DATATREE, 1, NULL)) {
+        lyd_free_all(top);
+        lyd_free_all(reply);
+        return nc_server_reply_err(nc_err(ctx, NC_ERR_OP_FAILED, NC_ERR_TYPE_APP));
+    }
+    return nc_server_reply_data(reply, NC_WD_EXPLICIT, NC_PARAMTYPE_FREE);
 }
 
 /* The call-home thread hands over each new connection's first NETCONF session. */
