@@ -3,7 +3,10 @@
 // connection's first NETCONF session: the gateway must hold that session and never end it.
 // Also: keyboard-interactive-only login, a wrong password, and a device that flaps.
 import anyTest from 'ava';
+import { X509Certificate } from 'node:crypto';
+import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { issueDeviceFiles } from '../../src/tls/certs.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import {
   Lnc2Device,
@@ -25,6 +28,7 @@ const test = requireLibnetconf2(anyTest);
 type View = {
   id: string;
   state: string;
+  transport: string;
   reconnects: number;
   sessions: number;
   sessionMode: string | null;
@@ -178,4 +182,29 @@ test('a device whose connection ends within seconds of login, again and again, i
   t.is(await gw.metric('callhome_device_flaps_total{transport="tls"}'), 0);
   await gw.waitForLog(/"device":"lnc2-flap".*device is flapping/);
   t.is((await view('lnc2-main')).flapping, null);
+});
+
+test('libnetconf2 calls home over TLS too: its one session is held and lent to one manager at a time', async (t) => {
+  const out = makeTempDir('chgw-lnc2-tls-');
+  const files = issueDeviceFiles(gw.config.stateDir, { id: 'lnc2-tls', outDir: out });
+  const gatewayCert = path.join(gw.config.stateDir, 'tls', 'gateway.crt');
+  appendFileSync(gw.inventoryFile, `  - id: lnc2-tls\n    tls: { ca: ${files.ca} }\n`);
+  t.true(await gw.gateway.reloadInventory());
+  const fingerprint = new X509Certificate(readFileSync(gatewayCert)).fingerprint256;
+  devices.set('lnc2-tls', await Lnc2Device.start({ gatewayPort: gw.gateway.addresses().callhomeTls, tls: { cert: files.cert, key: files.key, gatewayCert, gatewayFingerprint: fingerprint, ca: files.ca } }));
+  const v = await waitFor(async () => {
+    const x = await view('lnc2-tls');
+    return x.state === 'connected' ? x : undefined;
+  }, 20_000, 'lnc2-tls to connect');
+  t.is(v.transport, 'tls');
+  t.is(v.sessionMode, 'single');
+  const first = await runNcclient({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@lnc2-tls', password: 'alice-pw', steps: [{ op: 'get-config', source: 'running' }], end: 'close-session' });
+  assertNcOk(first);
+  t.true((first.steps[0]!.reply ?? '').includes(LAST_ITEM));
+  const second = await runLnc2Manager({ port: gw.northboundPort, user: 'alice@lnc2-tls', password: 'alice-pw', count: 2 });
+  t.true(second.ok && second.bytes! > 100_000, describeLnc2(second));
+  t.is(String(second.sessionId), first.sessionId ?? '', 'the one TLS session, lent twice');
+  const after = await view('lnc2-tls');
+  t.is(after.reconnects, 0);
+  t.is(devices.get('lnc2-tls')!.connects, 1);
 });

@@ -93,7 +93,8 @@ async function build(): Promise<Libnetconf2Peers> {
 
 export interface Lnc2DeviceOptions {
   gatewayPort: number;
-  hostKeyFile: string;
+  /** the device's SSH host key (not used with `tls`) */
+  hostKeyFile?: string;
   /** default admin */
   username?: string;
   password?: string;
@@ -109,7 +110,8 @@ export interface Lnc2DeviceOptions {
   dropAfterMs?: number;
   /** entries of the generated list (2,000 give a get-config reply of about 320 kB) */
   items?: number;
-  tls?: { cert: string; key: string; gatewayCert: string; ca?: string };
+  /** TLS call home instead of SSH; `gatewayFingerprint` is the gateway certificate's SHA-256, "AB:CD:..." */
+  tls?: { cert: string; key: string; gatewayCert: string; gatewayFingerprint: string; ca?: string };
 }
 
 /** One running libnetconf2 call-home device; its stderr events are parsed as they come. */
@@ -129,9 +131,11 @@ export class Lnc2Device {
     const peers = await buildLibnetconf2Peers();
     const args = ['--port', String(opts.gatewayPort), '--yang-dirs', peers.yangDir, '--username', opts.username ?? 'admin'];
     if (opts.tls) {
-      args.push('--tls', '--cert', opts.tls.cert, '--key', opts.tls.key, '--gateway-cert', opts.tls.gatewayCert, ...(opts.tls.ca ? ['--ca', opts.tls.ca] : []));
+      // libnetconf2 prefixes a cert-to-name fingerprint with its hash algorithm: 04 is SHA-256.
+      args.push('--tls', '--cert', opts.tls.cert, '--key', opts.tls.key, '--gateway-cert', opts.tls.gatewayCert, '--gateway-fingerprint', `04:${opts.tls.gatewayFingerprint}`);
+      if (opts.tls.ca) args.push('--ca', opts.tls.ca);
     } else {
-      args.push('--hostkey', opts.hostKeyFile);
+      args.push('--hostkey', opts.hostKeyFile ?? '');
     }
     if (opts.password !== undefined) args.push('--password', opts.password);
     if (opts.authorizedKeyFile) args.push('--authkey', opts.authorizedKeyFile);

@@ -21,7 +21,7 @@
 #include <nc_server.h>
 
 static struct {
-    const char *host, *hostkey, *password, *authkey, *username, *yang_dirs, *ca, *cert, *key, *gw_cert;
+    const char *host, *hostkey, *password, *authkey, *username, *yang_dirs, *ca, *cert, *key, *gw_cert, *gw_fingerprint;
     int port, items, auth_methods, kbd_empty_round, kbd_reprompt, drop_after_ms, tls;
 } opt = {.host = "127.0.0.1", .items = 2000, .username = "admin"};
 
@@ -218,7 +218,7 @@ usage(void)
             "usage: lnc2-device --port P --hostkey FILE [--host H] [--username U] [--password PW] [--authkey PUBFILE]\n"
             "                   [--auth publickey,password,keyboard-interactive] [--kbd-empty-round] [--kbd-reprompt]\n"
             "                   [--items N] [--drop-after-ms MS] --yang-dirs DIR:DIR\n"
-            "       lnc2-device --tls --port P --cert CRT --key KEY --gateway-cert CRT --ca CRT --yang-dirs DIR:DIR\n");
+            "       lnc2-device --tls --port P --cert CRT --key KEY --gateway-cert CRT --gateway-fingerprint 04:AB:.. [--ca CRT] --yang-dirs DIR\n");
     exit(2);
 }
 
@@ -230,7 +230,7 @@ main(int argc, char **argv)
         {"password", 1, 0, 'w'}, {"authkey", 1, 0, 'a'}, {"auth", 1, 0, 'm'}, {"kbd-empty-round", 0, 0, 'e'},
         {"kbd-reprompt", 0, 0, 'r'}, {"items", 1, 0, 'n'}, {"drop-after-ms", 1, 0, 'd'}, {"yang-dirs", 1, 0, 'y'},
         {"tls", 0, 0, 't'}, {"cert", 1, 0, 'c'}, {"key", 1, 0, 'K'}, {"gateway-cert", 1, 0, 'g'}, {"ca", 1, 0, 'C'},
-        {"verbose", 0, 0, 'v'}, {0, 0, 0, 0}
+        {"gateway-fingerprint", 1, 0, 'f'}, {"verbose", 0, 0, 'v'}, {0, 0, 0, 0}
     };
     int c, verbose = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -256,11 +256,12 @@ main(int argc, char **argv)
         case 'K': opt.key = optarg; break;
         case 'g': opt.gw_cert = optarg; break;
         case 'C': opt.ca = optarg; break;
+        case 'f': opt.gw_fingerprint = optarg; break;
         case 'v': verbose = 1; break;
         default: usage();
         }
     }
-    if (!opt.port || !opt.yang_dirs || (opt.tls ? !opt.cert || !opt.key || !opt.gw_cert : !opt.hostkey)) {
+    if (!opt.port || !opt.yang_dirs || (opt.tls ? !opt.cert || !opt.key || !opt.gw_cert || !opt.gw_fingerprint : !opt.hostkey)) {
         usage();
     }
     signal(SIGTERM, on_signal);
@@ -295,7 +296,8 @@ main(int argc, char **argv)
         if (nc_server_tls_ch_client_endpt_set_server_cert(client, endpt, "device-cert") ||
                 nc_server_tls_ch_client_endpt_add_trusted_cert_list(client, endpt, "gateway") ||
                 (opt.ca && nc_server_tls_ch_client_endpt_set_trusted_ca_paths(client, endpt, opt.ca, NULL)) ||
-                nc_server_tls_ch_client_endpt_add_ctn(client, endpt, 1, NULL, NC_TLS_CTN_SPECIFIED, "admin")) {
+                /* cert-to-name (RFC 7589 §7): the gateway's certificate maps to the NETCONF user "admin" */
+                nc_server_tls_ch_client_endpt_add_ctn(client, endpt, 1, opt.gw_fingerprint, NC_TLS_CTN_SPECIFIED, opt.username)) {
             fprintf(stderr, "lnc2-device: TLS set-up failed\n");
             return 1;
         }
