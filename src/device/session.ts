@@ -164,6 +164,7 @@ export class DeviceSession extends EventEmitter {
     this.deps.metrics.handshakeDuration.observe({ transport: 'ssh' }, (performance.now() - this.acceptedAt) / 1000);
     await this.holdFirstSession();
     this.mode = await this.chooseSessionMode();
+    this.own?.setKeepalive(this.mode.mode === 'single');
     this.stateValue = 'connected';
     this.connectedAtValue = new Date();
     this.deps.registry.add(this);
@@ -264,6 +265,7 @@ export class DeviceSession extends EventEmitter {
     if (!this.own || this.mode.mode === 'single' || this.entry?.sessions === 'multiple') return this.held;
     this.mode = { mode: 'single', reason: `${reason}: its first session is lent to one client at a time` };
     this.deps.sessionModes.learnSingle(this.deviceId, this.mode.reason);
+    this.own.setKeepalive(true);
     this.log.warn({ device: this.deviceId, sessionMode: 'single', sessionModeReason: this.mode.reason }, 'device session mode changed');
     return this.own;
   }
