@@ -30,6 +30,14 @@ export class SessionModeMemory {
     this.learned.set(id, { mode: 'single', reason });
   }
 
+  /**
+   * `id` accepted a second session: its next connections skip the probe (a device that
+   * later refuses a client's channel still falls back, and a drop after the probe wins).
+   */
+  learnMultiple(id: string, reason: string): void {
+    if (!this.learned.has(id)) this.learned.set(id, { mode: 'multiple', reason: `${reason} (on an earlier connection)` });
+  }
+
   retain(ids: Iterable<string>): void {
     const keep = new Set(ids);
     for (const id of this.learned.keys()) if (!keep.has(id)) this.learned.delete(id);

@@ -257,7 +257,9 @@ export class DeviceSession extends EventEmitter {
     }
     if (!probe.accepted) return { mode: 'single', reason: `${probe.reason}: its first session is lent to one client at a time` };
     void probe.ended.then(() => (this.probeEndedAt = Date.now()));
-    return { mode: 'multiple', reason: 'device accepted a second NETCONF session while the first was held' };
+    const reason = 'device accepted a second NETCONF session while the first was held';
+    this.deps.sessionModes.learnMultiple(id, reason);
+    return { mode: 'multiple', reason };
   }
 
   /** A client's channel was refused on a `multiple` device: lend the held session from now on. */

@@ -217,7 +217,7 @@ usage(void)
     fprintf(stderr,
             "usage: lnc2-device --port P --hostkey FILE [--host H] [--username U] [--password PW] [--authkey PUBFILE]\n"
             "                   [--auth publickey,password,keyboard-interactive] [--kbd-empty-round] [--kbd-reprompt]\n"
-            "                   [--items N] [--drop-after-ms MS] --yang-dirs DIR:DIR\n"
+            "                   [--items N] [--drop-after-ms MS] --yang-dirs DIR\n"
             "       lnc2-device --tls --port P --cert CRT --key KEY --gateway-cert CRT --gateway-fingerprint 04:AB:.. [--ca CRT] --yang-dirs DIR\n");
     exit(2);
 }
