@@ -14,9 +14,19 @@ export class ChannelTurns {
   /** Runs `open` once the previous channel's turn is over; its own turn ends at its first bytes. */
   open(open: () => Promise<ClientChannel>): Promise<ClientChannel> {
     const turn = this.last.then(open);
-    this.last = turn.then(
-      (channel) => firstBytes(channel, FIRST_BYTES_WAIT_MS),
-      () => undefined,
+    // A turn lasts at most FIRST_BYTES_WAIT_MS from its start, even if the device never
+    // answers the channel request: the next one is not held up for good.
+    this.last = this.last.then(
+      () =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, FIRST_BYTES_WAIT_MS);
+          void turn
+            .then((channel) => firstBytes(channel, FIRST_BYTES_WAIT_MS), () => undefined)
+            .then(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+        }),
     );
     return turn;
   }

@@ -75,13 +75,22 @@ export async function probeSecondSession(
   options: { helloTimeout: number; maxHelloBytes: number },
 ): Promise<ProbeResult> {
   let channel: ClientChannel;
+  let timer: NodeJS.Timeout | undefined;
+  const opening = open();
   try {
-    channel = await open();
+    channel = await Promise.race([
+      opening,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${options.helloTimeout}s`)), options.helloTimeout * 1000);
+      }),
+    ]);
   } catch (err) {
+    opening.then((late) => late.close(), () => {}); // a channel that opens after all must not stay open
     return { accepted: false, reason: `device refused a second netconf channel: ${describeError(err)}` };
+  } finally {
+    clearTimeout(timer);
   }
   const ended = new Promise<void>((resolve) => channel.once('close', () => resolve()));
-  let timer: NodeJS.Timeout | undefined;
   const chunks: Buffer[] = [];
   let size = 0;
   let onData: (chunk: Buffer) => void = () => {};

@@ -218,7 +218,17 @@ export class DeviceSession extends EventEmitter {
       this.kill(reason);
       throw reason;
     };
-    const channel = await this.openNetconfChannel().catch(fail);
+    const { helloTimeout } = this.deps.options;
+    const opening = this.openNetconfChannel();
+    let timer: NodeJS.Timeout | undefined;
+    const channel = await Promise.race([
+      opening,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new GatewayError('GW_ERR_TIMEOUT', `device did not open a netconf channel within ${helloTimeout}s`)), helloTimeout * 1000);
+      }),
+    ])
+      .catch(fail)
+      .finally(() => clearTimeout(timer));
     const own = this.deps.hold(channel, { logger: this.log.child({ device: this.entry?.id }), onFatal: (r) => this.kill(r) });
     this.own = own;
     channel.once('close', () => this.onOwnSessionEnded(own));
