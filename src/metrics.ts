@@ -47,6 +47,9 @@ export class GatewayMetrics {
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
   readonly deviceFlapsTotal: Counter<'transport'>;
+  readonly configReloadFailuresTotal: Counter<'file'>;
+  /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
+  readonly deviceClientSessions: Gauge<'device'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -110,6 +113,19 @@ export class GatewayMetrics {
       name: 'callhome_device_flaps_total',
       help: 'Device connections that ended within callhome.flapping.window seconds of login while the device was flapping',
       labelNames: ['transport'],
+      registers,
+    });
+    this.configReloadFailuresTotal = new Counter({
+      name: 'callhome_config_reload_failures_total',
+      help: 'Re-reads of the inventory or users file that were rejected (the last good file stays in force), by file',
+      labelNames: ['file'],
+      registers,
+    });
+    for (const file of ['inventory', 'users'] as const) this.configReloadFailuresTotal.inc({ file }, 0);
+    this.deviceClientSessions = new Gauge({
+      name: 'callhome_device_client_sessions',
+      help: 'Client sessions per device, only for devices that have at least one',
+      labelNames: ['device'],
       registers,
     });
     // Zero-valued series from the start, so dashboards and alerts see them before traffic.

@@ -20,6 +20,20 @@ export type AuditRecord =
   | ({ event: 'session-end'; reason: string; durationMs: number } & AuditSession)
   | ({ event: 'rpc'; operation: string; messageId: string | null; result: string; durationMs: number } & AuditSession);
 
+/** An operator's write through the API: what, on what, by whom (the admin token's holder), how it went. */
+export interface AdminAuditRecord {
+  event: 'admin';
+  action: 'session-kill' | 'device-disconnect';
+  target: string;
+  /** Who: there is one admin token, so its holder, told apart by address and client software. */
+  actor: 'admin-token' | 'none';
+  remoteAddress: string;
+  userAgent?: string;
+  result: 'ok' | 'not_found' | 'unauthorized';
+  /** Refused attempts not recorded since the last record (at most 20 are recorded a minute). */
+  suppressed?: number;
+}
+
 export class AuditLog {
   private readonly out: NodeJS.WritableStream;
   private readonly file: WriteStream | undefined;
@@ -44,7 +58,7 @@ export class AuditLog {
     return `${process.pid.toString(36)}-${Date.now().toString(36)}-${this.counter.toString(36)}`;
   }
 
-  write(record: AuditRecord): void {
+  write(record: AuditRecord | AdminAuditRecord): void {
     if (!this.enabled) return;
     this.out.write(JSON.stringify({ time: new Date().toISOString(), name: 'callhome-gateway', audit: true, ...record }) + '\n');
   }

@@ -7,6 +7,7 @@
 import type { ClientChannel } from 'ssh2';
 import { describeError } from '../errors.js';
 import { parseHello } from '../netconf/hello.js';
+import { HelloReader } from '../netconf/hello-reader.js';
 
 export type SessionMode = 'multiple' | 'single';
 export type SessionsSetting = 'auto' | SessionMode;
@@ -91,18 +92,17 @@ export async function probeSecondSession(
     clearTimeout(timer);
   }
   const ended = new Promise<void>((resolve) => channel.once('close', () => resolve()));
-  const chunks: Buffer[] = [];
-  let size = 0;
+  const reader = new HelloReader(options.maxHelloBytes);
   let onData: (chunk: Buffer) => void = () => {};
   const hello = await new Promise<string | Error>((resolve) => {
     timer = setTimeout(() => resolve(new Error(`no <hello> on a second netconf channel within ${options.helloTimeout}s`)), options.helloTimeout * 1000);
     onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.length;
-      const text = Buffer.concat(chunks, size).toString('utf8');
-      const end = text.indexOf(EOM);
-      if (end >= 0) resolve(text.slice(0, end));
-      else if (size > options.maxHelloBytes) resolve(new Error(`<hello> on a second channel exceeds ${options.maxHelloBytes} bytes`));
+      try {
+        const whole = reader.push(chunk);
+        if (whole) resolve(whole.toString('utf8'));
+      } catch {
+        resolve(new Error(`<hello> on a second channel exceeds ${options.maxHelloBytes} bytes`));
+      }
     };
     channel.on('data', onData);
     void ended.then(() => resolve(new Error('device closed a second netconf channel before its <hello>')));

@@ -24,7 +24,7 @@ import { guardChannelWindow } from '../splice/window-guard.js';
 export interface DeviceSessionOptions {
   /** Seconds from TCP accept until the device is identified and logged in to. */
   loginGraceTime: number;
-  /** Seconds to wait for the device's <hello> on its first channel (and on the probe's). */
+  /** Seconds from login until the device's <hello> on its first channel, the channel open included (the probe of a second channel gets as long again). */
   helloTimeout: number;
   maxHelloBytes: number;
   /** Algorithm lists and the strict-kex check (src/ssh/policy.ts). */
@@ -142,7 +142,7 @@ export class DeviceSession extends EventEmitter {
     });
     let login: DeviceLogin | undefined;
     this.client.connect({
-      ...(options.sshPolicy ? { algorithms: options.sshPolicy.algorithms } : {}),
+      ...(options.sshPolicy ? { algorithms: options.sshPolicy.algorithms, ident: options.sshPolicy.ident } : {}),
       sock: this.socket,
       username: 'callhome-gateway', // the real user name comes from authHandler, per device
       readyTimeout: 0, // our own deadline covers the whole login
@@ -162,7 +162,14 @@ export class DeviceSession extends EventEmitter {
     await ready;
     clearTimeout(this.deadline);
     this.deps.metrics.handshakeDuration.observe({ transport: 'ssh' }, (performance.now() - this.acceptedAt) / 1000);
+    // Logged in is not done: a device that never answers the channel open, or never sends
+    // its <hello>, must not hold its admission slot, so that phase has a deadline as well.
+    this.deadline = setTimeout(
+      () => this.kill(new GatewayError('GW_ERR_TIMEOUT', `no <hello> from the device within ${options.helloTimeout}s of login (channel open included)`)),
+      options.helloTimeout * 1000,
+    );
     await this.holdFirstSession();
+    clearTimeout(this.deadline);
     this.mode = await this.chooseSessionMode();
     this.own?.setKeepalive(this.mode.mode === 'single');
     this.stateValue = 'connected';
@@ -218,17 +225,8 @@ export class DeviceSession extends EventEmitter {
       this.kill(reason);
       throw reason;
     };
-    const { helloTimeout } = this.deps.options;
-    const opening = this.openNetconfChannel();
-    let timer: NodeJS.Timeout | undefined;
-    const channel = await Promise.race([
-      opening,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new GatewayError('GW_ERR_TIMEOUT', `device did not open a netconf channel within ${helloTimeout}s`)), helloTimeout * 1000);
-      }),
-    ])
-      .catch(fail)
-      .finally(() => clearTimeout(timer));
+    // Bounded by the session's deadline (helloTimeout), which aborts the signal.
+    const channel = await this.openNetconfChannel().catch(fail);
     const own = this.deps.hold(channel, { logger: this.log.child({ device: this.entry?.id }), onFatal: (r) => this.kill(r) });
     this.own = own;
     channel.once('close', () => this.onOwnSessionEnded(own));
@@ -305,8 +303,12 @@ export class DeviceSession extends EventEmitter {
         reject(new GatewayError('GW_ERR_DEVICE_UNAVAILABLE', 'device connection is closed'));
         return;
       }
+      // A device that never answers the open must not leave the caller waiting past the close.
+      const onAbort = () => reject(this.signal.reason);
+      this.signal.addEventListener('abort', onAbort, { once: true });
       try {
         this.client.subsys('netconf', (err, channel) => {
+          this.signal.removeEventListener('abort', onAbort);
           if (err) reject(new GatewayError('GW_ERR_CHANNEL_REFUSED', `device refused the netconf channel: ${describeError(err)}`, { cause: err }));
           else resolve(guardChannelWindow(channel, (why) => this.kill(why)));
         });
