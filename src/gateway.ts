@@ -20,7 +20,7 @@ import { releaseWhenIdle } from './device/idle-release.js';
 import { DeviceRegistry } from './device/registry.js';
 import { DeviceSession } from './device/session.js';
 import { SessionModeMemory } from './device/session-mode.js';
-import { FlapDetector } from './device/flapping.js';
+import { FlapDetector, type FlapView } from './device/flapping.js';
 import { HttpServer, type DeviceView } from './http/server.js';
 import { Users, loadUsers } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
@@ -98,10 +98,18 @@ export class Gateway {
     // No cluster mode yet: this replica is the only one, named by its host.
     this.sessions = new ClientSessions(hostname(), this.metrics.deviceClientSessions);
     this.registry.on('added', (device: LiveDevice) => this.history.connected(device.deviceId));
-    this.flaps = new FlapDetector(config.callhome.flapping, this.metrics.deviceFlapsTotal, (id, flap) =>
-      logger.warn({ device: id, reason: flap.lastReason, shortConnections: flap.shortConnections }, `device is flapping: its connections end within ${config.callhome.flapping.window}s of login (last: ${flap.lastMessage})`),
-    );
-    this.registry.on('added', (s: LiveDevice) => this.flaps.connected(s.deviceId, s.connectedAt?.getTime() ?? Date.now()));
+    const flapWhy = (flap: FlapView) =>
+      `its connections end within ${config.callhome.flapping.window}s of login, ${flap.shortConnections} in a row (last: ${flap.lastMessage})`;
+    this.flaps = new FlapDetector(config.callhome.flapping, this.metrics.deviceFlapsTotal, (id, flap, first) => {
+      if (first) logger.warn({ device: id, reason: flap.lastReason, shortConnections: flap.shortConnections }, `device is flapping: ${flapWhy(flap)}`);
+      this.history.attemptFailed(id, 'flapping', flapWhy(flap));
+    });
+    this.registry.on('added', (s: LiveDevice) => {
+      this.flaps.connected(s.deviceId, s.connectedAt?.getTime() ?? Date.now());
+      // A connection of a flapping device is no success yet: lastError keeps saying why.
+      const flap = this.flaps.view(s.deviceId);
+      if (flap) this.history.attemptFailed(s.deviceId, 'flapping', flapWhy(flap));
+    });
     this.registry.on('removed', (s: LiveDevice, reason: GatewayError) =>
       this.flaps.disconnected(s.deviceId, s.transport, s.connectedAt?.getTime() ?? Date.now(), reason),
     );

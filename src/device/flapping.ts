@@ -43,7 +43,8 @@ export class FlapDetector {
   constructor(
     private readonly options: FlapOptions,
     private readonly flaps: Counter<'transport'>,
-    private readonly onFlapping: (id: string, view: FlapView) => void = () => {},
+    /** Each short connection of a flapping device; `first` when it just began to flap. */
+    private readonly onFlap: (id: string, view: FlapView, first: boolean) => void = () => {},
   ) {}
 
   connected(id: string, at: number): void {
@@ -67,7 +68,7 @@ export class FlapDetector {
     e.lastMessage = reason.message;
     if (e.streak >= this.options.count) {
       this.flaps.inc({ transport });
-      if (e.streak === this.options.count) this.onFlapping(id, this.describe(e));
+      this.onFlap(id, this.describe(e), e.streak === this.options.count);
     }
   }
 

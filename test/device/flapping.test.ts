@@ -6,7 +6,7 @@ import { FlapDetector, type FlapView } from '../../src/device/flapping.js';
 function detector(): { flaps: FlapDetector; counter: Counter<'transport'>; announced: FlapView[] } {
   const counter = new Counter({ name: 'flaps_total', help: 'h', labelNames: ['transport'], registers: [new Registry()] });
   const announced: FlapView[] = [];
-  return { flaps: new FlapDetector({ window: 10, count: 3 }, counter, (_id, v) => announced.push(v)), counter, announced };
+  return { flaps: new FlapDetector({ window: 10, count: 3 }, counter, (_id, v, first) => first && announced.push(v)), counter, announced };
 }
 const closed = new GatewayError('GW_ERR_DEVICE_CLOSED', 'device closed the connection');
 const value = async (c: Counter<'transport'>) => (await c.get()).values.find((v) => v.labels.transport === 'ssh')?.value ?? 0;

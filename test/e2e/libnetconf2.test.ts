@@ -181,6 +181,7 @@ test('a device whose connection ends within seconds of login, again and again, i
   t.true((await gw.metric('callhome_device_flaps_total{transport="ssh"}')) >= 1);
   t.is(await gw.metric('callhome_device_flaps_total{transport="tls"}'), 0);
   await gw.waitForLog(/"device":"lnc2-flap".*device is flapping/);
+  await waitFor(async () => (await gw.get<{ lastError: { reason: string } | null }>('/api/devices/lnc2-flap')).body.lastError?.reason === 'flapping', 10_000, 'lastError flapping');
   t.is((await view('lnc2-main')).flapping, null);
 });
 
