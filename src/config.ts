@@ -115,9 +115,13 @@ const schema = {
       default: 30,
     },
     helloTimeout: {
-      doc: "seconds from login until the device's <hello>, the netconf channel open included",
+      doc: "seconds from login until the device's <hello> on its first channel, the netconf channel open included (and the same on the second channel that tests whether it allows several)",
       format: 'seconds',
       default: 30,
+    },
+    flapping: {
+      window: { doc: 'seconds: a device connection that ends sooner than this after login is a short one', format: 'seconds', default: 10 },
+      count: { doc: 'short connections in a row after which a device is shown as flapping', format: 'positive-int', default: 3 },
     },
     ...admissionKeys('call-home'),
   },
@@ -349,6 +353,7 @@ interface BaseConfig {
     tls: { enabled: boolean; host: string; port: number; certFile: string; keyFile: string; keepaliveInterval: number; drainTimeout: number };
     loginGraceTime: number;
     helloTimeout: number;
+    flapping: { window: number; count: number };
   } & AdmissionConfig;
   northbound: { host: string; port: number; hostKeyFile: string; loginGraceTime: number; maxSessionsPerUser: number; maxSessionsPerDevice: number } & AdmissionConfig;
   http: { host: string; port: number; adminToken: string; adminTokenFile: string; requireTokenForReads: boolean };

@@ -19,6 +19,8 @@ import { DeviceHistory } from './device/history.js';
 import { releaseWhenIdle } from './device/idle-release.js';
 import { DeviceRegistry } from './device/registry.js';
 import { DeviceSession } from './device/session.js';
+import { SessionModeMemory } from './device/session-mode.js';
+import { FlapDetector, type FlapView } from './device/flapping.js';
 import { HttpServer, type DeviceView } from './http/server.js';
 import { Users, loadUsers } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
@@ -77,6 +79,8 @@ export class Gateway {
   readonly registry: DeviceRegistry;
   readonly pending: PendingDevices;
   readonly history = new DeviceHistory();
+  private readonly sessionModes = new SessionModeMemory();
+  private readonly flaps: FlapDetector;
   readonly inFlight = new InFlightSessions();
   readonly sessions: ClientSessions;
   private readonly hardening: Hardening;
@@ -108,6 +112,21 @@ export class Gateway {
     // No cluster mode yet: this replica is the only one, named by its host.
     this.sessions = new ClientSessions(hostname(), this.metrics.deviceClientSessions);
     this.registry.on('added', (device: LiveDevice) => this.history.connected(device.deviceId));
+    const flapWhy = (flap: FlapView) =>
+      `its connections end within ${config.callhome.flapping.window}s of login, ${flap.shortConnections} in a row (last: ${flap.lastMessage})`;
+    this.flaps = new FlapDetector(config.callhome.flapping, this.metrics.deviceFlapsTotal, (id, flap, first) => {
+      if (first) logger.warn({ device: id, reason: flap.lastReason, shortConnections: flap.shortConnections }, `device is flapping: ${flapWhy(flap)}`);
+      this.history.attemptFailed(id, 'flapping', flapWhy(flap));
+    });
+    this.registry.on('added', (s: LiveDevice) => {
+      this.flaps.connected(s.deviceId, s.connectedAt?.getTime() ?? Date.now());
+      // A connection of a flapping device is no success yet: lastError keeps saying why.
+      const flap = this.flaps.view(s.deviceId);
+      if (flap) this.history.attemptFailed(s.deviceId, 'flapping', flapWhy(flap));
+    });
+    this.registry.on('removed', (s: LiveDevice, reason: GatewayError) =>
+      this.flaps.disconnected(s.deviceId, s.transport, s.connectedAt?.getTime() ?? Date.now(), reason),
+    );
   }
 
   get state(): GatewayState {
@@ -249,6 +268,7 @@ export class Gateway {
         keepalive: this.config.callhome.keepalive,
       },
       hold: sshHoldFactory(this.config, this.metrics, this.heldMetrics),
+      sessionModes: this.sessionModes,
     });
     session.signal.addEventListener('abort', () => {
       const code = (session.signal.reason as GatewayError | undefined)?.code;
@@ -286,15 +306,19 @@ export class Gateway {
     const ports = this.northbound?.devicePorts() ?? new Map<string, number>();
     return [...this.inventoryValue.devices.values()].map((entry) => {
       const live = this.registry.get(entry.id);
+      const flapping = this.flaps.view(entry.id) ?? null;
       return {
         id: entry.id,
-        state: live ? 'connected' : 'disconnected',
+        state: flapping ? 'flapping' : live ? 'connected' : 'disconnected',
         transport: live?.transport ?? (entry.tls && entry.hostKeys.length === 0 ? 'tls' : 'ssh'),
         remoteAddress: live?.remoteAddress ?? null,
         connectedAt: live?.connectedAt?.toISOString() ?? null,
         port: ports.get(entry.id) ?? entry.port ?? null,
         sessions: live?.sessions ?? 0,
         capabilities: live ? [...live.capabilities] : [],
+        sessionMode: live?.sessionMode.mode ?? null,
+        sessionModeReason: live?.sessionMode.reason ?? null,
+        flapping,
         source: this.approvedIds.has(entry.id) ? 'approval' : 'inventory',
         ...this.history.view(entry.id),
       };
@@ -326,6 +350,8 @@ export class Gateway {
       if (!next.devices.has(id)) this.registry.kill(id, new GatewayError('GW_ERR_REMOVED', 'device removed from the inventory'));
     }
     this.history.retain(next.devices.keys());
+    this.sessionModes.retain(next.devices.keys());
+    this.flaps.retain(next.devices.keys());
     await this.syncDevicePorts();
     this.logger.info({ devices: next.devices.size }, 'inventory reloaded');
     return true;

@@ -46,6 +46,7 @@ export class GatewayMetrics {
   readonly netconfBytesTotal: Counter<'direction'>;
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
+  readonly deviceFlapsTotal: Counter<'transport'>;
   readonly configReloadFailuresTotal: Counter<'file'>;
   /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
   readonly deviceClientSessions: Gauge<'device'>;
@@ -108,6 +109,12 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.deviceFlapsTotal = new Counter({
+      name: 'callhome_device_flaps_total',
+      help: 'Device connections that ended within callhome.flapping.window seconds of login while the device was flapping',
+      labelNames: ['transport'],
+      registers,
+    });
     this.configReloadFailuresTotal = new Counter({
       name: 'callhome_config_reload_failures_total',
       help: 'Re-reads of the inventory or users file that were rejected (the last good file stays in force), by file',
@@ -122,7 +129,10 @@ export class GatewayMetrics {
       registers,
     });
     // Zero-valued series from the start, so dashboards and alerts see them before traffic.
-    for (const transport of ['ssh', 'tls'] as const) this.devicesConnected.set({ transport }, 0);
+    for (const transport of ['ssh', 'tls'] as const) {
+      this.devicesConnected.set({ transport }, 0);
+      this.deviceFlapsTotal.inc({ transport }, 0);
+    }
     for (const direction of ['to_device', 'to_client'] as const) {
       this.netconfMessagesTotal.inc({ direction }, 0);
       this.netconfBytesTotal.inc({ direction }, 0);

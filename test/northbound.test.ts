@@ -44,8 +44,13 @@ function replyingDevice(payload: string): (ch: ServerChannel) => void {
   };
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, device: ScriptedDevice, extra: Array<{ id: string; device: ScriptedDevice }> = []): Promise<TestGateway> {
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }, ...extra]), users: USERS });
+async function setup(
+  t: { teardown(fn: () => unknown): void },
+  device: ScriptedDevice,
+  extra: Array<{ id: string; device: ScriptedDevice }> = [],
+  sessions?: string,
+): Promise<TestGateway> {
+  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, ...(sessions ? { sessions } : {}) }, ...extra]), users: USERS });
   t.teardown(() => (device.close(), gw.close()));
   await device.callHome(gw.callhomePort);
   await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/edge-1')).body.state === 'connected', 10_000, 'device connected');
@@ -78,6 +83,7 @@ test('refusals are clean: wrong password, not allowed, unknown device, no device
   const device = new ScriptedDevice();
   const offline = new ScriptedDevice();
   const gw = await setup(t, device, [{ id: 'edge-2', device: offline }]);
+  const channelsAtConnect = device.channels; // the device's first session (held) and the probe of a second
   await t.throwsAsync(connectManager(gw.northboundPort, 'alice@edge-1', { password: 'nope' }), { message: /authentication methods failed/ });
   await waitFor(async () => (await gw.metric('callhome_client_sessions_total{result="auth_failed"}')) === 1, 5000, 'auth_failed counted');
 
@@ -98,10 +104,10 @@ test('refusals are clean: wrong password, not allowed, unknown device, no device
   }
   t.is(await gw.metric('callhome_client_sessions_total{result="denied"}'), 3);
   t.is(await gw.metric('callhome_client_sessions_total{result="device_unavailable"}'), 1);
-  t.is(device.channels, 1, 'no refused client opened a channel on the device');
+  t.is(device.channels, channelsAtConnect, 'no refused client opened a channel on the device');
 });
 
-test('a device that refuses the channel gives the client a clean failure', async (t) => {
+test('a device listed with sessions: multiple that refuses the channel gives the client a clean failure', async (t) => {
   let first = true;
   const device = new ScriptedDevice({
     onNetconf: (ch) => {
@@ -113,7 +119,7 @@ test('a device that refuses the channel gives the client a clean failure', async
       ch.close();
     },
   });
-  const gw = await setup(t, device);
+  const gw = await setup(t, device, [], 'multiple');
   const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
   const s = await openNetconf(client);
   await s.closed;

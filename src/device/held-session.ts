@@ -113,6 +113,7 @@ export class HeldSession {
   private deviceWriteOwner: Lend | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepaliveEnabled = true;
   private keepaliveCount = 0;
   private lastDeviceData = performance.now();
   private readonly log: Logger;
@@ -548,9 +549,21 @@ export class HeldSession {
 
   // --- liveness ------------------------------------------------------------------------
 
+  /**
+   * NETCONF-level keepalives only serve a session that is lent: a device whose clients have
+   * channels of their own is watched by SSH keepalives, and an unused <get> every interval
+   * on each of thousands of such devices is load for nothing.
+   */
+  setKeepalive(enabled: boolean): void {
+    this.keepaliveEnabled = enabled;
+    clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+    if (enabled && this.phase === 'running') this.startKeepalive();
+  }
+
   private startKeepalive(): void {
     const interval = this.options.keepaliveInterval;
-    if (interval <= 0) return;
+    if (interval <= 0 || !this.keepaliveEnabled || this.keepaliveTimer) return;
     // RFC 6520 heartbeats are not offered by OpenSSL; a cheap <get> with an empty filter
     // shows the device's NETCONF server is alive, not only its TCP stack.
     this.keepaliveTimer = setInterval(() => {

@@ -8,6 +8,7 @@ import ssh2 from 'ssh2';
 import { GatewayError } from '../errors.js';
 import { normalizeHostKey } from './identity.js';
 import { parseTlsEntry, type TlsEntry } from './inventory-tls.js';
+import type { SessionMode } from './session-mode.js';
 
 export const DEVICE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -27,8 +28,11 @@ export interface DeviceEntry {
   port?: number;
   /** TLS call home: how this device's certificate is recognised (RFC 8071 §4.2). */
   tls?: TlsEntry;
-  /** `single`: an SSH device that allows one NETCONF session, held and lent to one client at a time. */
-  sessions?: 'single';
+  /**
+   * How client sessions reach an SSH device (device/session-mode.ts): `single` lends its held
+   * first session to one client at a time, `multiple` opens a channel per client; absent: auto.
+   */
+  sessions?: SessionMode;
   /** A periodic device: released after `idleTimeout` seconds without a client. */
   periodic?: { idleTimeout: number };
 }
@@ -213,8 +217,8 @@ export function parseInventory(text: string, file: string): Inventory {
       if (other !== undefined && other !== id) fail(file, where, `host key ${fp} is also listed for "${other}"`);
       owners.set(fp, id);
     }
-    if (raw.sessions !== undefined && raw.sessions !== 'single' && raw.sessions !== 'multiple') {
-      fail(file, where, 'sessions must be "single" or "multiple"');
+    if (raw.sessions !== undefined && raw.sessions !== 'auto' && raw.sessions !== 'single' && raw.sessions !== 'multiple') {
+      fail(file, where, 'sessions must be "auto", "single" or "multiple"');
     }
     let port: number | undefined;
     if (raw.port !== undefined) {
@@ -239,7 +243,7 @@ export function parseInventory(text: string, file: string): Inventory {
       credentials,
       ...(port !== undefined ? { port } : {}),
       ...(tls ? { tls } : {}),
-      ...(raw.sessions === 'single' ? { sessions: 'single' as const } : {}),
+      ...(raw.sessions === 'single' || raw.sessions === 'multiple' ? { sessions: raw.sessions as SessionMode } : {}),
       ...(periodic ? { periodic } : {}),
     });
   });

@@ -6,7 +6,10 @@ import type { GatewayMetrics } from '../metrics.js';
 import { GatewayError } from '../errors.js';
 import type { LiveDevice as DeviceSession } from './live.js';
 
-/** Emits 'added' (session) once a connection is registered, for clients waiting on it. */
+/**
+ * Emits 'added' (session) once a connection is registered, for clients waiting on it, and
+ * 'removed' (session, reason) once it has ended.
+ */
 export class DeviceRegistry extends EventEmitter {
   private readonly live = new Map<string, DeviceSession>();
 
@@ -31,6 +34,7 @@ export class DeviceRegistry extends EventEmitter {
   private remove(session: DeviceSession): void {
     this.metrics.devicesConnected.dec({ transport: session.transport });
     if (this.live.get(session.deviceId) === session) this.live.delete(session.deviceId);
+    this.emit('removed', session, session.signal.reason);
   }
 
   get(id: string): DeviceSession | undefined {

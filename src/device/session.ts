@@ -9,21 +9,22 @@ import type { ClientChannel } from 'ssh2';
 import { GatewayError, describeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
-import { parseHello } from '../netconf/hello.js';
-import { HelloReader } from '../netconf/hello-reader.js';
+import { DeviceLogin } from './auth.js';
+import { ChannelTurns } from './channel-turns.js';
 import { fingerprintOfKeyBlob, keyTypeOfBlob } from './identity.js';
 import type { HeldSession } from './held-session.js';
 import type { HoldFactory } from './hold.js';
 import type { DeviceEntry, Inventory } from './inventory.js';
 import type { PendingDevices } from './pending.js';
 import type { DeviceRegistry } from './registry.js';
+import { PROBE_DROP_WINDOW_MS, probeSecondSession, type SessionModeDecision, type SessionModeMemory } from './session-mode.js';
 import type { SshPolicy } from '../ssh/policy.js';
 import { guardChannelWindow } from '../splice/window-guard.js';
 
 export interface DeviceSessionOptions {
   /** Seconds from TCP accept until the device is identified and logged in to. */
   loginGraceTime: number;
-  /** Seconds from login until the device's <hello>: the channel open and the hello itself. */
+  /** Seconds from login until the device's <hello> on its first channel, the channel open included (the probe of a second channel gets as long again). */
   helloTimeout: number;
   maxHelloBytes: number;
   /** Algorithm lists and the strict-kex check (src/ssh/policy.ts). */
@@ -41,23 +42,11 @@ export interface DeviceSessionDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   options: DeviceSessionOptions;
-  /** Builds the held session of a `sessions: single` device (device/hold.ts). */
-  hold?: HoldFactory;
+  /** Builds the held session on the device's first channel (device/hold.ts). */
+  hold: HoldFactory;
+  /** What earlier connections taught about each device's session mode. */
+  sessionModes: SessionModeMemory;
 }
-
-const EOM = ']]>]]>';
-// Our hello on the capabilities channel offers base:1.0 only, so the one RPC we send
-// (close-session) is in end-of-message framing whatever the device supports (RFC 6242 §4.1).
-const GATEWAY_HELLO =
-  '<?xml version="1.0" encoding="UTF-8"?>' +
-  '<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>' +
-  '<capability>urn:ietf:params:netconf:base:1.0</capability>' +
-  '</capabilities></hello>' +
-  EOM;
-const CLOSE_SESSION =
-  '<?xml version="1.0" encoding="UTF-8"?>' +
-  '<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><close-session/></rpc>' +
-  EOM;
 
 const RESULT_OF_CODE: Partial<Record<ErrorCode, ConnectionResult>> = {
   GW_ERR_UNKNOWN_DEVICE: 'unknown_device',
@@ -80,10 +69,15 @@ export class DeviceSession extends EventEmitter {
   private connectedAtValue: Date | undefined;
   private capabilitiesValue: string[] = [];
   private deadline: NodeJS.Timeout | undefined;
+  private login: DeviceLogin | undefined;
+  private readonly channelTurns = new ChannelTurns();
   private readonly acceptedAt = performance.now();
   private activeSessions = 0;
-  /** A `sessions: single` device's one NETCONF session, lent to one client at a time. */
-  held: HeldSession | undefined;
+  /** The device's first NETCONF session, kept open by the gateway for as long as the connection. */
+  private own: HeldSession | undefined;
+  private mode: SessionModeDecision = { mode: 'multiple', reason: 'not decided yet' };
+  /** When the auto probe's second session ended (a drop soon after is blamed on it). */
+  private probeEndedAt: number | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -114,6 +108,13 @@ export class DeviceSession extends EventEmitter {
   get sessions(): number {
     return this.held?.clients ?? this.activeSessions;
   }
+  /** The held first session, when it is lent to clients (single mode). */
+  get held(): HeldSession | undefined {
+    return this.mode.mode === 'single' ? this.own : undefined;
+  }
+  get sessionMode(): SessionModeDecision {
+    return this.mode;
+  }
 
   /** Runs SSH, identification, login and the capabilities exchange; resolves once connected. */
   async start(): Promise<void> {
@@ -139,7 +140,7 @@ export class DeviceSession extends EventEmitter {
       const refusal = options.sshPolicy?.refusal(this.client, negotiated);
       if (refusal) this.kill(new GatewayError('GW_ERR_HANDSHAKE_FAILED', refusal));
     });
-    let authAttempts: ssh2.AuthenticationType[] | undefined;
+    let login: DeviceLogin | undefined;
     this.client.connect({
       ...(options.sshPolicy ? { algorithms: options.sshPolicy.algorithms, ident: options.sshPolicy.ident } : {}),
       sock: this.socket,
@@ -149,16 +150,13 @@ export class DeviceSession extends EventEmitter {
       // probes: a silent device is gone within interval × (countMax + 1).
       ...(keepalive ? { keepaliveInterval: keepalive.interval * 1000, keepaliveCountMax: keepalive.countMax } : {}),
       hostVerifier: (key: Buffer) => this.verifyHostKey(key),
-      authHandler: (_methodsLeft, _partialSuccess, next) => {
+      authHandler: (methodsLeft, _partialSuccess, next) => {
         // RFC 8071 §4.1 C7: only this device's own credentials, and only once it is identified.
         const creds = this.entry?.credentials;
         if (!creds) return next(false as never);
-        authAttempts ??= [
-          ...(creds.privateKey ? [{ type: 'publickey', username: creds.username, key: creds.privateKey, passphrase: creds.passphrase } as never] : []),
-          ...(creds.password !== undefined ? [{ type: 'password', username: creds.username, password: creds.password } as never] : []),
-        ];
-        const method = authAttempts.shift();
-        next((method ?? false) as never);
+        login ??= new DeviceLogin(creds, (why) => this.kill(why));
+        this.login = login;
+        next(login.next(methodsLeft) as never);
       },
     });
     await ready;
@@ -170,14 +168,18 @@ export class DeviceSession extends EventEmitter {
       () => this.kill(new GatewayError('GW_ERR_TIMEOUT', `no <hello> from the device within ${options.helloTimeout}s of login (channel open included)`)),
       options.helloTimeout * 1000,
     );
-    if (this.entry?.sessions === 'single' && this.deps.hold) await this.holdSession();
-    else await this.readCapabilities();
+    await this.holdFirstSession();
     clearTimeout(this.deadline);
+    this.mode = await this.chooseSessionMode();
+    this.own?.setKeepalive(this.mode.mode === 'single');
     this.stateValue = 'connected';
     this.connectedAtValue = new Date();
     this.deps.registry.add(this);
     this.deps.metrics.connectionsTotal.inc({ transport: 'ssh', result: 'accepted' });
-    this.log.info({ device: this.deviceId, capabilities: this.capabilitiesValue.length }, 'device connected');
+    this.log.info(
+      { device: this.deviceId, capabilities: this.capabilitiesValue.length, sessionMode: this.mode.mode, sessionModeReason: this.mode.reason },
+      'device connected',
+    );
   }
 
   private verifyHostKey(key: Buffer): boolean {
@@ -201,7 +203,8 @@ export class DeviceSession extends EventEmitter {
 
   private classify(err: Error & { level?: string }): GatewayError {
     if (err.level === 'client-authentication') {
-      return new GatewayError('GW_ERR_AUTH_FAILED', `device ${this.entry?.id} refused the gateway's credentials`, { cause: err });
+      const tried = this.login ? ` (${this.login.describe()})` : '';
+      return new GatewayError('GW_ERR_AUTH_FAILED', `device ${this.entry?.id} refused the gateway's credentials${tried}`, { cause: err });
     }
     if (err.level === 'client-timeout') {
       const k = this.deps.options.keepalive;
@@ -211,66 +214,90 @@ export class DeviceSession extends EventEmitter {
     return new GatewayError('GW_ERR_HANDSHAKE_FAILED', `SSH handshake failed: ${describeError(err)}`, { cause: err });
   }
 
-  /** Reads the device's <hello> on a first channel, then ends that NETCONF session politely. */
-  private async readCapabilities(): Promise<void> {
-    const { maxHelloBytes } = this.deps.options;
-    const channel = await this.openNetconfChannel();
-    try {
-      // Bounded by the session's deadline (helloTimeout), which aborts the signal.
-      const helloText = await new Promise<string>((resolve, reject) => {
-        const reader = new HelloReader(maxHelloBytes);
-        const onData = (chunk: Buffer) => {
-          let hello: Buffer | undefined;
-          try {
-            hello = reader.push(chunk);
-          } catch {
-            channel.off('data', onData);
-            reject(new GatewayError('GW_ERR_NOT_NETCONF', `device <hello> exceeds ${maxHelloBytes} bytes`));
-            return;
-          }
-          if (hello) {
-            channel.off('data', onData);
-            resolve(hello.toString('utf8'));
-          }
-        };
-        channel.on('data', onData);
-        channel.once('close', () => reject(new GatewayError('GW_ERR_NOT_NETCONF', 'netconf channel closed before the device sent <hello>')));
-        this.signal.addEventListener('abort', () => reject(this.signal.reason), { once: true });
-      });
-      try {
-        this.capabilitiesValue = parseHello(helloText).capabilities;
-      } catch (err) {
-        throw new GatewayError('GW_ERR_NOT_NETCONF', `device did not send a NETCONF <hello>: ${describeError(err)}`);
-      }
-      channel.write(GATEWAY_HELLO + CLOSE_SESSION);
-      // The reply is not needed; give the device a moment to answer, then close either way.
-      const closeTimer = setTimeout(() => channel.close(), 2000);
-      channel.once('close', () => clearTimeout(closeTimer));
-      channel.on('data', () => {});
-    } catch (err) {
-      channel.close();
+  /**
+   * Keeps the device's first NETCONF session for as long as the connection: its hello gives
+   * the capabilities, and some stacks (libnetconf2, under Netopeer2) end the whole call-home
+   * connection when that session ends, so the gateway never ends it on its own.
+   */
+  private async holdFirstSession(): Promise<void> {
+    const fail = (err: unknown): never => {
       const reason = err instanceof GatewayError ? err : new GatewayError('GW_ERR_NOT_NETCONF', describeError(err));
       this.kill(reason);
       throw reason;
+    };
+    // Bounded by the session's deadline (helloTimeout), which aborts the signal.
+    const channel = await this.openNetconfChannel().catch(fail);
+    const own = this.deps.hold(channel, { logger: this.log.child({ device: this.entry?.id }), onFatal: (r) => this.kill(r) });
+    this.own = own;
+    channel.once('close', () => this.onOwnSessionEnded(own));
+    try {
+      this.capabilitiesValue = [...(await own.start()).capabilities];
+    } catch (err) {
+      fail(err);
     }
   }
 
-  /** `sessions: single`: keeps the first channel as the device's one NETCONF session. */
-  private async holdSession(): Promise<void> {
-    const channel = await this.openNetconfChannel();
-    this.held = this.deps.hold!(channel, { logger: this.log.child({ device: this.entry?.id }), onFatal: (r) => this.kill(r) });
-    channel.once('close', () => this.kill(new GatewayError('GW_ERR_DEVICE_CLOSED', 'device ended its only NETCONF session')));
-    try {
-      this.capabilitiesValue = [...(await this.held.start()).capabilities];
-    } catch (err) {
-      const reason = err instanceof GatewayError ? err : new GatewayError('GW_ERR_NOT_NETCONF', describeError(err));
-      this.kill(reason);
-      throw reason;
+  private onOwnSessionEnded(own: HeldSession): void {
+    if (this.stateValue === 'closed') return;
+    const reason = new GatewayError('GW_ERR_DEVICE_CLOSED', 'device ended its first NETCONF session');
+    if (this.stateValue === 'connected' && this.mode.mode === 'multiple') {
+      // Clients have channels of their own: the connection is still useful.
+      this.log.warn({ device: this.entry?.id }, 'device ended its first NETCONF session; the connection stays for client channels');
+      own.close(reason);
+      this.own = undefined;
+      return;
     }
+    this.kill(reason);
+  }
+
+  /** The inventory's `sessions:` when given, what an earlier connection taught, or a probe. */
+  private async chooseSessionMode(): Promise<SessionModeDecision> {
+    const id = this.deviceId;
+    const setting = this.entry?.sessions;
+    if (setting) return { mode: setting, reason: `inventory: sessions: ${setting}` };
+    const learned = this.deps.sessionModes.get(id);
+    if (learned) return learned;
+    const { helloTimeout, maxHelloBytes } = this.deps.options;
+    const probe = await probeSecondSession(() => this.openNetconfChannel(), { helloTimeout, maxHelloBytes });
+    if (this.signal.aborted) {
+      this.deps.sessionModes.learnSingle(id, 'device ended the connection while a second NETCONF session was tried: its first session is lent to one client at a time');
+      throw this.signal.reason as GatewayError;
+    }
+    if (!probe.accepted) return { mode: 'single', reason: `${probe.reason}: its first session is lent to one client at a time` };
+    void probe.ended.then(() => (this.probeEndedAt = Date.now()));
+    const reason = 'device accepted a second NETCONF session while the first was held';
+    this.deps.sessionModes.learnMultiple(id, reason);
+    return { mode: 'multiple', reason };
+  }
+
+  /** A client's channel was refused on a `multiple` device: lend the held session from now on. */
+  fallBackToSingle(reason: string): HeldSession | undefined {
+    if (!this.own || this.mode.mode === 'single' || this.entry?.sessions === 'multiple') return this.held;
+    this.mode = { mode: 'single', reason: `${reason}: its first session is lent to one client at a time` };
+    this.deps.sessionModes.learnSingle(this.deviceId, this.mode.reason);
+    this.own.setKeepalive(true);
+    this.log.warn({ device: this.deviceId, sessionMode: 'single', sessionModeReason: this.mode.reason }, 'device session mode changed');
+    return this.own;
+  }
+
+  /** A device that drops its connection right after the probe's session ended gets the single mode next time. */
+  private blameProbe(reason: GatewayError): void {
+    if (this.probeEndedAt === undefined || !this.entry) return;
+    if (reason.code !== 'GW_ERR_DEVICE_CLOSED' && reason.code !== 'GW_ERR_REPLACED') return;
+    const ms = Date.now() - this.probeEndedAt;
+    if (ms > PROBE_DROP_WINDOW_MS) return;
+    this.deps.sessionModes.learnSingle(
+      this.entry.id,
+      `device ended its connection ${ms} ms after a second NETCONF session ended: its first session is lent to one client at a time`,
+    );
   }
 
   /** Opens a new `netconf` subsystem channel on this device's SSH connection. */
   openNetconfChannel(): Promise<ClientChannel> {
+    return this.channelTurns.open(() => this.requestNetconfChannel());
+  }
+
+  private requestNetconfChannel(): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.signal.aborted) {
         reject(new GatewayError('GW_ERR_DEVICE_UNAVAILABLE', 'device connection is closed'));
@@ -316,11 +343,12 @@ export class DeviceSession extends EventEmitter {
       this.deps.metrics.connectionsTotal.inc({ transport: 'ssh', result });
       this.log.warn({ device: this.entry?.id, reason: reason.code }, `call-home connection refused: ${reason.message}`);
     } else {
+      this.blameProbe(reason);
       this.deps.metrics.deviceDisconnectsTotal.inc({ reason: disconnectReason(reason.code) });
       this.log.info({ device: this.entry?.id, reason: reason.code }, `device disconnected: ${reason.message}`);
     }
     this.abortController.abort(reason);
-    this.held?.close(reason);
+    this.own?.close(reason);
     this.client.end();
     // ssh2's end() waits for its write queue; a device that stopped reading must still go.
     setImmediate(() => this.socket.destroy());

@@ -90,6 +90,7 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
   private deadline: NodeJS.Timeout | undefined;
   private readonly acceptedAt = performance.now();
   held: HeldSession | undefined;
+  readonly sessionMode = { mode: 'single', reason: 'NETCONF over TLS: one session per connection (RFC 7589)' } as const;
 
   constructor(
     private readonly socket: Socket,

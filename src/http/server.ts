@@ -8,7 +8,7 @@ import { decodeSegment, handleAdmin, type AdminApi } from './admin.js';
 
 export interface DeviceView {
   id: string;
-  state: 'connected' | 'disconnected';
+  state: 'connected' | 'disconnected' | 'flapping';
   transport: 'ssh' | 'tls';
   remoteAddress: string | null;
   connectedAt: string | null;

@@ -6,12 +6,13 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext } from 'ssh2';
-import { GatewayError, describeError } from '../errors.js';
+import { GatewayError, describeError, isGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { GatewayMetrics, type ClientSessionResult } from '../metrics.js';
 import { NetconfMeter } from '../netconf/meter.js';
 import { splice } from '../splice/splice.js';
 import { serveHeldSession } from './held.js';
+import type { HeldSession } from '../device/held-session.js';
 import type { DeviceRegistry } from '../device/registry.js';
 import { waitForDevice } from '../device/arrival.js';
 import type { InFlightSessions } from '../lifecycle/drain.js';
@@ -380,10 +381,13 @@ export class NorthboundServer {
     }
     const access = users().accessOf(who.user);
     const sessionId = audit?.nextSessionId() ?? this.deps.sessions?.nextId() ?? '';
-    if (device.held) {
-      // One NETCONF session per device connection (TLS): lend it rather than open a channel.
+    // One NETCONF session per device connection (TLS, or an SSH device in the single mode): lend it rather than open a channel.
+    const lend = (held: HeldSession) => {
       const client = { id: sessionId, user: who.user, client: conn.client, access, limits: options, sessions: this.deps.sessions, audit };
-      await serveHeldSession(device.held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId, session: sessionId || undefined }), refuse, client });
+      return serveHeldSession(held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId, session: sessionId || undefined }), refuse, client });
+    };
+    if (device.held) {
+      await lend(device.held);
       return;
     }
     const capped = sessionCaps?.acquire(who.user, deviceId);
@@ -405,7 +409,10 @@ export class NorthboundServer {
     } catch (err) {
       gaveUp = true;
       releaseCap();
-      refuse('device_unavailable', describeError(err));
+      // A device that turns out to allow one session: lend it its held first session instead.
+      const held = isGatewayError(err, 'GW_ERR_CHANNEL_REFUSED') ? device.fallBackToSingle?.(describeError(err)) : undefined;
+      if (held) await lend(held);
+      else refuse('device_unavailable', describeError(err));
       return;
     }
     metrics.clientSessionsTotal.inc({ result: 'ok' });

@@ -10,23 +10,30 @@ const test = requirePeers(anyTest);
 
 let gw: TestGateway;
 let device: CallHomeDevice;
+/** An OpenSSH device that allows one session channel per connection (MaxSessions 1), on the defaults. */
+let oneChannel: CallHomeDevice;
 let manager: { privateKeyFile: string; publicKeyLine: string };
 
 test.before(async () => {
   await ensureNetconfd();
   device = await CallHomeDevice.create({ name: 'single' });
+  oneChannel = await CallHomeDevice.create({ name: 'maxsessions1', extraConfig: ['MaxSessions 1'] });
   manager = await generateKeyPair(path.join(makeTempDir('chgw-single'), 'id_ed25519'), 'alice@laptop');
   gw = await startGateway({
-    inventory: `devices:\n  - id: single-1\n    ssh: { hostKeys: ["${device.hostPublicKeyLine}"] }\n    credentials: { username: ${device.username}, privateKeyFile: ${device.privateKeyFile} }\n    sessions: single\n`,
+    inventory: `devices:\n  - id: single-1\n    ssh: { hostKeys: ["${device.hostPublicKeyLine}"] }\n    credentials: { username: ${device.username}, privateKeyFile: ${device.privateKeyFile} }\n    sessions: single\n` +
+      `  - id: one-channel\n    ssh: { hostKeys: ["${oneChannel.hostPublicKeyLine}"] }\n    credentials: { username: ${oneChannel.username}, privateKeyFile: ${oneChannel.privateKeyFile} }\n`,
     users: `users:\n  - name: alice\n    password: alice-pw\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`,
   });
   device.callHome('127.0.0.1', gw.callhomePort);
+  oneChannel.callHome('127.0.0.1', gw.callhomePort);
   await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/single-1')).body.state === 'connected', 20_000, 'single-1 to connect');
+  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/one-channel')).body.state === 'connected', 20_000, 'one-channel to connect');
 });
 
 test.after.always(async () => {
   await gw?.close();
   await device?.dispose();
+  await oneChannel?.dispose();
 });
 
 const job = (extra: Partial<NcJob>): NcJob => ({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@single-1', password: 'alice-pw', steps: [], ...extra });
@@ -50,4 +57,17 @@ test.serial('managers one after another share the one held session; OpenSSH at b
   t.is(r.sessionId, first.sessionId, 'the same NETCONF session on the device');
   t.true((await gw.metric('callhome_held_session_lends_total{transport="ssh"}')) >= 3);
   t.is(await gw.metric('callhome_held_session_busy_total{transport="ssh"}'), 1);
+});
+
+test.serial('on the defaults (sessions: auto), a device that refuses a second channel falls back to lending its held session, and says why', async (t) => {
+  const view = (await gw.get<{ sessionMode: string; sessionModeReason: string }>('/api/devices/one-channel')).body;
+  t.is(view.sessionMode, 'single');
+  t.regex(view.sessionModeReason, /refused a second netconf channel/);
+  const single = (await gw.get<{ sessionMode: string; sessionModeReason: string }>('/api/devices/single-1')).body;
+  t.deepEqual([single.sessionMode, single.sessionModeReason], ['single', 'inventory: sessions: single']);
+  const first = await runNcclient(job({ username: 'alice@one-channel', steps: [{ op: 'get-config', source: 'running' }], end: 'close-session' }));
+  assertNcOk(first);
+  const second = await runNcclient(job({ username: 'alice@one-channel', steps: [{ op: 'get-config', source: 'running' }] }));
+  assertNcOk(second);
+  t.is(second.sessionId, first.sessionId, 'both lent the device\'s one NETCONF session');
 });

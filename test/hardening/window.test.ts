@@ -25,7 +25,7 @@ test('a device overrunning the channel window is cut; the gateway does not buffe
   const device = new ScriptedDevice({
     onNetconf: (ch: ServerChannel) => {
       ch.write(NETCONF_HELLO);
-      if (++sessions === 1) return; // the gateway's capabilities channel
+      if (++sessions === 1) return; // the gateway's own first session (sessions: multiple: no probe of a second)
       const raw = ch as unknown as Raw;
       // Not a divisor of the 2 MiB window: one packet takes the window below zero (#1505).
       const chunk = Buffer.alloc(30_000, 0x41);
@@ -42,7 +42,7 @@ test('a device overrunning the channel window is cut; the gateway does not buffe
       setTimeout(blast, 200);
     },
   });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), users: USERS });
+  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, sessions: 'multiple' }]), users: USERS });
   t.teardown(async () => {
     device.close();
     await gw.close();
@@ -92,7 +92,7 @@ test('a large reply followed at once by the device closing reaches a slow client
       });
     },
   });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), users: USERS });
+  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, sessions: 'multiple' }]), users: USERS });
   t.teardown(async () => {
     device.close();
     await gw.close();
@@ -137,7 +137,7 @@ test('a client overrunning the channel window is cut; its device connection and 
       if (++sessions === 2) ch.pause(); // a device that reads nothing from this client
     },
   });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), users: USERS });
+  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, sessions: 'multiple' }]), users: USERS });
   t.teardown(async () => {
     device.close();
     await gw.close();

@@ -87,14 +87,15 @@ export class ScriptedDevice {
   }
 }
 
-export function inventoryFor(devices: Array<{ id: string; device: ScriptedDevice; port?: number; password?: string }>): string {
+export function inventoryFor(devices: Array<{ id: string; device: ScriptedDevice; port?: number; password?: string; sessions?: string }>): string {
   return (
     'devices:\n' +
     devices
       .map(
-        ({ id, device, port, password }) =>
+        ({ id, device, port, password, sessions }) =>
           `  - id: ${id}\n    ssh: { hostKeys: ["${device.fingerprint}"] }\n    credentials: { username: ${device.username}, password: "${password ?? device.password}" }\n` +
-          (port !== undefined ? `    port: ${port}\n` : ''),
+          (port !== undefined ? `    port: ${port}\n` : '') +
+          (sessions !== undefined ? `    sessions: ${sessions}\n` : ''),
       )
       .join('')
   );

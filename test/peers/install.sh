@@ -5,6 +5,9 @@
 set -euo pipefail
 
 PACKAGES=(openssh-server openssh-client socat netconfd yangcli python3-ncclient sshpass openssl)
+# libnetconf2 (the stack under Netopeer2): the tests build a call-home device and a manager
+# from test/peers/libnetconf2/*.c against it; its headers include libssh's and OpenSSL's.
+PACKAGES+=(libnetconf2-dev libyang2-dev libssh-dev libssl-dev gcc libc6-dev pkg-config)
 
 # A dedicated device account with a known password, so tests can exercise password
 # authentication towards a device (sshd needs root to check passwords against shadow).
@@ -52,5 +55,6 @@ for bin in /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/socat /usr/s
            /usr/sbin/netconf-subsystem /usr/bin/sshpass /usr/bin/openssl; do
   [ -x "$bin" ] || { echo "install.sh: $bin still missing after install" >&2; exit 1; }
 done
+pkg-config --exists libnetconf2 libyang libssh || { echo "install.sh: pkg-config cannot find libnetconf2, libyang or libssh after install" >&2; exit 1; }
 /usr/bin/python3 -c 'import ncclient' || { echo "install.sh: python3-ncclient not importable by /usr/bin/python3" >&2; exit 1; }
 echo "install.sh: real peers ready"

@@ -103,7 +103,7 @@ test('inventory tls: entries validate; TLS-only entries need no credentials; mis
     [`tls: { ca: ${caFile}, crl: missing.crl }`, /tls\.crl .* cannot be read/],
     [`tls: { ca: ${caFile}, verify: no }`, /unknown key "tls\.verify"/],
     [`tls: { ca: ${caFile}, maxBase: 2 }`, /tls\.maxBase must be/],
-    [`tls: { ca: ${caFile} }\n    sessions: one`, /sessions must be "single" or "multiple"/],
+    [`tls: { ca: ${caFile} }\n    sessions: one`, /sessions must be "auto", "single" or "multiple"/],
   ];
   for (const [yaml, re] of bad) {
     const err = t.throws(() => parseInventory(`devices:\n  - id: t\n    ${yaml}\n`, path.join(dir, 'devices.yaml')));

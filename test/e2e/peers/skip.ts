@@ -54,7 +54,7 @@ function fwd(target: unknown, props: Record<string, unknown> = {}): unknown {
 }
 
 /** A TestFn whose tests and hooks are all registered as skipped. */
-function skippingTestFn<C>(test: TestFn<C>): TestFn<C> {
+export function skippingTestFn<C>(test: TestFn<C>): TestFn<C> {
   const hook = (h: { skip: unknown; always?: { skip: unknown } }): unknown =>
     fwd(h.skip, {
       skip: h.skip,
