@@ -264,6 +264,9 @@ export class DeviceSession extends EventEmitter {
       throw this.signal.reason as GatewayError;
     }
     if (!probe.accepted) return { mode: 'single', reason: `${probe.reason}: its first session is lent to one client at a time` };
+    // The probe's <close-session> is under way: a device that drops the whole connection in
+    // answer may do so before its channel close reaches us (or without sending one at all).
+    this.probeEndedAt = Date.now();
     void probe.ended.then(() => (this.probeEndedAt = Date.now()));
     const reason = 'device accepted a second NETCONF session while the first was held';
     this.deps.sessionModes.learnMultiple(id, reason);
