@@ -4,7 +4,8 @@
 # Usage: bash test/peers/install.sh     (root, or a user with sudo)
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client socat netconfd yangcli python3-ncclient sshpass openssl)
+# prometheus: the alert rules run on a real Prometheus in the e2e suite; it ships promtool.
+PACKAGES=(openssh-server openssh-client socat netconfd yangcli python3-ncclient sshpass openssl prometheus)
 
 # A dedicated device account with a known password, so tests can exercise password
 # authentication towards a device (sshd needs root to check passwords against shadow).
@@ -49,7 +50,7 @@ elif ! id "$TEST_USER" >/dev/null 2>&1; then
 fi
 
 for bin in /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/socat /usr/sbin/netconfd \
-           /usr/sbin/netconf-subsystem /usr/bin/sshpass /usr/bin/openssl; do
+           /usr/sbin/netconf-subsystem /usr/bin/sshpass /usr/bin/openssl /usr/bin/prometheus /usr/bin/promtool; do
   [ -x "$bin" ] || { echo "install.sh: $bin still missing after install" >&2; exit 1; }
 done
 /usr/bin/python3 -c 'import ncclient' || { echo "install.sh: python3-ncclient not importable by /usr/bin/python3" >&2; exit 1; }

@@ -7,3 +7,4 @@ export * from './device.js';
 export * from './ncclient.js';
 export * from './openssh.js';
 export * from './tls-device.js';
+export * from './prometheus.js';
