@@ -103,7 +103,7 @@ export function buildHardening(config: Config, logger: Logger, metrics: GatewayM
       } catch (err) {
         if (!tokenWarned) {
           tokenWarned = true;
-          logger.error({ file: config.http.adminTokenFile, code: (err as NodeJS.ErrnoException).code }, 'http.adminTokenFile cannot be read: API writes are refused');
+          logger.error({ file: config.http.adminTokenFile, err: (err as NodeJS.ErrnoException).code }, 'http.adminTokenFile cannot be read: API writes are refused');
         }
         return '';
       }

@@ -3,7 +3,7 @@
 // The names and labels are part of the external contract (SPEC.md "Metrics").
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { totalmem } from 'node:os';
-import type { ErrorCode } from './errors.js';
+import { reasonLabel, type ErrorCode } from './errors.js';
 
 // The documented values of each label. Every counter (and labelled gauge) is exported with
 // each of them at 0 from start-up: Prometheus sees a series that first appears at 5 as no
@@ -170,10 +170,10 @@ export class GatewayMetrics {
 /**
  * The `reason` label of callhome_device_disconnects_total for an error code: the code without
  * its GW_ERR_ prefix, in lower case (GW_ERR_KEEPALIVE_TIMEOUT → keepalive_timeout), like the
- * other metrics' result labels. Logs keep the full code.
+ * other metrics' result labels and the log's `reason` field.
  */
 export function disconnectReason(code: ErrorCode): string {
-  return code.replace(/^GW_ERR_/, '').toLowerCase();
+  return reasonLabel(code);
 }
 
 /**
