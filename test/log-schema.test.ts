@@ -82,6 +82,7 @@ test('a gateway through accept, unknown device, failed login, a manager session 
   await session.closed;
   await t.throwsAsync(connectManager(gw.northboundPort, 'alice@edge-1', { password: 'wrong' }));
   await waitFor(async () => (await gw.metric('callhome_client_sessions_total{result="auth_failed"}')) === 1, 10_000, 'client auth_failed');
+  await waitFor(() => readFileSync(gw.config.audit.file, 'utf8').includes('session-end'), 10_000, 'the session-end audit record');
   await gw.close(); // also runs the schema check on every line (test/helpers/gateway.ts)
 
   const audit = readFileSync(gw.config.audit.file, 'utf8').trim().split('\n');
