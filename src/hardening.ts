@@ -61,6 +61,7 @@ function admissionPolicy(c: AdmissionConfig, graceSeconds: number) {
 
 export function buildHardening(config: Config, logger: Logger, metrics: GatewayMetrics): Hardening {
   const fds = new FdCeiling(resolveFdCeiling(config.limits.maxOpenFiles), logger);
+  metrics.watchSockets(fds);
   const warnCallhome = throttled(logger.child({ side: 'callhome' }));
   const warnNorthbound = throttled(logger.child({ side: 'northbound' }));
   // Call home: the DeviceSession owns the login deadline (it counts result="timeout"),

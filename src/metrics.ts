@@ -85,6 +85,9 @@ export class GatewayMetrics {
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
   readonly memoryLimit: Gauge;
+  readonly openSockets: Gauge;
+  readonly openSocketsCeiling: Gauge;
+  private sockets: { readonly inUse: number; readonly ceiling: number } = { inUse: 0, ceiling: 0 };
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -152,6 +155,23 @@ export class GatewayMetrics {
         this.set(memoryLimitBytes());
       },
     });
+    const sockets = () => this.sockets;
+    this.openSockets = new Gauge({
+      name: 'callhome_open_sockets',
+      help: 'Connections the gateway holds on all its listeners, counted against limits.maxOpenFiles',
+      registers,
+      collect() {
+        this.set(sockets().inUse);
+      },
+    });
+    this.openSocketsCeiling = new Gauge({
+      name: 'callhome_open_sockets_ceiling',
+      help: 'The open-socket ceiling (limits.maxOpenFiles, or the open-file limit less a reserve): new connections are refused there',
+      registers,
+      collect() {
+        this.set(sockets().ceiling);
+      },
+    });
     zeroSeries(this.devicesConnected, { transport: TRANSPORTS });
     zeroSeries(this.connectionsTotal, { transport: TRANSPORTS, result: CONNECTION_RESULTS });
     zeroSeries(this.clientSessionsTotal, { result: CLIENT_SESSION_RESULTS });
@@ -160,6 +180,11 @@ export class GatewayMetrics {
     zeroSeries(this.deviceDisconnectsTotal, { reason: DISCONNECT_CODES.map(disconnectReason) });
     this.clientSessionsActive.set(0);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The socket ceiling the open-socket gauges report (limits/fd-ceiling.ts). */
+  watchSockets(source: { readonly inUse: number; readonly ceiling: number }): void {
+    this.sockets = source;
   }
 
   static operationLabel(operation: string | undefined): string {
