@@ -15,6 +15,7 @@ import { hashPassword } from './northbound/auth.js';
 import { runSimulate } from './simulator/cli.js';
 import { CERTS_HELP, runCerts } from './tls/cli.js';
 import { DEVICES_HELP, runDevices } from './cli-devices.js';
+import { SESSIONS_HELP, runSessions } from './cli-sessions.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -34,8 +35,9 @@ Commands:
                            (see \`simulate --help\`)
   certs init|issue|crl     TLS call-home certificates: the gateway's CA and client
                            certificate, device certificates, CRLs (see \`certs --help\`)
-  devices [list|show ID|pending|approve FP --id ID ...|reject FP]
+  devices [list|show ID|pending|approve FP --id ID ...|reject FP|disconnect ID]
                            ask a running gateway's API (see \`devices --help\`)
+  sessions [list|kill ID]  the live client sessions; end one (see \`sessions --help\`)
 
 Options:
   -h, --help               show help for a command
@@ -62,6 +64,7 @@ Prints what \`ssh-keygen -lf FILE\` prints for SSH public keys (one line per key
 prints for PEM certificates. Reads stdin when FILE is absent or "-".`,
   certs: CERTS_HELP,
   devices: DEVICES_HELP,
+  sessions: SESSIONS_HELP,
   'hash-password': `Usage: callhome-gateway hash-password
 
 Reads one password from stdin (prompting without echo on a terminal) and prints an
@@ -194,6 +197,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   simulate: (args) => runSimulate(args),
   certs: (args) => runCerts(args),
   devices: (args) => runDevices(args),
+  sessions: (args) => runSessions(args),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -115,7 +115,7 @@ const schema = {
       default: 30,
     },
     helloTimeout: {
-      doc: "seconds to wait for the device's <hello> on the capabilities channel",
+      doc: "seconds from login until the device's <hello>, the netconf channel open included",
       format: 'seconds',
       default: 30,
     },
@@ -270,6 +270,51 @@ function mergeSchema(into: Record<string, unknown>, from: Record<string, unknown
 }
 mergeSchema(schema as Record<string, unknown>, lifecycleSchema);
 
+// ---- security review: API secrets, API reads and Host names, SSH identification ----
+
+convict.addFormat({
+  name: 'ssh-software-version',
+  validate(value: unknown) {
+    // RFC 4253 §4.2: printable US-ASCII, no whitespace and no minus sign.
+    if (typeof value !== 'string' || !/^[\x21-\x2c\x2e-\x7e]{1,64}$/.test(value)) {
+      throw new Error('must be 1..64 printable ASCII characters without spaces or "-" (RFC 4253 §4.2)');
+    }
+  },
+});
+
+const securitySchema = {
+  onboarding: {
+    secretsDir: {
+      doc: 'the only directory whose files an API approval may name as device secrets (never under stateDir); "" = approvals take inline secrets only',
+      format: String,
+      default: '',
+    },
+  },
+  http: {
+    readToken: { doc: 'bearer token GET /api/* requires (the admin token is accepted too); empty: reads are open', format: String, default: '', sensitive: true },
+    readTokenFile: { doc: 'file holding the read token (wins over readToken)', format: String, default: '' },
+    allowedHosts: {
+      doc: 'Host header names /api/* answers besides IP literals and localhost, e.g. "gateway.example.net,*.svc" (DNS rebinding guard)',
+      format: Array,
+      default: [] as string[],
+    },
+  },
+  ssh: {
+    identification: {
+      doc: 'software version the gateway announces on both SSH sides (SSH-2.0-<this>)',
+      format: 'ssh-software-version',
+      default: 'callhome_gateway',
+    },
+  },
+};
+mergeSchema(schema as Record<string, unknown>, securitySchema);
+
+export interface SecurityConfig {
+  onboarding: { secretsDir: string };
+  http: { readToken: string; readTokenFile: string; allowedHosts: string[] };
+  ssh: { identification: string };
+}
+
 /** Every key's environment variable: the key path upper-cased, dots as underscores. */
 function withEnvNames(node: Record<string, unknown>, prefix: string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -292,7 +337,7 @@ export interface AdmissionConfig {
   failureBackoff: { after: number; baseSeconds: number; maxSeconds: number; exempt: string[] };
 }
 
-export type Config = BaseConfig & LifecycleConfig;
+export type Config = BaseConfig & LifecycleConfig & SecurityConfig;
 
 interface BaseConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };

@@ -30,7 +30,9 @@ export type ErrorCode =
   | 'GW_ERR_NOT_FOUND'
   // Liveness and lifecycle.
   | 'GW_ERR_KEEPALIVE_TIMEOUT'
-  | 'GW_ERR_IDLE_RELEASE';
+  | 'GW_ERR_IDLE_RELEASE'
+  // Operator API: a session ended or a device disconnected on request.
+  | 'GW_ERR_OPERATOR';
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;

@@ -24,10 +24,18 @@ import { Users, loadUsers } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
 import { NorthboundServer } from './northbound/server.js';
 import { buildHardening, type Hardening } from './hardening.js';
-import { describeCredentials, isFingerprint, loadMergedInventory } from './onboarding/approvals.js';
+import { APPROVALS_FILE, describeCredentials, isFingerprint, loadMergedInventory } from './onboarding/approvals.js';
+import { removeStaleTempFiles } from './state/durable-file.js';
+import { hostGuard } from './http/host-guard.js';
 import { InFlightSessions } from './lifecycle/drain.js';
-import { PortAssignments } from './northbound/port-assignments.js';
+import { PORT_ASSIGNMENTS_FILE, PortAssignments } from './northbound/port-assignments.js';
 import { parsePortRange } from './config.js';
+import { hostname } from 'node:os';
+import { ClientSessions } from './northbound/sessions.js';
+import { operatorActions } from './http/operator.js';
+import { disconnectReason } from './metrics.js';
+import type { LiveDevice } from './device/live.js';
+import type { TlsDeviceSession } from './device/tls-session.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -56,6 +64,7 @@ export class Gateway {
   readonly pending: PendingDevices;
   readonly history = new DeviceHistory();
   readonly inFlight = new InFlightSessions();
+  readonly sessions: ClientSessions;
   private readonly hardening: Hardening;
   private approvedIds = new Set<string>();
   private stateValue: GatewayState = 'created';
@@ -82,6 +91,9 @@ export class Gateway {
     this.heldMetrics = new HeldSessionMetrics(this.metrics.registry);
     this.hardening = buildHardening(config, logger, this.metrics);
     this.pending = this.hardening.pending;
+    // No cluster mode yet: this replica is the only one, named by its host.
+    this.sessions = new ClientSessions(hostname(), this.metrics.deviceClientSessions);
+    this.registry.on('added', (device: LiveDevice) => this.history.connected(device.deviceId));
   }
 
   get state(): GatewayState {
@@ -101,6 +113,9 @@ export class Gateway {
     this.stateValue = 'starting';
     const { config, logger } = this;
     try {
+      for (const file of removeStaleTempFiles(config.stateDir, [APPROVALS_FILE, PORT_ASSIGNMENTS_FILE])) {
+        logger.warn({ file }, 'removed a temporary state file left by a crash');
+      }
       this.inventoryValue = this.loadInventory();
       this.usersValue = loadUsers(config.users.file);
       const hostKey = loadOrCreateHostKey(config.northbound.hostKeyFile, fingerprintOfKeyBlob);
@@ -118,9 +133,13 @@ export class Gateway {
           metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
           devices: () => this.deviceViews(),
           pending: () => this.pending.list(),
+          hostAllowed: hostGuard(config.http.allowedHosts),
+          sessions: () => this.sessions.list(),
           admin: {
+            operator: operatorActions({ sessions: this.sessions, registry: this.registry, audit: this.hardening.audit, logger }),
             token: () => this.hardening.adminToken(),
-            requireTokenForReads: config.http.requireTokenForReads,
+            readToken: () => this.hardening.readToken(),
+            requireTokenForReads: config.http.requireTokenForReads || config.http.readToken !== '' || config.http.readTokenFile !== '',
             approve: (fp, body) => this.approve(fp, body),
             reject: (fp) => this.reject(fp),
           },
@@ -136,6 +155,7 @@ export class Gateway {
         registry: this.registry,
         metrics: this.metrics,
         inFlight: this.inFlight,
+        sessions: this.sessions,
         logger: logger.child({ side: 'northbound' }),
         options: {
           loginGraceTime: config.northbound.loginGraceTime,
@@ -167,6 +187,7 @@ export class Gateway {
           held: this.heldMetrics,
           logger,
           admit: (socket) => this.hardening.callhomeAdmission.admit(socket, 'tls'),
+          onSession: (session) => this.trackAttempt(session),
         });
         this.ports.callhomeTls = await this.callhomeTls.start();
       }
@@ -218,19 +239,30 @@ export class Gateway {
     }, { once: true });
     this.handshakes.add(session);
     session.signal.addEventListener('abort', () => this.handshakes.delete(session), { once: true });
-    session.once('closed', (reason: GatewayError) => {
-      if (session.connectedAt) this.history.disconnected(session.deviceId, reason);
-    });
+    this.trackAttempt(session);
     session.start().then(
       () => {
         ticket.authenticated();
         this.handshakes.delete(session);
-        this.history.connected(session.deviceId);
         const periodic = this.inventoryValue.get(session.deviceId)?.periodic;
         if (periodic) releaseWhenIdle(session, periodic.idleTimeout, this.logger.child({ side: 'callhome' }));
       },
       () => this.handshakes.delete(session), // the session logged and counted its own reason
     );
+  }
+
+  /**
+   * Keeps each known device's history: connects, disconnects, and why an attempt failed
+   * (`lastError`, for a device identified by its host key or certificate before it failed).
+   */
+  private trackAttempt(session: DeviceSession | TlsDeviceSession): void {
+    session.once('closed', (reason: GatewayError) => {
+      if (session.connectedAt) this.history.disconnected(session.deviceId, reason);
+      else {
+        const id = identifiedId(session);
+        if (id !== undefined && reason.code !== 'GW_ERR_SHUTDOWN') this.history.attemptFailed(id, disconnectReason(reason.code), reason.message);
+      }
+    });
   }
 
   private deviceViews(): DeviceView[] {
@@ -267,6 +299,7 @@ export class Gateway {
     try {
       next = this.loadInventory();
     } catch (err) {
+      this.metrics.configReloadFailuresTotal.inc({ file: 'inventory' });
       this.logger.error({ reason: 'GW_ERR_INVENTORY' }, `inventory not reloaded, the previous one stays in force: ${describeError(err)}`);
       return false;
     }
@@ -285,6 +318,7 @@ export class Gateway {
     try {
       this.usersValue = loadUsers(this.config.users.file);
     } catch (err) {
+      this.metrics.configReloadFailuresTotal.inc({ file: 'users' });
       this.logger.error({ reason: 'GW_ERR_USERS' }, `users not reloaded, the previous ones stay in force: ${describeError(err)}`);
       return false;
     }
@@ -295,7 +329,7 @@ export class Gateway {
 
   /** The inventory file merged with the operator's approvals (the file wins on conflict). */
   private loadInventory(): Inventory {
-    const { inventory, approvedIds } = loadMergedInventory(this.config.inventory.file, this.hardening.approvals, this.logger);
+    const { inventory, approvedIds } = loadMergedInventory(this.config.inventory.file, this.hardening.approvals, this.logger, (port) => this.reservedPort(port));
     this.approvedIds = approvedIds;
     // A key the inventory now lists is no longer pending.
     for (const p of this.pending.list()) if (inventory.byHostKey(p.fingerprint)) this.pending.forget(p.fingerprint);
@@ -309,6 +343,40 @@ export class Gateway {
     return new GatewayError('GW_ERR_REJECTED_LIMIT', `device ceiling reached (limits.maxDevices = ${this.config.limits.maxDevices})`);
   }
 
+  /**
+   * What a port is to the gateway itself (one of its listeners, or inside northbound.portRange),
+   * or undefined: such a port is never given to one device.
+   */
+  private reservedPort(port: number): string | undefined {
+    const { config } = this;
+    const own: Array<[string, number]> = [
+      ['the SSH call-home port', config.callhome.ssh.port],
+      ['the SSH call-home port', this.ports.callhomeSsh],
+      ['the northbound shared port', config.northbound.port],
+      ['the northbound shared port', this.ports.northbound],
+      ['the HTTP port', config.http.port],
+      ['the HTTP port', this.ports.http],
+      ...(config.callhome.tls.enabled ? ([['the TLS call-home port', config.callhome.tls.port], ['the TLS call-home port', this.ports.callhomeTls]] as Array<[string, number]>) : []),
+    ];
+    const hit = own.find(([, p]) => p !== 0 && p === port);
+    if (hit) return `${hit[0]} of this gateway`;
+    const range = parsePortRange(config.northbound.portRange);
+    if (range && port >= range[0] && port <= range[1]) return `inside northbound.portRange (${config.northbound.portRange}), where ports are assigned`;
+    return undefined;
+  }
+
+  /** Why an approval may not have `port`: the gateway's own, or another device's. */
+  private approvalPortConflict(port: unknown, id: unknown): string | undefined {
+    if (typeof port !== 'number') return undefined; // the store validates the shape
+    const reserved = this.reservedPort(port);
+    if (reserved) return `port ${port} is ${reserved}`;
+    for (const [other, p] of this.northbound?.devicePorts() ?? new Map<string, number>()) {
+      if (p === port && other !== id) return `port ${port} belongs to device ${other}`;
+    }
+    const owner = [...this.inventoryValue.devices.values()].find((e) => e.port === port && e.id !== id);
+    return owner ? `port ${port} belongs to device ${owner.id}` : undefined;
+  }
+
   private approve(fingerprint: string, body: unknown): { status: number; body: unknown } {
     if (!isFingerprint(fingerprint)) return { status: 400, body: { error: 'not a SHA256 fingerprint' } };
     const seen = this.hardening.pending.get(fingerprint);
@@ -317,6 +385,8 @@ export class Gateway {
     if (typeof id === 'string' && this.inventoryValue.get(id) && !this.approvedIds.has(id)) {
       return { status: 409, body: { error: `device id ${id} is already in the inventory file` } };
     }
+    const portConflict = this.approvalPortConflict((body as { port?: unknown } | null)?.port, id);
+    if (portConflict) return { status: 409, body: { error: portConflict } };
     let approval;
     try {
       approval = this.hardening.approvals.approve(fingerprint, seen.keyType, body);
@@ -334,6 +404,11 @@ export class Gateway {
 
   private reject(fingerprint: string): { status: number; body: unknown } {
     if (!isFingerprint(fingerprint)) return { status: 400, body: { error: 'not a SHA256 fingerprint' } };
+    // Only a key that called (pending) or was approved: the rejected list is not a place
+    // any caller can fill with made-up fingerprints.
+    if (!this.hardening.pending.get(fingerprint) && !this.hardening.approvals.isApproved(fingerprint)) {
+      return { status: 404, body: { error: `no pending or approved device with fingerprint ${fingerprint}` } };
+    }
     this.hardening.approvals.reject(fingerprint);
     this.pending.forget(fingerprint);
     this.logger.info({ fingerprint }, 'device rejected for good');
@@ -359,8 +434,9 @@ export class Gateway {
         const port = await northbound.listen(this.config.northbound.host, wanted, { kind: 'device', deviceId: entry.id });
         this.logger.info({ device: entry.id, port, assigned: entry.port === undefined }, 'device port listening');
       } catch (err) {
-        // An inventory port that cannot be bound stops start-up; an assigned one is logged.
-        if (this.stateValue === 'starting' && entry.port !== undefined) throw err;
+        // An inventory file port that cannot be bound stops start-up; an assigned or
+        // approved one is logged (a saved approval never stops the gateway).
+        if (this.stateValue === 'starting' && entry.port !== undefined && !this.approvedIds.has(entry.id)) throw err;
         this.logger.error({ device: entry.id, port: wanted }, describeError(err));
       }
     }
@@ -436,5 +512,14 @@ export class Gateway {
   private stopWatching(): void {
     for (const [file, listener] of this.watching) unwatchFile(file, listener);
     this.watching = [];
+  }
+}
+
+/** The device a session was identified as, if it got that far (by host key or certificate). */
+function identifiedId(session: DeviceSession | TlsDeviceSession): string | undefined {
+  try {
+    return session.deviceId;
+  } catch {
+    return undefined; // not identified: an unknown device, listed in /api/pending instead
   }
 }

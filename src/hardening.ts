@@ -25,6 +25,25 @@ export interface Hardening {
   approvals: ApprovalStore;
   pending: OnboardingPending;
   adminToken(): string;
+  /** http.readToken(File): '' when none is configured. */
+  readToken(): string;
+}
+
+/** A token given inline or as a file; the file is re-read on each call so it can be rotated. */
+function tokenSource(logger: Logger, inline: string, file: string, key: string, unreadable: string): () => string {
+  let warned = false;
+  return () => {
+    if (!file) return inline;
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      if (!warned) {
+        warned = true;
+        logger.error({ file, err: (err as NodeJS.ErrnoException).code }, `${key} cannot be read: ${unreadable}`);
+      }
+      return '';
+    }
+  };
 }
 
 /** Logs refusals at most once per interval per kind, so a flood cannot flood the log. */
@@ -86,8 +105,7 @@ export function buildHardening(config: Config, logger: Logger, metrics: GatewayM
     },
     fds,
   );
-  const approvals = new ApprovalStore(config.stateDir);
-  let tokenWarned = false;
+  const approvals = new ApprovalStore(config.stateDir, { secretsDir: config.onboarding.secretsDir });
   return {
     fds,
     callhomeAdmission,
@@ -97,17 +115,7 @@ export function buildHardening(config: Config, logger: Logger, metrics: GatewayM
     audit: new AuditLog({ enabled: config.audit.enabled, file: config.audit.file || undefined }),
     approvals,
     pending: new OnboardingPending((fp) => approvals.isRejected(fp)),
-    adminToken() {
-      if (!config.http.adminTokenFile) return config.http.adminToken;
-      try {
-        return readFileSync(config.http.adminTokenFile, 'utf8').trim();
-      } catch (err) {
-        if (!tokenWarned) {
-          tokenWarned = true;
-          logger.error({ file: config.http.adminTokenFile, err: (err as NodeJS.ErrnoException).code }, 'http.adminTokenFile cannot be read: API writes are refused');
-        }
-        return '';
-      }
-    },
+    adminToken: tokenSource(logger, config.http.adminToken, config.http.adminTokenFile, 'http.adminTokenFile', 'API writes are refused'),
+    readToken: tokenSource(logger, config.http.readToken, config.http.readTokenFile, 'http.readTokenFile', 'API reads need the admin token'),
   };
 }

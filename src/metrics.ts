@@ -12,6 +12,8 @@ export const TRANSPORTS = ['ssh', 'tls'] as const;
 export const CONNECTION_RESULTS = ['accepted', 'unknown_device', 'auth_failed', 'handshake_failed', 'timeout', 'rejected_limit'] as const;
 export const CLIENT_SESSION_RESULTS = ['ok', 'auth_failed', 'denied', 'device_unavailable', 'rejected_limit'] as const;
 export const DIRECTIONS = ['to_device', 'to_client'] as const;
+/** The files a reload re-reads (`file` of callhome_config_reload_failures_total). */
+export const CONFIG_FILES = ['inventory', 'users'] as const;
 /** The codes a connected device can be closed with: each is a `reason` of callhome_device_disconnects_total. */
 export const DISCONNECT_CODES = [
   'GW_ERR_DEVICE_CLOSED',
@@ -84,6 +86,9 @@ export class GatewayMetrics {
   readonly netconfBytesTotal: Counter<'direction'>;
   readonly rpcDuration: Histogram<'operation'>;
   readonly deviceDisconnectsTotal: Counter<'reason'>;
+  readonly configReloadFailuresTotal: Counter<'file'>;
+  /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
+  readonly deviceClientSessions: Gauge<'device'>;
   readonly memoryLimit: Gauge;
   readonly openSockets: Gauge;
   readonly openSocketsCeiling: Gauge;
@@ -147,6 +152,18 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.configReloadFailuresTotal = new Counter({
+      name: 'callhome_config_reload_failures_total',
+      help: 'Re-reads of the inventory or users file that were rejected (the last good file stays in force), by file',
+      labelNames: ['file'],
+      registers,
+    });
+    this.deviceClientSessions = new Gauge({
+      name: 'callhome_device_client_sessions',
+      help: 'Client sessions per device, only for devices that have at least one',
+      labelNames: ['device'],
+      registers,
+    });
     this.memoryLimit = new Gauge({
       name: 'callhome_memory_limit_bytes',
       help: "Memory the process may use: its cgroup's limit (the container's), else the host's memory",
@@ -178,6 +195,7 @@ export class GatewayMetrics {
     zeroSeries(this.netconfMessagesTotal, { direction: DIRECTIONS });
     zeroSeries(this.netconfBytesTotal, { direction: DIRECTIONS });
     zeroSeries(this.deviceDisconnectsTotal, { reason: DISCONNECT_CODES.map(disconnectReason) });
+    zeroSeries(this.configReloadFailuresTotal, { file: CONFIG_FILES });
     this.clientSessionsActive.set(0);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

@@ -22,6 +22,20 @@ export type AuditRecord =
   | ({ event: 'session-end'; reason: string; durationMs: number } & AuditSession)
   | ({ event: 'rpc'; operation: string; messageId: string | null; result: string; durationMs: number } & AuditSession);
 
+/** An operator's write through the API: what, on what, by whom (the admin token's holder), how it went. */
+export interface AdminAuditRecord {
+  event: 'admin';
+  action: 'session-kill' | 'device-disconnect';
+  target: string;
+  /** Who: there is one admin token, so its holder, told apart by address and client software. */
+  actor: 'admin-token' | 'none';
+  remoteAddress: string;
+  userAgent?: string;
+  result: 'ok' | 'not_found' | 'unauthorized';
+  /** Refused attempts not recorded since the last record (at most 20 are recorded a minute). */
+  suppressed?: number;
+}
+
 export class AuditLog {
   private readonly out: NodeJS.WritableStream;
   private readonly file: WriteStream | undefined;
@@ -46,20 +60,22 @@ export class AuditLog {
     return `${process.pid.toString(36)}-${Date.now().toString(36)}-${this.counter.toString(36)}`;
   }
 
-  write(record: AuditRecord): void {
+  write(record: AuditRecord | AdminAuditRecord): void {
     if (!this.enabled) return;
     // The log lines' envelope (level, msg) and address spelling, so audit records can share
     // stdout with the logs and one pipeline parses both (docs/LOGS.md "Audit records").
-    const { client, ...rest } = record;
-    const at = client.lastIndexOf(':');
+    let fields: Record<string, unknown> = record as unknown as Record<string, unknown>;
+    if ('client' in record) {
+      const { client, ...rest } = record;
+      const at = client.lastIndexOf(':');
+      fields = { ...rest, remoteAddress: at > 0 ? client.slice(0, at) : client, remotePort: at > 0 ? Number(client.slice(at + 1)) : undefined };
+    }
     const line = {
       level: 'info',
       time: new Date().toISOString(),
       name: 'callhome-gateway',
       audit: true,
-      ...withReasonLabel(rest),
-      remoteAddress: at > 0 ? client.slice(0, at) : client,
-      remotePort: at > 0 ? Number(client.slice(at + 1)) : undefined,
+      ...withReasonLabel(fields),
       msg: `audit ${record.event}`,
     };
     this.out.write(JSON.stringify(line) + '\n');

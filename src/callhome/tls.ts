@@ -14,6 +14,8 @@ export interface TlsCallHomeDeps extends Omit<TlsDeviceSessionDeps, 'credentials
   config: Config;
   /** The call-home admission limits shared with the SSH listener (undefined: refused at accept). */
   admit: (socket: Socket) => AdmissionTicket | undefined;
+  /** Sees every session at its start (the gateway keeps each device's history from it). */
+  onSession?: (session: TlsDeviceSession) => void;
 }
 
 export class TlsCallHome {
@@ -53,6 +55,7 @@ export class TlsCallHome {
         drainTimeout: config.callhome.tls.drainTimeout,
       },
     });
+    this.deps.onSession?.(session);
     this.handshakes.add(session);
     const done = () => this.handshakes.delete(session);
     session.signal.addEventListener('abort', done, { once: true });

@@ -10,20 +10,43 @@ export interface DisconnectRecord {
   message: string;
 }
 
+/** Why the device's last connection attempt failed (cleared once it connects). */
+export interface LastError {
+  /** A label as in the metrics: `auth_failed`, `handshake_failed`, `not_netconf`, `timeout`, `flapping`, … */
+  reason: string;
+  at: string;
+  message: string;
+}
+
 export interface DeviceHistoryView {
   /** Connections after the first one since the gateway started. */
   reconnects: number;
   /** The newest first. */
   lastDisconnects: DisconnectRecord[];
+  /** null while the last attempt succeeded (or none failed since start). */
+  lastError: LastError | null;
 }
 
 export class DeviceHistory {
-  private readonly byId = new Map<string, { connects: number; last: DisconnectRecord[] }>();
+  private readonly byId = new Map<string, Entry>();
 
   constructor(private readonly keep = 10) {}
 
   connected(id: string): void {
-    this.entry(id).connects++;
+    const e = this.entry(id);
+    e.connects++;
+    e.lastError = null;
+  }
+
+  /**
+   * A known device's attempt failed before it was connected, or was refused (e.g. as
+   * flapping): `reason` is the label an operator sees (`auth_failed`, `flapping`, …). The
+   * gateway calls this for every identified device session that ends before it connects,
+   * with its GW_ERR_* code in lower case (so a refusal as GW_ERR_FLAPPING shows as
+   * `flapping`); other detectors may call it directly.
+   */
+  attemptFailed(id: string, reason: string, message: string, at = new Date()): void {
+    this.entry(id).lastError = { reason, at: at.toISOString(), message };
   }
 
   disconnected(id: string, reason: GatewayError, at = new Date()): void {
@@ -34,7 +57,7 @@ export class DeviceHistory {
 
   view(id: string): DeviceHistoryView {
     const e = this.byId.get(id);
-    return { reconnects: e ? Math.max(0, e.connects - 1) : 0, lastDisconnects: e ? [...e.last] : [] };
+    return { reconnects: e ? Math.max(0, e.connects - 1) : 0, lastDisconnects: e ? [...e.last] : [], lastError: e?.lastError ?? null };
   }
 
   /** Drops what is known of ids no longer in the inventory. */
@@ -43,9 +66,15 @@ export class DeviceHistory {
     for (const id of this.byId.keys()) if (!keep.has(id)) this.byId.delete(id);
   }
 
-  private entry(id: string): { connects: number; last: DisconnectRecord[] } {
+  private entry(id: string): Entry {
     let e = this.byId.get(id);
-    if (!e) this.byId.set(id, (e = { connects: 0, last: [] }));
+    if (!e) this.byId.set(id, (e = { connects: 0, last: [], lastError: null }));
     return e;
   }
+}
+
+interface Entry {
+  connects: number;
+  last: DisconnectRecord[];
+  lastError: LastError | null;
 }

@@ -153,11 +153,14 @@ export function parseInventory(text: string, file: string): Inventory {
   } catch (err) {
     fail(file, 'YAML', (err as Error).message.split('\n')[0]!);
   }
-  if (doc === null || doc === undefined) return Inventory.empty();
+  // An empty file is far more often a truncated write than a wish for no devices (which
+  // would disconnect every device): no devices is said explicitly, `devices: []`.
+  if (doc === null || doc === undefined) fail(file, 'top level', 'the file is empty (write "devices: []" for no devices)');
   if (!isRecord(doc)) fail(file, 'top level', 'must be a mapping with "devices"');
   for (const key of Object.keys(doc)) {
     if (key !== 'devices' && key !== 'defaults') fail(file, 'top level', `unknown key "${key}"`);
   }
+  if (!('devices' in doc) || doc.devices === null) fail(file, 'top level', 'no "devices" list (write "devices: []" for no devices)');
   const defaults = doc.defaults;
   if (defaults !== undefined && !isRecord(defaults)) fail(file, 'defaults', 'must be a mapping');
   for (const key of Object.keys(defaults ?? {})) {

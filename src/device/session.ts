@@ -10,6 +10,7 @@ import { GatewayError, describeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
 import { parseHello } from '../netconf/hello.js';
+import { HelloReader } from '../netconf/hello-reader.js';
 import { fingerprintOfKeyBlob, keyTypeOfBlob } from './identity.js';
 import type { HeldSession } from './held-session.js';
 import type { HoldFactory } from './hold.js';
@@ -22,7 +23,7 @@ import { guardChannelWindow } from '../splice/window-guard.js';
 export interface DeviceSessionOptions {
   /** Seconds from TCP accept until the device is identified and logged in to. */
   loginGraceTime: number;
-  /** Seconds to wait for the device's <hello> on the capabilities channel. */
+  /** Seconds from login until the device's <hello>: the channel open and the hello itself. */
   helloTimeout: number;
   maxHelloBytes: number;
   /** Algorithm lists and the strict-kex check (src/ssh/policy.ts). */
@@ -140,7 +141,7 @@ export class DeviceSession extends EventEmitter {
     });
     let authAttempts: ssh2.AuthenticationType[] | undefined;
     this.client.connect({
-      ...(options.sshPolicy ? { algorithms: options.sshPolicy.algorithms } : {}),
+      ...(options.sshPolicy ? { algorithms: options.sshPolicy.algorithms, ident: options.sshPolicy.ident } : {}),
       sock: this.socket,
       username: 'callhome-gateway', // the real user name comes from authHandler, per device
       readyTimeout: 0, // our own deadline covers the whole login
@@ -163,8 +164,15 @@ export class DeviceSession extends EventEmitter {
     await ready;
     clearTimeout(this.deadline);
     this.deps.metrics.handshakeDuration.observe({ transport: 'ssh' }, (performance.now() - this.acceptedAt) / 1000);
+    // Logged in is not done: a device that never answers the channel open, or never sends
+    // its <hello>, must not hold its admission slot, so that phase has a deadline as well.
+    this.deadline = setTimeout(
+      () => this.kill(new GatewayError('GW_ERR_TIMEOUT', `no <hello> from the device within ${options.helloTimeout}s of login (channel open included)`)),
+      options.helloTimeout * 1000,
+    );
     if (this.entry?.sessions === 'single' && this.deps.hold) await this.holdSession();
     else await this.readCapabilities();
+    clearTimeout(this.deadline);
     this.stateValue = 'connected';
     this.connectedAtValue = new Date();
     this.deps.registry.add(this);
@@ -205,31 +213,29 @@ export class DeviceSession extends EventEmitter {
 
   /** Reads the device's <hello> on a first channel, then ends that NETCONF session politely. */
   private async readCapabilities(): Promise<void> {
-    const { helloTimeout, maxHelloBytes } = this.deps.options;
+    const { maxHelloBytes } = this.deps.options;
     const channel = await this.openNetconfChannel();
-    let timer: NodeJS.Timeout | undefined;
     try {
+      // Bounded by the session's deadline (helloTimeout), which aborts the signal.
       const helloText = await new Promise<string>((resolve, reject) => {
-        timer = setTimeout(
-          () => reject(new GatewayError('GW_ERR_TIMEOUT', `no <hello> from the device within ${helloTimeout}s`)),
-          helloTimeout * 1000,
-        );
-        const chunks: Buffer[] = [];
-        let size = 0;
+        const reader = new HelloReader(maxHelloBytes);
         const onData = (chunk: Buffer) => {
-          chunks.push(chunk);
-          size += chunk.length;
-          const text = Buffer.concat(chunks, size).toString('utf8');
-          const end = text.indexOf(EOM);
-          if (end >= 0) {
+          let hello: Buffer | undefined;
+          try {
+            hello = reader.push(chunk);
+          } catch {
             channel.off('data', onData);
-            resolve(text.slice(0, end));
-          } else if (size > maxHelloBytes) {
             reject(new GatewayError('GW_ERR_NOT_NETCONF', `device <hello> exceeds ${maxHelloBytes} bytes`));
+            return;
+          }
+          if (hello) {
+            channel.off('data', onData);
+            resolve(hello.toString('utf8'));
           }
         };
         channel.on('data', onData);
         channel.once('close', () => reject(new GatewayError('GW_ERR_NOT_NETCONF', 'netconf channel closed before the device sent <hello>')));
+        this.signal.addEventListener('abort', () => reject(this.signal.reason), { once: true });
       });
       try {
         this.capabilitiesValue = parseHello(helloText).capabilities;
@@ -246,8 +252,6 @@ export class DeviceSession extends EventEmitter {
       const reason = err instanceof GatewayError ? err : new GatewayError('GW_ERR_NOT_NETCONF', describeError(err));
       this.kill(reason);
       throw reason;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -272,8 +276,12 @@ export class DeviceSession extends EventEmitter {
         reject(new GatewayError('GW_ERR_DEVICE_UNAVAILABLE', 'device connection is closed'));
         return;
       }
+      // A device that never answers the open must not leave the caller waiting past the close.
+      const onAbort = () => reject(this.signal.reason);
+      this.signal.addEventListener('abort', onAbort, { once: true });
       try {
         this.client.subsys('netconf', (err, channel) => {
+          this.signal.removeEventListener('abort', onAbort);
           if (err) reject(new GatewayError('GW_ERR_CHANNEL_REFUSED', `device refused the netconf channel: ${describeError(err)}`, { cause: err }));
           else resolve(guardChannelWindow(channel, (why) => this.kill(why)));
         });

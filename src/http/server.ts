@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GatewayError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { handleAdmin, type AdminApi } from './admin.js';
+import { decodeSegment, handleAdmin, type AdminApi } from './admin.js';
 
 export interface DeviceView {
   id: string;
@@ -23,8 +23,12 @@ export interface HttpApi {
   metrics(): Promise<{ contentType: string; body: string }>;
   devices(): DeviceView[];
   pending(): unknown[];
+  /** Live client sessions (src/northbound/sessions.ts). */
+  sessions?(): Array<{ id: string }>;
   /** Onboarding writes and the bearer-token check (src/http/admin.ts). */
   admin?: AdminApi;
+  /** Which Host headers /api/* answers (src/http/host-guard.ts); absent: any. */
+  hostAllowed?: (host: string | undefined) => boolean;
 }
 
 /** Open HTTP connections at once (health probes, scrapes, API calls). */
@@ -81,8 +85,18 @@ export class HttpServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://gateway');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://gateway');
+    } catch {
+      send(res, 400, { error: 'malformed request target' });
+      return;
+    }
     const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (path.startsWith('/api/') && this.api.hostAllowed && !this.api.hostAllowed(req.headers.host)) {
+      send(res, 403, { error: 'unexpected Host header: use an IP address or a name listed in http.allowedHosts' });
+      return;
+    }
     if (this.api.admin) {
       const answer = await handleAdmin(req, path, this.api.admin);
       if (answer) {
@@ -106,10 +120,21 @@ export class HttpServer {
     } else if (path === '/api/devices') {
       send(res, 200, this.api.devices());
     } else if (path.startsWith('/api/devices/')) {
-      const id = decodeURIComponent(path.slice('/api/devices/'.length));
+      const id = decodeSegment(path.slice('/api/devices/'.length));
+      if (id === undefined) {
+        send(res, 400, { error: 'malformed percent-encoding in the device id' });
+        return;
+      }
       const device = this.api.devices().find((d) => d.id === id);
       if (device) send(res, 200, device);
       else send(res, 404, { error: `no device ${id}` });
+    } else if (this.api.sessions && (path === '/api/sessions' || path.startsWith('/api/sessions/'))) {
+      const list = this.api.sessions();
+      if (path === '/api/sessions') return send(res, 200, list);
+      const id = decodeSegment(path.slice('/api/sessions/'.length));
+      if (id === undefined) return send(res, 400, { error: 'malformed percent-encoding in the session id' });
+      const one = list.find((s) => s.id === id);
+      send(res, one ? 200 : 404, one ?? { error: `no session ${id}` });
     } else if (path === '/api/pending') {
       send(res, 200, this.api.pending());
     } else {

@@ -61,7 +61,11 @@ export interface UserEntry {
   /** Public keys allowed for this user. */
   authorizedKeys: ssh2.ParsedKey[];
   devices: RegExp[];
+  /** `read-only`: writes and session control are refused by the gateway (netconf/rpc-filter.ts). */
+  access: UserAccess;
 }
+
+export type UserAccess = 'read-write' | 'read-only';
 
 export class Users {
   private readonly byName: Map<string, UserEntry>;
@@ -102,6 +106,10 @@ export class Users {
     return this.byName.get(name)?.authorizedKeys.find((k) => k.getPublicSSH().equals(blob));
   }
 
+  accessOf(name: string): UserAccess {
+    return this.byName.get(name)?.access ?? 'read-write';
+  }
+
   mayReach(name: string, deviceId: string): boolean {
     return this.byName.get(name)?.devices.some((re) => re.test(deviceId)) ?? false;
   }
@@ -110,7 +118,7 @@ export class Users {
 // A hash of a random password, computed once, for the unknown-user path.
 const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
-const USER_KEYS = new Set(['name', 'passwordHash', 'password', 'authorizedKeys', 'devices']);
+const USER_KEYS = new Set(['name', 'passwordHash', 'password', 'authorizedKeys', 'devices', 'access']);
 const USER_NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 function fail(file: string, where: string, message: string): never {
@@ -124,9 +132,13 @@ export function parseUsers(text: string, file: string): Users {
   } catch (err) {
     fail(file, 'YAML', (err as Error).message.split('\n')[0]!);
   }
-  if (doc === null || doc === undefined) return Users.empty();
+  // An empty file is far more often a truncated write than a wish for no users (which would
+  // end every session): no users is said explicitly, `users: []`.
+  if (doc === null || doc === undefined) fail(file, 'top level', 'the file is empty (write "users: []" for no users)');
   if (typeof doc !== 'object' || Array.isArray(doc)) fail(file, 'top level', 'must be a mapping with "users"');
   for (const key of Object.keys(doc)) if (key !== 'users') fail(file, 'top level', `unknown key "${key}"`);
+  const given = (doc as Record<string, unknown>).users;
+  if (given === undefined || given === null) fail(file, 'top level', 'no "users" list (write "users: []" for no users)');
   const list = (doc as Record<string, unknown>).users ?? [];
   if (!Array.isArray(list)) fail(file, 'users', 'must be a list');
   const entries: UserEntry[] = [];
@@ -143,7 +155,8 @@ export function parseUsers(text: string, file: string): Users {
     if (names.has(u.name)) fail(file, where, 'duplicate name');
     names.add(u.name);
     for (const key of Object.keys(u)) if (!USER_KEYS.has(key)) fail(file, where, `unknown key "${key}"`);
-    const entry: UserEntry = { name: u.name, authorizedKeys: [], devices: [] };
+    if (u.access !== undefined && u.access !== 'read-only' && u.access !== 'read-write') fail(file, where, 'access must be read-only or read-write');
+    const entry: UserEntry = { name: u.name, authorizedKeys: [], devices: [], access: (u.access as UserAccess | undefined) ?? 'read-write' };
     if (u.passwordHash !== undefined) {
       if (typeof u.passwordHash !== 'string' || !isPasswordHash(u.passwordHash)) {
         fail(file, where, 'passwordHash is not a hash from `callhome-gateway hash-password`');

@@ -2,10 +2,11 @@
 // `port:` gets one from the range, and keeps it, across inventory reloads, reconnects and
 // restarts, because the assignments live in `<stateDir>/device-ports.json`. Managers that
 // only know host and port can then be configured once.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Inventory } from '../device/inventory.js';
 import type { Logger } from '../log.js';
+import { writeDurably } from '../state/durable-file.js';
 
 export const PORT_ASSIGNMENTS_FILE = 'device-ports.json';
 
@@ -99,11 +100,8 @@ export class PortAssignments {
 
   private save(): void {
     try {
-      mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      const tmp = `${this.file}.${process.pid}.tmp`;
       const ports = Object.fromEntries([...this.byId].sort(([a], [b]) => (a < b ? -1 : 1)));
-      writeFileSync(tmp, JSON.stringify({ version: 1, ports }, null, 2) + '\n', { mode: 0o600 });
-      renameSync(tmp, this.file); // atomic: a crash never leaves half a file
+      writeDurably(this.file, JSON.stringify({ version: 1, ports }, null, 2) + '\n');
     } catch (err) {
       this.logger.error({ file: this.file }, `device ports not saved: ${(err as Error).message}`);
     }

@@ -16,12 +16,15 @@ import type { DeviceRegistry } from '../device/registry.js';
 import { waitForDevice } from '../device/arrival.js';
 import type { InFlightSessions } from '../lifecycle/drain.js';
 import type { Inventory } from '../device/inventory.js';
-import type { Users } from './auth.js';
+import type { UserAccess, Users } from './auth.js';
 import type { Admission, AdmissionTicket } from '../limits/admission.js';
 import type { SessionCaps } from '../limits/session-caps.js';
-import type { SshPolicy } from '../ssh/policy.js';
+import { DEFAULT_SSH_IDENT, type SshPolicy } from '../ssh/policy.js';
 import type { AuditLog } from '../audit/audit.js';
 import { guardChannelWindow } from '../splice/window-guard.js';
+import { filterStages } from '../splice/filter-stages.js';
+import { RpcFilter, readOnlyAllows } from '../netconf/rpc-filter.js';
+import type { ClientSessions } from './sessions.js';
 
 export type Route = { kind: 'shared' } | { kind: 'device'; deviceId: string };
 
@@ -53,12 +56,16 @@ export interface NorthboundDeps {
   audit?: AuditLog;
   /** Where running splices are registered for a graceful drain. */
   inFlight?: InFlightSessions;
+  /** The live client sessions, for the operator API. */
+  sessions?: ClientSessions;
 }
 
 /** One authenticated client connection or one spliced session, for revocation on reload. */
 interface Grant {
   user: string;
   deviceId?: string;
+  /** The access the user had when the grant was made. */
+  access?: UserAccess;
   end(reason: GatewayError): void;
 }
 
@@ -95,7 +102,7 @@ export class NorthboundServer {
     const server = new ssh2.Server(
       {
         hostKeys: [this.deps.hostKey],
-        ident: 'callhome-gateway',
+        ident: this.deps.sshPolicy?.ident ?? DEFAULT_SSH_IDENT,
         ...(this.deps.sshPolicy ? { algorithms: this.deps.sshPolicy.algorithms } : {}),
         ...(this.deps.options.keepalive
           ? { keepaliveInterval: this.deps.options.keepalive.interval * 1000, keepaliveCountMax: this.deps.options.keepalive.countMax }
@@ -156,10 +163,13 @@ export class NorthboundServer {
   revoke(users: Users): number {
     let ended = 0;
     for (const grant of [...this.grants]) {
-      if (grant.deviceId !== undefined && users.mayReach(grant.user, grant.deviceId)) continue;
+      // A user made read-only loses the sessions in which writes were allowed.
+      const narrowed = grant.access === 'read-write' && users.accessOf(grant.user) === 'read-only';
+      if (grant.deviceId !== undefined && users.mayReach(grant.user, grant.deviceId) && !narrowed) continue;
       if (grant.deviceId === undefined) continue; // no device named: every session it asks for is refused anyway
       this.grants.delete(grant);
-      grant.end(new GatewayError('GW_ERR_REMOVED', `access of user ${grant.user}${grant.deviceId ? ` to ${grant.deviceId}` : ''} withdrawn by the users file`));
+      const what = narrowed ? 'made read-only' : 'withdrawn';
+      grant.end(new GatewayError('GW_ERR_REMOVED', `access of user ${grant.user}${grant.deviceId ? ` to ${grant.deviceId}` : ''} ${what} by the users file`));
       ended++;
     }
     return ended;
@@ -269,7 +279,7 @@ export class NorthboundServer {
       clearTimeout(grace);
       ticket?.authenticated();
       const who = authenticated!;
-      const grant: Grant = { ...who, end: () => conn.end() };
+      const grant: Grant = { ...who, access: this.deps.users().accessOf(who.user), end: () => conn.end() };
       this.grants.add(grant);
       conn.once('close', () => this.grants.delete(grant));
       log.info({ user: who.user, device: who.deviceId }, 'client authenticated');
@@ -368,9 +378,12 @@ export class NorthboundServer {
       );
       return;
     }
+    const access = users().accessOf(who.user);
+    const sessionId = audit?.nextSessionId() ?? this.deps.sessions?.nextId() ?? '';
     if (device.held) {
       // One NETCONF session per device connection (TLS): lend it rather than open a channel.
-      await serveHeldSession(device.held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId }), refuse });
+      const client = { id: sessionId, user: who.user, client: conn.client, access, limits: options, sessions: this.deps.sessions, audit };
+      await serveHeldSession(device.held, deviceId, channel, { metrics, log: log.child({ user: who.user, device: deviceId, session: sessionId || undefined }), refuse, client });
       return;
     }
     const capped = sessionCaps?.acquire(who.user, deviceId);
@@ -398,7 +411,7 @@ export class NorthboundServer {
     metrics.clientSessionsTotal.inc({ result: 'ok' });
     metrics.clientSessionsActive.inc();
     const release = device.trackSession();
-    const auditSession = { session: audit?.nextSessionId() ?? '', user: who.user, client: conn.client, device: deviceId } as {
+    const auditSession = { session: sessionId, user: who.user, client: conn.client, device: deviceId } as {
       session: string; user: string; client: string; device: string; deviceSessionId?: string;
     };
     const startedAt = performance.now();
@@ -407,12 +420,31 @@ export class NorthboundServer {
     audit?.write({ event: 'session-start', ...auditSession });
     // Revocation by a users-file reload ends this session with its own reason.
     const revoked = new AbortController();
-    const grant: Grant = { user: who.user, deviceId, end: (why) => revoked.abort(why) };
+    const grant: Grant = { user: who.user, deviceId, access, end: (why) => revoked.abort(why) };
     this.grants.add(grant);
+    const stats = { to_device: 0, to_client: 0, messagesToDevice: 0 };
+    // Read-only users: refused RPCs are answered by the gateway and never reach the device.
+    const filter = access === 'read-only' ? new RpcFilter({ allows: readOnlyAllows, who: `user ${who.user} is read-only and`, maxMessageBytes: options.maxMessageBytes, maxHelloBytes: options.maxHelloBytes }) : undefined;
+    if (filter) filter.onDenied = (d) => splog.info({ operation: d.operation, messageId: d.messageId }, 'RPC refused: the user is read-only');
+    const unlist = this.deps.sessions?.add(sessionId, {
+      user: who.user,
+      device: deviceId,
+      remoteAddress: conn.client,
+      access,
+      kind: 'channel',
+      stats: () => ({ bytesToDevice: stats.to_device, bytesToClient: stats.to_client, rpcs: Math.max(0, stats.messagesToDevice - 1), denied: filter?.denied ?? 0 }),
+      end: (why) => revoked.abort(why),
+    });
     const meter = new NetconfMeter(
       {
-        message: (direction) => metrics.netconfMessagesTotal.inc({ direction }),
-        bytes: (direction, n) => metrics.netconfBytesTotal.inc({ direction }, n),
+        message: (direction) => {
+          metrics.netconfMessagesTotal.inc({ direction });
+          if (direction === 'to_device') stats.messagesToDevice++; // the first is the hello
+        },
+        bytes: (direction, n) => {
+          metrics.netconfBytesTotal.inc({ direction }, n);
+          stats[direction] += n;
+        },
         rpc: (operation, id, seconds, rpcResult) => {
           metrics.rpcDuration.observe({ operation: GatewayMetrics.operationLabel(operation) }, seconds);
           audit?.write({ event: 'rpc', ...auditSession, operation, messageId: id ?? null, result: rpcResult, durationMs: Math.round(seconds * 1e6) / 1e3 });
@@ -426,6 +458,9 @@ export class NorthboundServer {
     // Mirror the device's exit status: OpenSSH's ssh exits 255 on a channel closed without one.
     let exitStatus: number | undefined;
     deviceChannel.on('exit', (code: number | null) => (exitStatus = code ?? undefined));
+    // The device's exit-status may arrive a moment after its EOF; ending the client's channel
+    // sends EOF and CLOSE at once, and a status after that is lost (OpenSSH then exits 255).
+    const deviceSettled = () => waitForExit(deviceChannel, EXIT_STATUS_WAIT_MS);
     channel.prependOnceListener('prefinish', () => sendExitStatus(channel, exitStatus));
     let forget: (() => void) | undefined;
     const result = await splice(channel, deviceChannel, {
@@ -435,8 +470,11 @@ export class NorthboundServer {
       onError: (reason) => {
         if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
       },
+      ...(filter ? { filter: filterStages(filter) } : {}),
+      beforeClientEnd: deviceSettled,
     });
     forget?.();
+    unlist?.();
     metrics.clientSessionsActive.dec();
     release();
     releaseCap();
@@ -457,6 +495,26 @@ function sendExitStatus(channel: ServerChannel, code: number | undefined): void 
   if (code === undefined) return;
   const c = channel as unknown as { outgoing: { id: number; state: string }; _client?: { _protocol?: { exitStatus(id: number, code: number): void } } };
   if (c.outgoing.state === 'open') c._client?._protocol?.exitStatus(c.outgoing.id, code);
+}
+
+/** How long a client's channel end waits for the device's exit-status. */
+const EXIT_STATUS_WAIT_MS = 500;
+
+/** Resolves once `channel` reported its exit status or closed, or after `ms`. */
+function waitForExit(channel: ssh2.ClientChannel, ms: number): Promise<void> {
+  const c = channel as ssh2.ClientChannel & { _exit?: { code?: number | null }; closed?: boolean };
+  if (c._exit?.code !== undefined || c.closed || channel.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      channel.off('exit', done);
+      channel.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    channel.once('exit', done);
+    channel.once('close', done);
+  });
 }
 
 function registryKnows(deps: NorthboundDeps, deviceId: string): boolean {

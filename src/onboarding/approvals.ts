@@ -2,13 +2,28 @@
 // <stateDir>/approvals.json (mode 0600: it may hold a password) so they survive restarts.
 // The inventory file stays the operator's: approvals are merged into it, and the file wins
 // on any conflict (same id, same host key or same port).
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// Secret files named through the API must lie under onboarding.secretsDir (checked on the
+// real path, symlinks followed) and never under stateDir: an API caller must not be able to
+// make the gateway read its own keys and send them to a device as a password.
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { GatewayError, describeError } from '../errors.js';
 import { DEVICE_ID_RE, Inventory, parseInventory } from '../device/inventory.js';
 import { PendingDevices, type PendingDevice } from '../device/pending.js';
 import type { Logger } from '../log.js';
+import { writeDurably } from '../state/durable-file.js';
+
+export const APPROVALS_FILE = 'approvals.json';
+/** Fingerprints rejected for good that are kept; the oldest rejection goes first. */
+export const MAX_REJECTED = 10_000;
+const SECRET_FILE_KEYS = ['passwordFile', 'privateKeyFile', 'passphraseFile'] as const;
+
+export interface ApprovalStoreOptions {
+  /** onboarding.secretsDir: the only directory secret files named through the API may be in ('' = none). */
+  secretsDir?: string;
+  maxRejected?: number;
+}
 
 export interface ApprovalCredentials {
   username: string;
@@ -48,12 +63,32 @@ export function describeCredentials(c: ApprovalCredentials): Record<string, stri
   return out;
 }
 
+function isUnder(file: string, dir: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+function realDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
+}
+
 export class ApprovalStore {
   private data: StoreFile = { approved: [], rejected: [] };
   readonly file: string;
+  private readonly secretsDir: string;
+  private readonly maxRejected: number;
 
-  constructor(stateDir: string) {
-    this.file = path.join(stateDir, 'approvals.json');
+  constructor(
+    private readonly stateDir: string,
+    options: ApprovalStoreOptions = {},
+  ) {
+    this.secretsDir = options.secretsDir ?? '';
+    this.maxRejected = options.maxRejected ?? MAX_REJECTED;
+    this.file = path.join(stateDir, APPROVALS_FILE);
     if (existsSync(this.file)) {
       try {
         const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<StoreFile>;
@@ -72,6 +107,44 @@ export class ApprovalStore {
     return this.data.rejected.some((r) => r.fingerprint === fingerprint);
   }
 
+  isApproved(fingerprint: string): boolean {
+    return this.data.approved.some((a) => a.fingerprint === fingerprint);
+  }
+
+  get rejectedCount(): number {
+    return this.data.rejected.length;
+  }
+
+  /**
+   * The real path of a secret file named through the API, or a GatewayError saying why it
+   * may not be used: no onboarding.secretsDir, not under it (after following symlinks),
+   * or under stateDir.
+   */
+  resolveSecretFile(key: string, file: string): string {
+    if (!this.secretsDir) {
+      throw usage(`credentials.${key}: onboarding.secretsDir is not set, so approvals take inline secrets only (credentials.password)`);
+    }
+    if (!path.isAbsolute(file)) throw usage(`credentials.${key} must be an absolute path on the gateway's host`);
+    let real: string;
+    try {
+      real = realpathSync(file);
+    } catch (err) {
+      throw usage(`credentials.${key} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (!isUnder(real, realDir(this.secretsDir))) throw usage(`credentials.${key} ${file} is not under onboarding.secretsDir`);
+    if (real === realDir(this.stateDir) || isUnder(real, realDir(this.stateDir))) {
+      throw usage(`credentials.${key} ${file} lies in the gateway's stateDir`);
+    }
+    return real;
+  }
+
+  /** The approval with its secret file paths checked again and resolved to real paths. */
+  private checkedCredentials(c: ApprovalCredentials): ApprovalCredentials {
+    const out = { ...c };
+    for (const k of SECRET_FILE_KEYS) if (out[k] !== undefined) out[k] = this.resolveSecretFile(k, out[k]!);
+    return out;
+  }
+
   /** Validates and records an approval (replacing one for the same fingerprint or id). */
   approve(fingerprint: string, keyType: string, body: unknown, now = new Date()): Approval {
     const b = (body ?? {}) as Record<string, unknown>;
@@ -88,9 +161,7 @@ export class ApprovalStore {
       throw usage('credentials need one of password, passwordFile, privateKeyFile');
     }
     if (c.password !== undefined && c.passwordFile !== undefined) throw usage('give password or passwordFile, not both');
-    for (const k of ['passwordFile', 'privateKeyFile', 'passphraseFile'] as const) {
-      if (typeof c[k] === 'string' && !path.isAbsolute(c[k] as string)) throw usage(`credentials.${k} must be an absolute path on the gateway's host`);
-    }
+    const checked = this.checkedCredentials(c as unknown as ApprovalCredentials);
     let port: number | undefined;
     if (b.port !== undefined && b.port !== null) {
       if (typeof b.port !== 'number' || !Number.isInteger(b.port) || b.port < 1 || b.port > 65535) throw usage('port must be 1..65535');
@@ -105,26 +176,53 @@ export class ApprovalStore {
       approvedAt: now.toISOString(),
     };
     // Check that the entry makes a valid inventory entry (secret files readable, key parses).
-    parseInventory(YAML.stringify({ devices: [toInventoryEntry(approval)] }), `approval of ${fingerprint}`);
+    parseInventory(YAML.stringify({ devices: [toInventoryEntry(approval, checked)] }), `approval of ${fingerprint}`);
     this.data.approved = this.data.approved.filter((a) => a.fingerprint !== fingerprint && a.id !== id).concat(approval);
     this.data.rejected = this.data.rejected.filter((r) => r.fingerprint !== fingerprint);
     this.save();
     return approval;
   }
 
-  /** Rejects a fingerprint for good (and withdraws an approval of it). */
+  /**
+   * Rejects a fingerprint for good (and withdraws an approval of it). The caller decides
+   * which fingerprints may be rejected; the list keeps the newest maxRejected.
+   */
   reject(fingerprint: string, now = new Date()): void {
     this.data.approved = this.data.approved.filter((a) => a.fingerprint !== fingerprint);
     if (!this.isRejected(fingerprint)) this.data.rejected.push({ fingerprint, rejectedAt: now.toISOString() });
+    if (this.data.rejected.length > this.maxRejected) this.data.rejected = this.data.rejected.slice(-this.maxRejected);
     this.save();
   }
 
+  /**
+   * The approvals as inventory entries: secret files checked again (a symlink may have
+   * changed since), ports the gateway reserves for itself dropped. What fails is logged.
+   */
+  entries(reservedPort: (port: number) => string | undefined, logger?: Logger): Array<{ approval: Approval; entry: Record<string, unknown> }> {
+    const out: Array<{ approval: Approval; entry: Record<string, unknown> }> = [];
+    for (const a of this.data.approved) {
+      let credentials: ApprovalCredentials;
+      try {
+        credentials = this.checkedCredentials(a.credentials);
+      } catch (err) {
+        logger?.error({ device: a.id, fingerprint: a.fingerprint, reason: 'GW_ERR_INVENTORY' }, `approval not merged: ${describeError(err)}`);
+        continue;
+      }
+      let approval = a;
+      const reserved = a.port !== undefined ? reservedPort(a.port) : undefined;
+      if (reserved) {
+        // A saved approval never stops start-up: the device is kept, without that port.
+        logger?.error({ device: a.id, port: a.port, reason: 'GW_ERR_LISTEN' }, `approved port ${a.port} not used: it is ${reserved}; the device is reachable on the shared port`);
+        const { port: _dropped, ...rest } = a;
+        approval = rest;
+      }
+      out.push({ approval, entry: toInventoryEntry(approval, credentials) });
+    }
+    return out;
+  }
+
   private save(): void {
-    mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.data, null, 2) + '\n', { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, this.file);
+    writeDurably(this.file, JSON.stringify(this.data, null, 2) + '\n');
   }
 }
 
@@ -132,8 +230,8 @@ function usage(message: string): GatewayError {
   return new GatewayError('GW_ERR_USAGE', message);
 }
 
-function toInventoryEntry(a: Approval): Record<string, unknown> {
-  return { id: a.id, ssh: { hostKeys: [a.fingerprint] }, credentials: { ...a.credentials }, ...(a.port !== undefined ? { port: a.port } : {}) };
+function toInventoryEntry(a: Approval, credentials: ApprovalCredentials): Record<string, unknown> {
+  return { id: a.id, ssh: { hostKeys: [a.fingerprint] }, credentials: { ...credentials }, ...(a.port !== undefined ? { port: a.port } : {}) };
 }
 
 /**
@@ -141,7 +239,12 @@ function toInventoryEntry(a: Approval): Record<string, unknown> {
  * approval that conflicts with nothing in it. Returns the merged inventory and the ids
  * that came from approvals.
  */
-export function loadMergedInventory(file: string, store: ApprovalStore | undefined, logger?: Logger): { inventory: Inventory; approvedIds: Set<string> } {
+export function loadMergedInventory(
+  file: string,
+  store: ApprovalStore | undefined,
+  logger?: Logger,
+  reservedPort: (port: number) => string | undefined = () => undefined,
+): { inventory: Inventory; approvedIds: Set<string> } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -154,13 +257,14 @@ export function loadMergedInventory(file: string, store: ApprovalStore | undefin
   const doc = (YAML.parse(text) ?? {}) as { devices?: unknown[]; defaults?: unknown };
   const devices = [...(doc.devices ?? [])];
   const ports = new Set([...fromFile.devices.values()].map((d) => d.port).filter((p) => p !== undefined));
-  for (const a of store.approved) {
+  for (const { approval: a, entry } of store.entries(reservedPort, logger)) {
     const clash = fromFile.get(a.id) ? `id ${a.id}` : fromFile.byHostKey(a.fingerprint) ? `host key ${a.fingerprint}` : a.port !== undefined && ports.has(a.port) ? `port ${a.port}` : undefined;
     if (clash) {
       logger?.info({ device: a.id, fingerprint: a.fingerprint }, `approval not merged: the inventory file already has ${clash} (the file wins)`);
       continue;
     }
-    devices.push(toInventoryEntry(a));
+    if (a.port !== undefined) ports.add(a.port);
+    devices.push(entry);
     approvedIds.add(a.id);
   }
   try {

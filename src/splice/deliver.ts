@@ -7,7 +7,7 @@
 // the other direction finishes on its own; the splice's drain deadline bounds the rest.
 import { Writable, type Duplex } from 'node:stream';
 
-export function deliverTo(channel: Duplex): Writable {
+export function deliverTo(channel: Duplex, options: { beforeEnd?: () => Promise<void> } = {}): Writable {
   let gone = channel.destroyed || (channel as Duplex & { closed?: boolean }).closed === true;
   let inFlight: ((err?: Error | null) => void) | undefined;
   let finishing: (() => void) | undefined;
@@ -34,16 +34,20 @@ export function deliverTo(channel: Duplex): Writable {
       });
     },
     final(cb) {
-      if (gone) {
-        cb();
-        return;
-      }
-      finishing = () => {
-        finishing = undefined;
-        cb();
+      const end = () => {
+        if (gone) {
+          cb();
+          return;
+        }
+        finishing = () => {
+          finishing = undefined;
+          cb();
+        };
+        channel.once('finish', () => finishing?.());
+        channel.end();
       };
-      channel.once('finish', () => finishing?.());
-      channel.end();
+      if (options.beforeEnd && !gone) options.beforeEnd().then(end, end);
+      else end();
     },
     destroy(err, cb) {
       channel.off('close', onClose);

@@ -26,6 +26,10 @@ export interface SpliceOptions {
   onError?: (reason: GatewayError) => void;
   /** Called once at the start with a handle for a graceful drain (see lifecycle/drain.ts). */
   onStart?: (handle: SpliceHandle) => void;
+  /** Awaited before the client's channel is ended once the device's side is done (bounded by the caller). */
+  beforeClientEnd?: () => Promise<void>;
+  /** Stages that may change what passes (the read-only filter): after the observer toward the device, before it toward the client. */
+  filter?: { toDevice: Transform; toClient: Transform };
 }
 
 /** What a drain needs of a running splice. */
@@ -117,8 +121,8 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   client.once('close', onClientClose);
   device.once('close', onDeviceClose);
 
-  const run = (from: Duplex, through: Transform, to: Duplex, whenDone: 'client_closed' | 'device_closed') =>
-    pipeline(from, through, deliverTo(to), { signal: controller.signal }).then(
+  const run = (stages: [Duplex, ...Duplex[]], to: Duplex, whenDone: 'client_closed' | 'device_closed') =>
+    pipeline([...stages, deliverTo(to, to === client && options.beforeClientEnd ? { beforeEnd: options.beforeClientEnd } : {})], { signal: controller.signal }).then(
       () => {
         // The source ended cleanly and everything reached the other side: that side is done.
         reason ??= whenDone;
@@ -132,13 +136,15 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   const count = (n: number) => (moved += n);
   const toDeviceStage = observing('to_device', options.observer, stop, count);
   const toClientStage = observing('to_client', options.observer, stop, count);
+  const filters = options.filter ? [options.filter.toDevice, options.filter.toClient] : [];
   options.onStart?.({
     buffered: () =>
-      [client, device, toDeviceStage, toClientStage].reduce((n, s) => n + s.readableLength + s.writableLength, 0),
+      [client, device, toDeviceStage, toClientStage, ...filters].reduce((n, s) => n + s.readableLength + s.writableLength, 0),
     stop,
   });
-  const toDevice = run(client, toDeviceStage, device, 'client_closed');
-  const toClient = run(device, toClientStage, client, 'device_closed');
+  // The observer sees what the client sent and what it receives (a refused <rpc> and its answer too).
+  const toDevice = run([client, toDeviceStage, ...(options.filter ? [options.filter.toDevice] : [])], device, 'client_closed');
+  const toClient = run([device, ...(options.filter ? [options.filter.toClient] : []), toClientStage], client, 'device_closed');
   // An EOF alone arms no timer: a client that sent EOF after its last <rpc> still waits
   // for the reply, as it would on a direct connection (`ssh -s netconf < rpc.xml`).
   // After an abort, never wait on the pipelines longer than the drain allows.

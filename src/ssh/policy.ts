@@ -9,8 +9,13 @@ import type { Algorithms } from 'ssh2';
 const SHA1_KEX = ['diffie-hellman-group14-sha1', 'diffie-hellman-group-exchange-sha1', 'diffie-hellman-group1-sha1'];
 const CBC = ['aes128-cbc', 'aes192-cbc', 'aes256-cbc', '3des-cbc'];
 
+/** What the gateway announces as its software version when ssh.identification is not given. */
+export const DEFAULT_SSH_IDENT = 'callhome_gateway';
+
 export interface SshPolicy {
   algorithms: Algorithms;
+  /** The software version both sides announce (`SSH-2.0-<ident>`): ssh.identification. */
+  ident: string;
   /** Why a finished key exchange must be refused, or undefined. */
   refusal(peer: unknown, negotiated: NegotiatedAlgorithms): string | undefined;
   legacy: boolean;
@@ -23,7 +28,7 @@ export interface NegotiatedAlgorithms {
   sc: { cipher: string; mac: string };
 }
 
-export function sshPolicy(options: { legacyAlgorithms: boolean; requireStrictKex: boolean }): SshPolicy {
+export function sshPolicy(options: { legacyAlgorithms: boolean; requireStrictKex: boolean; identification?: string }): SshPolicy {
   const algorithms: Algorithms = options.legacyAlgorithms
     ? ({ kex: { append: SHA1_KEX }, cipher: { append: CBC } } as unknown as Algorithms)
     : ({
@@ -32,6 +37,8 @@ export function sshPolicy(options: { legacyAlgorithms: boolean; requireStrictKex
       } as unknown as Algorithms);
   return {
     algorithms,
+    // Not ssh2's default (`ssh2js<version>`), which tells a scanner the library and version.
+    ident: options.identification ?? DEFAULT_SSH_IDENT,
     legacy: options.legacyAlgorithms,
     refusal(peer, n) {
       if (strictKex(peer)) return undefined;

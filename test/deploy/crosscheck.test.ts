@@ -51,13 +51,14 @@ test('SPEC.md defaults and the config schema agree', (t) => {
   t.deepEqual(problems, [], problems.join('\n'));
 });
 
-test('TLS call home is on by default, as SPEC.md now says (the manifest checks then require its port)', (t) => {
+test('TLS call home is on by default, as SPEC.md says (the manifest checks then require its port)', (t) => {
   if (!spec) return t.pass();
-  // An earlier SPEC.md gave `false` "until TLS lands"; either way the default is now true.
-  const tls = spec.provisionalDefaults.get('callhome.tls.enabled');
-  if (tls) t.regex(tls.until, /TLS lands/);
+  // SPEC.md once gave callhome.tls.enabled a provisional "false until TLS lands"; it now
+  // documents the plain default. Either way the schema must say true.
+  const provisional = spec.provisionalDefaults.get('callhome.tls.enabled');
+  if (provisional) t.regex(provisional.until, /TLS lands/);
   else t.is(spec.configDefaults.get('callhome.tls.enabled'), 'true');
-  t.is(schemaDefault('callhome.tls.enabled'), true, 'TLS call home is in this version: the interim default is lifted');
+  t.is(schemaDefault('callhome.tls.enabled'), true, 'TLS call home is in this version');
   t.is(loadConfig([], {}).callhome.tls.enabled, true);
 });
 

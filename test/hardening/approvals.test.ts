@@ -12,7 +12,7 @@ test('approvals persist (0600), merge with the file, and the file wins on id, ho
   const dir = mkdtempSync(path.join(tmpdir(), 'chgw-appr-'));
   const pw = path.join(dir, 'pw');
   writeFileSync(pw, 'secret\n');
-  const store = new ApprovalStore(path.join(dir, 'state'));
+  const store = new ApprovalStore(path.join(dir, 'state'), { secretsDir: dir });
   store.approve(fp('A'), 'ssh-ed25519', { id: 'new-1', credentials: { username: 'u', passwordFile: pw } });
   store.approve(fp('B'), 'ssh-ed25519', { id: 'file-1', credentials: { username: 'u', passwordFile: pw } }); // id clash
   store.approve(fp('C'), 'ssh-ed25519', { id: 'new-2', credentials: { username: 'u', passwordFile: pw } }); // key clash
@@ -20,7 +20,7 @@ test('approvals persist (0600), merge with the file, and the file wins on id, ho
   t.is(statSync(store.file).mode & 0o777, 0o600);
   const inv = path.join(dir, 'devices.yaml');
   writeFileSync(inv, `devices:\n  - id: file-1\n    ssh: { hostKeys: ["${fp('E')}"] }\n    credentials: { username: x, password: y }\n  - id: file-2\n    ssh: { hostKeys: ["${fp('C')}"] }\n    credentials: { username: x, password: y }\n    port: 10830\n`);
-  const reopened = new ApprovalStore(path.join(dir, 'state'));
+  const reopened = new ApprovalStore(path.join(dir, 'state'), { secretsDir: dir });
   t.is(reopened.approved.length, 4, 'kept across a restart');
   const { inventory, approvedIds } = loadMergedInventory(inv, reopened);
   t.deepEqual([...approvedIds], ['new-1']);
@@ -31,11 +31,12 @@ test('approvals persist (0600), merge with the file, and the file wins on id, ho
 });
 
 test('approvals are validated before they are recorded; reject withdraws an approval for good', (t) => {
-  const store = new ApprovalStore(mkdtempSync(path.join(tmpdir(), 'chgw-appr-')));
+  const dir = mkdtempSync(path.join(tmpdir(), 'chgw-appr-'));
+  const store = new ApprovalStore(path.join(dir, 'state'), { secretsDir: dir });
   t.throws(() => store.approve(fp('A'), 'ssh-ed25519', { id: 'bad id!', credentials: { username: 'u', password: 'p' } }), { message: /id must be/ });
   t.throws(() => store.approve(fp('A'), 'ssh-ed25519', { id: 'ok', credentials: { username: 'u' } }), { message: /need one of/ });
   t.throws(() => store.approve(fp('A'), 'ssh-ed25519', { id: 'ok', credentials: { username: 'u', passwordFile: 'relative' } }), { message: /absolute path/ });
-  t.throws(() => store.approve(fp('A'), 'ssh-ed25519', { id: 'ok', credentials: { username: 'u', passwordFile: '/nonexistent/pw' } }), { message: /cannot be read/ });
+  t.throws(() => store.approve(fp('A'), 'ssh-ed25519', { id: 'ok', credentials: { username: 'u', passwordFile: path.join(dir, 'nonexistent') } }), { message: /cannot be read/ });
   t.throws(() => store.approve(fp('A'), 'ssh-ed25519', { id: 'ok', credentials: { username: 'u', password: 'p', token: 'x' } }), { message: /unknown credentials key/ });
   store.approve(fp('A'), 'ssh-ed25519', { id: 'ok', credentials: { username: 'u', password: 'p' } });
   store.reject(fp('A'));

@@ -13,7 +13,7 @@ test('devices: usage errors exit 2, an unreachable API exits 1, each with one li
   for (const [args, re] of [
     [['devices', 'approve', fp, '--username', 'u', '--password-file', '/x'], /needs --id/],
     [['devices', 'approve', fp, '--id', 'x', '--password-file', '/x'], /needs --username/],
-    [['devices', 'approve', fp, '--id', 'x', '--username', 'u'], /--password-file or --key-file/],
+    [['devices', 'approve', fp, '--id', 'x', '--username', 'u'], /--password-stdin, --password-file or --key-file/],
     [['devices', 'show'], /needs a device ID/],
     [['devices', 'frobnicate'], /unknown devices command/],
   ] as Array<[string[], RegExp]>) {
@@ -29,6 +29,9 @@ test('devices: usage errors exit 2, an unreachable API exits 1, each with one li
   const down = run(['devices', 'list', '--api', `http://127.0.0.1:${port}`]);
   t.is(down.status, 1);
   t.regex(down.stderr, /cannot reach the gateway API at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
+  const noPassword = spawnSync(process.execPath, [CLI, 'devices', 'approve', fp, '--id', 'x', '--username', 'u', '--password-stdin'], { encoding: 'utf8', input: '', env: { ...process.env, CALLHOME_GATEWAY_TOKEN: '' } });
+  t.is(noPassword.status, 2);
+  t.regex(noPassword.stderr, /--password-stdin: no password on stdin/);
   const help = run(['devices', '--help']);
   t.is(help.status, 0);
   t.regex(help.stdout, /devices approve FINGERPRINT --id ID/);

@@ -45,6 +45,7 @@ test.serial('approve an unknown real device with the CLI; a manager reaches it; 
     CHGW_STATEDIR: path.join(dir, 'state'),
     CHGW_CALLHOME_SSH_PORT: String(callhomePort),
     CHGW_HTTP_ADMINTOKENFILE: tokenFile,
+    CHGW_ONBOARDING_SECRETSDIR: dir,
     CHGW_AUDIT_FILE: path.join(dir, 'audit.jsonl'),
   };
   const users = `users:\n  - name: alice\n    password: ${userPassword}\n    devices: ["*"]\n`;
@@ -75,7 +76,7 @@ test.serial('approve an unknown real device with the CLI; a manager reaches it; 
   const approveArgs = ['devices', 'approve', device.hostKeyFingerprint, '--id', 'onboarded-1'];
   const creds = devicePassword
     ? ['--username', devicePassword.username, '--password-file', writeSecret(dir, 'device-pw', devicePassword.password)]
-    : ['--username', device.username, '--key-file', device.privateKeyFile];
+    : ['--username', device.username, '--key-file', writeSecret(dir, 'device-key', readFileSync(device.privateKeyFile, 'utf8'))];
   const noToken = await run([...approveArgs, ...creds]);
   t.is(noToken.code, 1);
   t.regex(noToken.stderr, /401 a valid bearer token is required/);

@@ -4,7 +4,7 @@
 import { reasonLabel } from '../../src/errors.js';
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
-const AUDIT_EVENTS = new Set(['session-start', 'session-end', 'rpc']);
+const AUDIT_EVENTS = new Set(['session-start', 'session-end', 'rpc', 'admin']);
 const SECRET_KEYS = ['password', 'passphrase', 'privateKey', 'token'];
 
 type Check = (value: unknown) => boolean;
@@ -54,7 +54,8 @@ export function logLineProblems(line: string): string[] {
   for (const key of SECRET_KEYS) if (key in o && o[key] !== '[redacted]') problems.push(`${key} in a log line: ${at}`);
   if (o.audit === true) {
     if (!AUDIT_EVENTS.has(o.event as string)) problems.push(`audit event ${JSON.stringify(o.event)}: ${at}`);
-    for (const required of ['session', 'user', 'device', 'remoteAddress']) if (!(required in o)) problems.push(`audit record without ${required}: ${at}`);
+    const required = o.event === 'admin' ? ['action', 'target', 'remoteAddress'] : ['session', 'user', 'device', 'remoteAddress'];
+    for (const key of required) if (!(key in o)) problems.push(`audit record without ${key}: ${at}`);
   }
   return problems;
 }

@@ -17,6 +17,8 @@ export interface ScriptedDeviceOptions {
   password?: string;
   /** What the device does on each netconf channel; default: send a hello, then echo nothing. */
   onNetconf?: (channel: ServerChannel) => void;
+  /** Log the gateway in, then never answer its session channel open (neither accept nor reject). */
+  ignoreChannelOpen?: boolean;
 }
 
 export class ScriptedDevice {
@@ -25,6 +27,10 @@ export class ScriptedDevice {
   readonly username: string;
   readonly password: string;
   authAttempts = 0;
+  /** Every password the gateway tried, in order (a hostile device would keep them). */
+  passwordsTried: string[] = [];
+  /** The SSH identification line of each gateway connection (`SSH-2.0-...`). */
+  gatewayIdents: string[] = [];
   channels = 0;
   private server: ssh2.Server;
   private sockets = new Set<net.Socket>();
@@ -34,15 +40,18 @@ export class ScriptedDevice {
     this.password = options.password ?? 'device-secret';
     const parsed = ssh2.utils.parseKey(this.hostKey.public) as ssh2.ParsedKey;
     this.fingerprint = fingerprintOfKeyBlob(parsed.getPublicSSH());
-    this.server = new ssh2.Server({ hostKeys: [this.hostKey.private] }, (conn) => {
+    this.server = new ssh2.Server({ hostKeys: [this.hostKey.private] }, (conn, info) => {
+      this.gatewayIdents.push(info.header.identRaw);
       conn.on('error', () => {});
       conn.on('authentication', (ctx) => {
         this.authAttempts++;
+        if (ctx.method === 'password') this.passwordsTried.push(ctx.password);
         if (ctx.method === 'password' && ctx.username === this.username && ctx.password === this.password) ctx.accept();
         else ctx.reject(['password']);
       });
       conn.on('ready', () => {
         conn.on('session', (accept) => {
+          if (this.options.ignoreChannelOpen) return;
           const session = accept();
           session.on('subsystem', (acceptSub, _reject, info) => {
             if (info.name !== 'netconf') return;

@@ -83,3 +83,11 @@ for (const [name, yaml, message] of [
     t.regex(err!.message, message);
   });
 }
+
+test('access: read-only or read-write (the default); anything else is refused with the key named', (t) => {
+  const users = parseUsers('users:\n  - { name: bob, password: x, access: read-only }\n  - { name: alice, password: y }\n', 'users.yaml');
+  t.is(users.accessOf('bob'), 'read-only');
+  t.is(users.accessOf('alice'), 'read-write');
+  const err = t.throws(() => parseUsers('users:\n  - { name: bob, password: x, access: readonly }\n', 'users.yaml'));
+  t.regex(err!.message, /user "bob": access must be read-only or read-write/);
+});
