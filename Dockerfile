@@ -2,8 +2,11 @@
 #
 # callhome-gateway container image.
 #
-#   docker build -t callhome-gateway .
-#   docker run --rm -p 4334:4334 -p 830:830 -p 9834:9834 \
+#   docker build -t callhome-gateway \
+#     --build-arg VERSION="$(node -p "require('./package.json').version")" \
+#     --build-arg REVISION="$(git rev-parse HEAD)" --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+#     --build-arg SOURCE=https://your.git.host/callhome-gateway .
+#   docker run --rm -p 4334:4334 -p 4335:4335 -p 830:830 -p 9834:9834 \
 #     -v "$PWD/config:/app/config:ro" -v chgw-state:/app/data callhome-gateway
 #
 # Stages: `toolchain` (node + python3/make/g++), `build` (all dependencies, tsc),
@@ -11,8 +14,13 @@
 # `runtime` (slim node, no compiler, no npm cache, non-root). test/deploy/runtime-install
 # runs the prod-deps steps without Docker, so keep the two in step.
 
-# Pin by digest for reproducible builds, e.g. --build-arg NODE_IMAGE=node:20-slim@sha256:…
-ARG NODE_IMAGE=node:20-slim
+# Node.js 24, the current LTS (Node 20 reached end of life in April 2026). Pin the base by
+# digest for reproducible builds: look up the multi-platform index digest of the tag with
+#   docker buildx imagetools inspect node:24-slim      (the "Digest:" line)
+# and build with --build-arg NODE_IMAGE=node:24-slim@sha256:<that digest>. For example
+# node:24-slim@sha256:a9f5f7c91a432850b2a8a7797adf5eadb6c733ceed61167806cee7ea7fbc29df was
+# the tag's index in August 2025; use a current one, refreshed with each release.
+ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS toolchain
 # ssh2 builds lib/protocol/crypto/build/Release/sshcrypto.node with node-gyp at install time
@@ -47,11 +55,21 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev \
  && node -e "if (typeof require('ssh2/lib/utils.js').makeSocketWriter !== 'function') { console.error('patches/ssh2 was not applied'); process.exit(1) }"
 
 FROM ${NODE_IMAGE} AS runtime
+# OCI annotations (docker inspect, registries, scanners). The build arguments default to
+# "unknown" so an image built without them says so instead of lying.
+ARG NODE_IMAGE
 ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="callhome-gateway" \
       org.opencontainers.image.description="NETCONF Call Home (RFC 8071) gateway" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="${NODE_IMAGE}"
 ENV NODE_ENV=production
 # A fixed numeric uid/gid so Kubernetes can check runAsNonRoot and fsGroup matches.
 RUN groupadd --system --gid 10001 callhome \

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { describeConfigKeys, loadConfig } from './config.js';
+import { describeConfigKeys, loadConfig, type Config } from './config.js';
 import { GatewayError, describeError, isGatewayError } from './errors.js';
 import { describeKeyMaterial } from './device/identity.js';
 import { Gateway } from './gateway.js';
@@ -129,28 +129,51 @@ async function cmdHashPassword(args: string[]): Promise<number> {
   return EXIT_OK;
 }
 
+/** Exit code 2 for errors of usage or configuration, 1 for the rest. */
+function isUsageError(err: unknown): boolean {
+  return (
+    err instanceof UsageError ||
+    (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true ||
+    isGatewayError(err, 'GW_ERR_CONFIG') ||
+    isGatewayError(err, 'GW_ERR_INVENTORY') ||
+    isGatewayError(err, 'GW_ERR_USERS') ||
+    isGatewayError(err, 'GW_ERR_USAGE')
+  );
+}
+
 async function cmdRun(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, allowPositionals: false, options: { config: { type: 'string', short: 'c', multiple: true } } });
-  const config = loadConfig(values.config ?? []);
-  const logger = createLogger(config.log.level);
-  const gateway = new Gateway(config, logger);
-  await gateway.start();
-  return new Promise<number>((resolve) => {
-    let stopping = false;
+  // Until the configuration names a level, a start-up failure is still a JSON line (the
+  // one-line reason goes to stderr as well, from main()).
+  let logger = createLogger('info');
+  let config: Config;
+  let gateway: Gateway;
+  try {
+    config = loadConfig(values.config ?? []);
+    logger = createLogger(config.log.level);
+    gateway = new Gateway(config, logger);
+    await gateway.start();
+  } catch (err) {
+    const exitCode = isUsageError(err) ? EXIT_USAGE : EXIT_FAILURE;
+    logger.fatal({ reason: isGatewayError(err) ? err.code : undefined, exitCode }, `not started: ${describeError(err)}`);
+    throw err;
+  }
+  const stopped = await new Promise<{ exitCode: number; signal?: NodeJS.Signals; exitReason: string }>((resolve) => {
+    let stopping: NodeJS.Signals | undefined;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: closing at once');
         gateway.destroy();
-        resolve(EXIT_FAILURE);
+        resolve({ exitCode: EXIT_FAILURE, signal, exitReason: 'second signal: closed at once' });
         return;
       }
-      stopping = true;
+      stopping = signal;
       logger.info({ signal, grace: config.shutdown.grace }, 'closing gracefully');
       gateway.close().then(
-        (clean) => resolve(clean ? EXIT_OK : EXIT_FAILURE),
+        (clean) => resolve(clean ? { exitCode: EXIT_OK, signal, exitReason: 'drained' } : { exitCode: EXIT_FAILURE, signal, exitReason: 'shutdown.grace ran out' }),
         (err: unknown) => {
           logger.error({ err: describeError(err) }, 'close failed');
-          resolve(EXIT_FAILURE);
+          resolve({ exitCode: EXIT_FAILURE, signal, exitReason: `close failed: ${describeError(err)}` });
         },
       );
     };
@@ -162,6 +185,9 @@ async function cmdRun(args: string[]): Promise<number> {
       void gateway.reloadUsers();
     });
   });
+  // The last line of a run: why it ended and with which exit code.
+  logger.info(stopped, `stopped: ${stopped.exitReason}`);
+  return stopped.exitCode;
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
@@ -199,15 +225,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await handler(args);
   } catch (err) {
-    const usage =
-      err instanceof UsageError ||
-      (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') ||
-      isGatewayError(err, 'GW_ERR_CONFIG') ||
-      isGatewayError(err, 'GW_ERR_INVENTORY') ||
-      isGatewayError(err, 'GW_ERR_USERS') ||
-      isGatewayError(err, 'GW_ERR_USAGE');
     process.stderr.write(`callhome-gateway: ${describeError(err)}\n`);
-    return usage ? EXIT_USAGE : EXIT_FAILURE;
+    return isUsageError(err) ? EXIT_USAGE : EXIT_FAILURE;
   }
 }
 

@@ -36,15 +36,26 @@ export type ErrorCode =
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Log fields that identify what was refused (e.g. the unknown device's `fingerprint`). */
+  readonly fields: Record<string, string | number>;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; fields?: Record<string, string | number> }) {
     super(message, options);
     this.name = 'GatewayError';
     this.code = code;
+    this.fields = options?.fields ?? {};
   }
 }
 
 export function isGatewayError(err: unknown, code?: ErrorCode): err is GatewayError {
   return err instanceof GatewayError && (code === undefined || err.code === code);
+}
+
+/**
+ * The label of a code in logs (`reason`) and metrics (`reason`, `result`): without its
+ * GW_ERR_ prefix, in lower case (GW_ERR_KEEPALIVE_TIMEOUT → keepalive_timeout).
+ */
+export function reasonLabel(code: string): string {
+  return code.replace(/^GW_ERR_/, '').toLowerCase();
 }
 
 /** A one-line description of any thrown value, for logs and stderr. */

@@ -39,7 +39,7 @@ function tokenSource(logger: Logger, inline: string, file: string, key: string, 
     } catch (err) {
       if (!warned) {
         warned = true;
-        logger.error({ file, code: (err as NodeJS.ErrnoException).code }, `${key} cannot be read: ${unreadable}`);
+        logger.error({ file, err: (err as NodeJS.ErrnoException).code }, `${key} cannot be read: ${unreadable}`);
       }
       return '';
     }
@@ -80,6 +80,7 @@ function admissionPolicy(c: AdmissionConfig, graceSeconds: number) {
 
 export function buildHardening(config: Config, logger: Logger, metrics: GatewayMetrics): Hardening {
   const fds = new FdCeiling(resolveFdCeiling(config.limits.maxOpenFiles), logger);
+  metrics.watchSockets(fds);
   const warnCallhome = throttled(logger.child({ side: 'callhome' }));
   const warnNorthbound = throttled(logger.child({ side: 'northbound' }));
   // Call home: the DeviceSession owns the login deadline (it counts result="timeout"),

@@ -2,17 +2,58 @@
 // several gateways can run in one process (tests) without sharing counts.
 // The names and labels are part of the external contract (SPEC.md "Metrics").
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { totalmem } from 'node:os';
+import { reasonLabel, type ErrorCode } from './errors.js';
 
-export type Transport = 'ssh' | 'tls';
-export type ConnectionResult =
-  | 'accepted'
-  | 'unknown_device'
-  | 'auth_failed'
-  | 'handshake_failed'
-  | 'timeout'
-  | 'rejected_limit';
-export type ClientSessionResult = 'ok' | 'auth_failed' | 'denied' | 'device_unavailable' | 'rejected_limit';
-export type Direction = 'to_device' | 'to_client';
+// The documented values of each label. Every counter (and labelled gauge) is exported with
+// each of them at 0 from start-up: Prometheus sees a series that first appears at 5 as no
+// increase, so without them the first failure after a restart would never reach an alert.
+export const TRANSPORTS = ['ssh', 'tls'] as const;
+export const CONNECTION_RESULTS = ['accepted', 'unknown_device', 'auth_failed', 'handshake_failed', 'timeout', 'rejected_limit'] as const;
+export const CLIENT_SESSION_RESULTS = ['ok', 'auth_failed', 'denied', 'device_unavailable', 'rejected_limit'] as const;
+export const DIRECTIONS = ['to_device', 'to_client'] as const;
+/** The files a reload re-reads (`file` of callhome_config_reload_failures_total). */
+export const CONFIG_FILES = ['inventory', 'users'] as const;
+/** The codes a connected device can be closed with: each is a `reason` of callhome_device_disconnects_total. */
+export const DISCONNECT_CODES = [
+  'GW_ERR_DEVICE_CLOSED',
+  'GW_ERR_REPLACED',
+  'GW_ERR_REMOVED',
+  'GW_ERR_KEEPALIVE_TIMEOUT',
+  'GW_ERR_IDLE_RELEASE',
+  'GW_ERR_TIMEOUT',
+  'GW_ERR_PROTOCOL',
+  'GW_ERR_FRAMING',
+  'GW_ERR_NOT_NETCONF',
+  'GW_ERR_SHUTDOWN',
+  'GW_ERR_OPERATOR',
+] as const satisfies readonly ErrorCode[];
+
+export type Transport = (typeof TRANSPORTS)[number];
+export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
+export type ClientSessionResult = (typeof CLIENT_SESSION_RESULTS)[number];
+export type Direction = (typeof DIRECTIONS)[number];
+
+/** Each label of a metric with the values it is exported at from start-up. */
+export type LabelValues<L extends string> = { [K in L]: readonly string[] };
+
+/**
+ * Exports `metric` at 0 for every combination of the given label values (a counter is
+ * incremented by 0, a gauge set to 0). Call it once, right after registering the metric;
+ * every labelled counter of the gateway goes through here (test/metrics checks that).
+ */
+export function zeroSeries<L extends string>(metric: Counter<L> | Gauge<L>, values: LabelValues<L>): void {
+  const names = Object.keys(values) as L[];
+  const combine = (i: number, labels: Partial<Record<L, string>>): void => {
+    if (i === names.length) {
+      if (metric instanceof Counter) metric.inc(labels as Record<L, string>, 0);
+      else metric.set(labels as Record<L, string>, 0);
+      return;
+    }
+    for (const v of values[names[i]!]) combine(i + 1, { ...labels, [names[i]!]: v });
+  };
+  combine(0, {});
+}
 
 /** RPC operations with a label of their own; anything else is counted as `other`. */
 export const RPC_OPERATIONS = new Set([
@@ -50,6 +91,10 @@ export class GatewayMetrics {
   readonly configReloadFailuresTotal: Counter<'file'>;
   /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
   readonly deviceClientSessions: Gauge<'device'>;
+  readonly memoryLimit: Gauge;
+  readonly openSockets: Gauge;
+  readonly openSocketsCeiling: Gauge;
+  private sockets: { readonly inUse: number; readonly ceiling: number } = { inUse: 0, ceiling: 0 };
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -121,24 +166,52 @@ export class GatewayMetrics {
       labelNames: ['file'],
       registers,
     });
-    for (const file of ['inventory', 'users'] as const) this.configReloadFailuresTotal.inc({ file }, 0);
     this.deviceClientSessions = new Gauge({
       name: 'callhome_device_client_sessions',
       help: 'Client sessions per device, only for devices that have at least one',
       labelNames: ['device'],
       registers,
     });
-    // Zero-valued series from the start, so dashboards and alerts see them before traffic.
-    for (const transport of ['ssh', 'tls'] as const) {
-      this.devicesConnected.set({ transport }, 0);
-      this.deviceFlapsTotal.inc({ transport }, 0);
-    }
-    for (const direction of ['to_device', 'to_client'] as const) {
-      this.netconfMessagesTotal.inc({ direction }, 0);
-      this.netconfBytesTotal.inc({ direction }, 0);
-    }
+    this.memoryLimit = new Gauge({
+      name: 'callhome_memory_limit_bytes',
+      help: "Memory the process may use: its cgroup's limit (the container's), else the host's memory",
+      registers,
+      collect() {
+        this.set(memoryLimitBytes());
+      },
+    });
+    const sockets = () => this.sockets;
+    this.openSockets = new Gauge({
+      name: 'callhome_open_sockets',
+      help: 'Connections the gateway holds on all its listeners, counted against limits.maxOpenFiles',
+      registers,
+      collect() {
+        this.set(sockets().inUse);
+      },
+    });
+    this.openSocketsCeiling = new Gauge({
+      name: 'callhome_open_sockets_ceiling',
+      help: 'The open-socket ceiling (limits.maxOpenFiles, or the open-file limit less a reserve): new connections are refused there',
+      registers,
+      collect() {
+        this.set(sockets().ceiling);
+      },
+    });
+    zeroSeries(this.devicesConnected, { transport: TRANSPORTS });
+    zeroSeries(this.deviceFlapsTotal, { transport: TRANSPORTS });
+    zeroSeries(this.connectionsTotal, { transport: TRANSPORTS, result: CONNECTION_RESULTS });
+    zeroSeries(this.clientSessionsTotal, { result: CLIENT_SESSION_RESULTS });
+    zeroSeries(this.netconfMessagesTotal, { direction: DIRECTIONS });
+    zeroSeries(this.netconfBytesTotal, { direction: DIRECTIONS });
+    zeroSeries(this.deviceDisconnectsTotal, { reason: DISCONNECT_CODES.map(disconnectReason) });
+    zeroSeries(this.configReloadFailuresTotal, { file: CONFIG_FILES });
     this.clientSessionsActive.set(0);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The socket ceiling the open-socket gauges report (limits/fd-ceiling.ts). */
+  watchSockets(source: { readonly inUse: number; readonly ceiling: number }): void {
+    this.sockets = source;
   }
 
   static operationLabel(operation: string | undefined): string {
@@ -149,8 +222,20 @@ export class GatewayMetrics {
 /**
  * The `reason` label of callhome_device_disconnects_total for an error code: the code without
  * its GW_ERR_ prefix, in lower case (GW_ERR_KEEPALIVE_TIMEOUT → keepalive_timeout), like the
- * other metrics' result labels. Logs keep the full code.
+ * other metrics' result labels and the log's `reason` field.
  */
-export function disconnectReason(code: string): string {
-  return code.replace(/^GW_ERR_/, '').toLowerCase();
+export function disconnectReason(code: ErrorCode): string {
+  return reasonLabel(code);
+}
+
+/**
+ * The memory this process may use: the cgroup limit where one is set (a container's
+ * `resources.limits.memory`), otherwise the machine's memory. Divided into
+ * process_resident_memory_bytes, it tells how close the process is to being OOM-killed.
+ */
+export function memoryLimitBytes(): number {
+  const host = totalmem();
+  // Node reports 0, or a huge number, when no cgroup limit applies.
+  const constrained = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
+  return constrained > 0 && constrained < host ? constrained : host;
 }

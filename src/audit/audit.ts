@@ -4,11 +4,13 @@
 // with the logs, or appended to `audit.file`.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
+import { withReasonLabel } from '../log.js';
 
 export interface AuditSession {
   /** The gateway's id for this client session (also in the log lines). */
   session: string;
   user: string;
+  /** The manager's address:port (written as remoteAddress and remotePort). */
   client: string;
   device: string;
   /** The device's NETCONF session-id, once its <hello> is seen. */
@@ -60,7 +62,23 @@ export class AuditLog {
 
   write(record: AuditRecord | AdminAuditRecord): void {
     if (!this.enabled) return;
-    this.out.write(JSON.stringify({ time: new Date().toISOString(), name: 'callhome-gateway', audit: true, ...record }) + '\n');
+    // The log lines' envelope (level, msg) and address spelling, so audit records can share
+    // stdout with the logs and one pipeline parses both (docs/LOGS.md "Audit records").
+    let fields: Record<string, unknown> = record as unknown as Record<string, unknown>;
+    if ('client' in record) {
+      const { client, ...rest } = record;
+      const at = client.lastIndexOf(':');
+      fields = { ...rest, remoteAddress: at > 0 ? client.slice(0, at) : client, remotePort: at > 0 ? Number(client.slice(at + 1)) : undefined };
+    }
+    const line = {
+      level: 'info',
+      time: new Date().toISOString(),
+      name: 'callhome-gateway',
+      audit: true,
+      ...withReasonLabel(fields),
+      msg: `audit ${record.event}`,
+    };
+    this.out.write(JSON.stringify(line) + '\n');
   }
 
   close(): Promise<void> {

@@ -1,6 +1,10 @@
 // Metrics of held sessions (one device NETCONF session lent to one client at a time):
 // registered on the gateway's own Registry, next to the contract metrics in metrics.ts.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { TRANSPORTS, zeroSeries } from '../metrics.js';
+
+/** The `result` values of callhome_held_session_keepalives_total. */
+export const HELD_KEEPALIVE_RESULTS = ['sent', 'answered', 'dead'] as const;
 
 export class HeldSessionMetrics {
   readonly waiting: Gauge<'transport'>;
@@ -37,14 +41,14 @@ export class HeldSessionMetrics {
     });
     this.keepalives = new Counter({
       name: 'callhome_held_session_keepalives_total',
-      help: 'NETCONF-level keepalive <get> requests on held sessions, by result (sent, dead)',
+      help: 'NETCONF-level keepalive <get> requests on held sessions, by result (sent, answered, dead)',
       labelNames: ['transport', 'result'],
       registers,
     });
-    for (const transport of ['ssh', 'tls'] as const) {
-      this.waiting.set({ transport }, 0);
-      this.lends.inc({ transport }, 0);
-      this.busy.inc({ transport }, 0);
-    }
+    zeroSeries(this.waiting, { transport: TRANSPORTS });
+    zeroSeries(this.lends, { transport: TRANSPORTS });
+    zeroSeries(this.busy, { transport: TRANSPORTS });
+    zeroSeries(this.droppedReplies, { transport: TRANSPORTS });
+    zeroSeries(this.keepalives, { transport: TRANSPORTS, result: HELD_KEEPALIVE_RESULTS });
   }
 }

@@ -189,7 +189,7 @@ export class DeviceSession extends EventEmitter {
       // RFC 8071 §4.1 C5/C6: refuse before any credential is sent; record for the operator.
       const keyType = keyTypeOfBlob(key);
       this.deps.pending.record(fingerprint, keyType, this.remoteAddress);
-      this.kill(new GatewayError('GW_ERR_UNKNOWN_DEVICE', `unknown host key ${fingerprint} (${keyType})`));
+      this.kill(new GatewayError('GW_ERR_UNKNOWN_DEVICE', `unknown host key ${fingerprint} (${keyType})`, { fields: { fingerprint, keyType } }));
       return false;
     }
     const refused = this.deps.options.admitDevice?.(entry);
@@ -344,11 +344,11 @@ export class DeviceSession extends EventEmitter {
     if (!wasConnected) {
       const result = RESULT_OF_CODE[reason.code] ?? 'handshake_failed';
       this.deps.metrics.connectionsTotal.inc({ transport: 'ssh', result });
-      this.log.warn({ device: this.entry?.id, reason: reason.code }, `call-home connection refused: ${reason.message}`);
+      this.log.warn({ device: this.entry?.id, ...reason.fields, reason: reason.code, result }, `call-home connection refused: ${reason.message}`);
     } else {
       this.blameProbe(reason);
       this.deps.metrics.deviceDisconnectsTotal.inc({ reason: disconnectReason(reason.code) });
-      this.log.info({ device: this.entry?.id, reason: reason.code }, `device disconnected: ${reason.message}`);
+      this.log.info({ device: this.entry?.id, ...reason.fields, reason: reason.code }, `device disconnected: ${reason.message}`);
     }
     this.abortController.abort(reason);
     this.own?.close(reason);

@@ -223,10 +223,10 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
     if (!wasConnected) {
       const result = RESULT_OF_CODE[reason.code] ?? 'handshake_failed';
       this.deps.metrics.connectionsTotal.inc({ transport: 'tls', result });
-      this.log.warn({ device: this.id, reason: reason.code }, `call-home connection refused: ${reason.message}`);
+      this.log.warn({ device: this.id, ...reason.fields, reason: reason.code, result }, `call-home connection refused: ${reason.message}`);
     } else {
       this.deps.metrics.deviceDisconnectsTotal.inc({ reason: disconnectReason(reason.code) });
-      this.log.info({ device: this.id, reason: reason.code }, `device disconnected: ${reason.message}`);
+      this.log.info({ device: this.id, ...reason.fields, reason: reason.code }, `device disconnected: ${reason.message}`);
     }
     this.abortController.abort(reason);
     this.held?.close(reason);

@@ -2,6 +2,7 @@
 // scrypt hashes (`callhome-gateway hash-password`); plain `password:` is for labs.
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import picomatch from 'picomatch';
 import YAML from 'yaml';
 import ssh2 from 'ssh2';
 import { GatewayError } from '../errors.js';
@@ -44,10 +45,13 @@ export async function verifyPasswordHash(password: string, encoded: string): Pro
   return timingSafeEqual(actual, expected);
 }
 
-/** A glob over device ids: `*` any run of characters, `?` one character. */
+/**
+ * A glob over device ids (picomatch): `*` any run of characters, `?` one character,
+ * `[0-9]` a class, `{edge,core}-*` alternatives. Ids hold no `/`, and `dot` lets `*` match
+ * an id that starts with a dot. A malformed pattern throws.
+ */
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
+  return picomatch.makeRe(glob, { dot: true, strictBrackets: true, nonegate: true });
 }
 
 export interface UserEntry {
@@ -181,7 +185,13 @@ export function parseUsers(text: string, file: string): Users {
     if (!Array.isArray(devices) || devices.some((d) => typeof d !== 'string' || d === '')) {
       fail(file, where, 'devices must be a list of glob patterns');
     }
-    entry.devices = (devices as string[]).map(globToRegExp);
+    entry.devices = (devices as string[]).map((glob) => {
+      try {
+        return globToRegExp(glob);
+      } catch (err) {
+        return fail(file, where, `devices pattern "${glob}": ${(err as Error).message}`);
+      }
+    });
     entries.push(entry);
   });
   return new Users(entries);

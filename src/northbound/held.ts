@@ -86,5 +86,5 @@ export async function serveHeldSession(
     ctx.refuse('device_unavailable', `device ${deviceId}: ${r.reason}`);
     return;
   }
-  log.info({ reason: r.reason }, 'client session ended');
+  log.info(`client session ended: ${r.reason}`);
 }

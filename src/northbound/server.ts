@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext } from 'ssh2';
 import { GatewayError, describeError, isGatewayError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { remoteFields, type Logger } from '../log.js';
 import { GatewayMetrics, type ClientSessionResult } from '../metrics.js';
 import { NetconfMeter } from '../netconf/meter.js';
 import { splice } from '../splice/splice.js';
@@ -226,7 +226,7 @@ export class NorthboundServer {
     }
     const { logger, options, metrics } = this.deps;
     const client = `${info.ip}:${info.port}`;
-    const log = logger.child({ client });
+    const log = logger.child(remoteFields(info.ip, info.port));
     this.connections.add(conn);
     const ticket = this.tickets.get((conn as unknown as { _sock: Socket })._sock);
     conn.on('handshake', (negotiated) => {

@@ -93,8 +93,8 @@ function expiry(certs: X509Certificate[], now: Date): string | undefined {
   return undefined;
 }
 
-function fail(code: ErrorCode, message: string): GatewayError {
-  return new GatewayError(code, message);
+function fail(code: ErrorCode, message: string, fingerprint?: string): GatewayError {
+  return new GatewayError(code, message, fingerprint ? { fields: { fingerprint } } : undefined);
 }
 
 /**
@@ -110,7 +110,7 @@ export function identifyCertificate<E extends TlsCandidate>(
   const leaf = chain[0];
   if (!leaf) return { ok: false, error: fail('GW_ERR_UNKNOWN_DEVICE', 'device presented no certificate'), fingerprint: '', unknown: false };
   const fingerprint = leaf.fingerprint256;
-  const refuse = (code: ErrorCode, message: string, unknown = false): TlsVerdict<E> => ({ ok: false, error: fail(code, message), fingerprint, unknown });
+  const refuse = (code: ErrorCode, message: string, unknown = false): TlsVerdict<E> => ({ ok: false, error: fail(code, message, fingerprint), fingerprint, unknown });
   const list = [...entries];
 
   const pinned = list.find((e) => e.tls.fingerprints.includes(fingerprint));

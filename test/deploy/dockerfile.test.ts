@@ -12,14 +12,17 @@ const df = readDockerfile();
 const all = df.stages.flatMap((s) => s.instructions);
 const final = df.stages.at(-1)!;
 
-test('multi-stage build on node:20-slim; the runtime stage has no toolchain', (t) => {
+/** Node.js release lines in Active or Maintenance LTS (Node 20 reached end of life in April 2026). */
+const SUPPORTED_NODE_LTS = /^node:(22|24)(\.\d+)*-slim(@sha256:[0-9a-f]{64})?$/;
+
+test('multi-stage build on a supported Node LTS slim image; the runtime stage has no toolchain', (t) => {
   t.true(df.stages.length >= 2, 'want a build stage and a runtime stage');
   for (const stage of df.stages) {
     const from = resolvedFrom(df, stage);
     const isStage = df.stages.some((s) => s.name === from);
-    t.true(isStage || /^node:20(\.\d+)*-slim(@sha256:[0-9a-f]{64})?$/.test(from), `stage ${stage.name ?? '?'} is based on ${from}`);
+    t.true(isStage || SUPPORTED_NODE_LTS.test(from), `stage ${stage.name ?? '?'} is based on ${from}`);
   }
-  t.regex(resolvedFrom(df, final), /^node:20/, 'runtime stage must start from the slim node image, not from a build stage');
+  t.regex(resolvedFrom(df, final), SUPPORTED_NODE_LTS, 'runtime stage must start from the slim node image, not from a build stage');
   const runs = (s: typeof final) => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
   t.notRegex(runs(final), /apt-get install|npm (ci|install)/, 'the runtime stage installs nothing');
   const toolchain = df.stages.filter((s) => /python3/.test(runs(s)) && /\bg\+\+/.test(runs(s)) && /\bmake\b/.test(runs(s)));
@@ -52,6 +55,34 @@ test('EXPOSE lists the SPEC.md default ports', (t) => {
   );
   const wanted = ['callhome.ssh.port', 'callhome.tls.port', 'northbound.port', 'http.port'].map((k) => specPort(spec, k));
   t.deepEqual([...exposed].sort(), [...wanted].sort());
+});
+
+test('OCI labels describe the image', (t) => {
+  const labels = new Map<string, string>();
+  for (const i of final.instructions.filter((x) => x.op === 'LABEL')) {
+    for (const m of i.args.matchAll(/([\w.-]+)="([^"]*)"/g)) labels.set(m[1]!, m[2]!);
+  }
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { name: string; license: string };
+  const oci = (k: string) => labels.get(`org.opencontainers.image.${k}`);
+  t.is(oci('title'), pkg.name);
+  t.is(oci('licenses'), pkg.license);
+  t.truthy(oci('description'));
+  // Filled in per build from build arguments, each declared in the runtime stage.
+  const args = new Set(final.instructions.filter((i) => i.op === 'ARG').map((i) => i.args.split('=')[0]!));
+  for (const [key, arg] of [['version', 'VERSION'], ['revision', 'REVISION'], ['created', 'CREATED'], ['source', 'SOURCE'], ['base.name', 'NODE_IMAGE']]) {
+    t.is(oci(key!), `\${${arg}}`, `org.opencontainers.image.${key} from --build-arg ${arg}`);
+    t.true(args.has(arg!), `ARG ${arg} in the runtime stage`);
+  }
+});
+
+test('the sample docker run publishes every exposed port', (t) => {
+  const exposed = final.instructions.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/).map((p) => p.split('/')[0]!));
+  const samples = [readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'), readFileSync(path.join(repoRoot, 'docs', 'OPERATIONS.md'), 'utf8')];
+  for (const text of samples) {
+    const run = /docker run (?:[^\n]*\\\n)*[^\n]*/.exec(text.replace(/^#\s?/gm, ''))?.[0] ?? '';
+    t.truthy(run, 'a docker run sample');
+    for (const port of exposed) t.regex(run, new RegExp(`-p ${port}:${port}\\b`), `docker run sample publishes ${port}: ${run}`);
+  }
 });
 
 test('runs as a numeric non-root user', (t) => {

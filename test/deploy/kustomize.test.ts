@@ -1,10 +1,13 @@
 // Every kustomization under deploy/ renders with `kubectl kustomize`, and every rendered
 // object validates against the Kubernetes (and prometheus-operator CRD) schemas offline.
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import {
   describeObject,
   findRenderer,
+  gatewayContainer,
   kustomizeDirs,
   overlayDirs,
   parseObjects,
@@ -15,6 +18,8 @@ import {
 } from './helpers/k8s.js';
 
 const renderer = findRenderer();
+/** The image deploy/base names: no registry serves it, an overlay must replace it. */
+const PLACEHOLDER_IMAGE = 'callhome-gateway:set-by-overlay';
 const dirs = kustomizeDirs();
 
 test('deploy/ has a base and at least one overlay', (t) => {
@@ -80,6 +85,39 @@ if (!renderer) {
     });
     const problems = strictFieldProblems(all);
     t.deepEqual(problems, [], problems.join('\n'));
+  });
+
+  test('deploy/base needs no CRD: it applies on a cluster without the Prometheus Operator', (t) => {
+    const base = render(path.join('deploy', 'base'));
+    const core = /^(v1|apps\/v1|policy\/v1|networking\.k8s\.io\/v1|rbac\.authorization\.k8s\.io\/v1|batch\/v1|autoscaling\/v2)$/;
+    t.deepEqual(
+      base.filter((o) => !core.test(o.apiVersion)).map((o) => `${o.apiVersion} ${describeObject(o)}`),
+      [],
+      'objects of a custom resource in the base',
+    );
+  });
+
+  test('the prometheus-operator component holds the ServiceMonitor and PrometheusRule, and the example overlay uses it', (t) => {
+    const dir = path.join('deploy', 'components', 'prometheus-operator');
+    const kustomization = YAML.parse(readFileSync(path.join(repoRoot, dir, 'kustomization.yaml'), 'utf8'));
+    t.is(kustomization.kind, 'Component');
+    t.deepEqual(render(dir).map((o) => o.kind).sort(), ['PrometheusRule', 'ServiceMonitor']);
+    const example = render(path.join('deploy', 'overlays', 'example'));
+    t.deepEqual(
+      example.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/')).map((o) => o.kind).sort(),
+      ['PrometheusRule', 'ServiceMonitor'],
+    );
+  });
+
+  test('the base image is a placeholder, and every overlay sets a real one', (t) => {
+    const image = (objects: K8sObject[]) => gatewayContainer(objects.find((o) => o.kind === 'Deployment')!).image as string;
+    t.is(image(render(path.join('deploy', 'base'))), PLACEHOLDER_IMAGE);
+    for (const overlay of overlayDirs()) {
+      const set = image(render(overlay));
+      t.not(set, PLACEHOLDER_IMAGE, `${overlay} does not set the image`);
+      t.false(set.endsWith(':set-by-overlay'), `${overlay}: ${set} keeps the placeholder tag`);
+      t.regex(set, /^[a-z0-9.-]+(:\d+)?\/[^:@]+[:@]/, `${overlay}: ${set} names a registry and a tag or digest`);
+    }
   });
 
   test('the strict check and the schema check can fail', async (t) => {

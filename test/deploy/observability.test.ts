@@ -5,6 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { GatewayMetrics } from '../../src/metrics.js';
+import { HeldSessionMetrics } from '../../src/device/held-metrics.js';
 import {
   expositionMetricNames,
   promqlMetricNames,
@@ -82,7 +83,12 @@ const ruleUses = (): { uses: MetricUse[]; recorded: Set<string> } => {
   return { uses, recorded };
 };
 
-const exposed = () => registryMetricNames(new GatewayMetrics().registry);
+/** Every metric a gateway registers: the contract metrics and the held-session ones. */
+const exposed = () => {
+  const metrics = new GatewayMetrics();
+  new HeldSessionMetrics(metrics.registry);
+  return registryMetricNames(metrics.registry);
+};
 
 test('PromQL name extraction', (t) => {
   t.deepEqual(
@@ -140,12 +146,20 @@ test('SPEC.md metrics are the ones the gateway registers, and the dashboard show
   }
 });
 
+test('the dashboard shows every metric of the gateway', (t) => {
+  const used = new Set(dashboards().flatMap(({ file, json }) => dashboardUses(file, json).flatMap((u) => [...promqlMetricNames(u.expr)])));
+  const base = (n: string) => n.replace(/_(bucket|sum|count)$/, '');
+  const shown = new Set([...used].map(base));
+  const missing = [...exposed()].filter((n) => n.startsWith('callhome_')).map(base).filter((n) => !shown.has(n));
+  t.deepEqual([...new Set(missing)], [], 'callhome_* metrics on no dashboard panel');
+});
+
 test('alerts are complete and each is explained in docs/OPERATIONS.md', (t) => {
   const ops = readFileSync(path.join(repoRoot, 'docs', 'OPERATIONS.md'), 'utf8');
   const headings = new Set([...ops.matchAll(/^#{2,4}\s+`?([A-Za-z]+)`?\s*$/gm)].map((m) => m[1]!));
   const alerts = ruleFiles().flatMap(({ groups }) => groups.flatMap((g) => g.rules.filter((r) => r.alert)));
   const names = alerts.map((a) => a.alert!);
-  for (const wanted of ['down', 'disconnected', 'unknown', 'authfail', 'latency', 'limit']) {
+  for (const wanted of ['down', 'disconnected', 'unknown', 'authfail', 'latency', 'limit', 'openfiles', 'memory', 'eventloop']) {
     t.true(names.some((n) => n.toLowerCase().includes(wanted)), `an alert about "${wanted}"`);
   }
   for (const a of alerts) {
@@ -153,7 +167,7 @@ test('alerts are complete and each is explained in docs/OPERATIONS.md', (t) => {
     t.true(['critical', 'warning', 'info'].includes(a.labels!.severity!), `${a.alert}: severity ${a.labels?.severity}`);
     t.truthy(a.annotations?.summary && a.annotations?.description, `${a.alert}: summary and description`);
     t.true(headings.has(a.alert!), `${a.alert}: no "### ${a.alert}" section in docs/OPERATIONS.md`);
-    t.is(a.annotations?.runbook, `docs/OPERATIONS.md#${a.alert!.toLowerCase()}`, `${a.alert}: runbook annotation`);
+    t.is(a.annotations?.runbook_url, `docs/OPERATIONS.md#${a.alert!.toLowerCase()}`, `${a.alert}: runbook_url annotation`);
   }
 });
 

@@ -15,6 +15,7 @@ import YAML from 'yaml';
 import { findRenderer, parseObjects, repoRoot, type K8sObject } from './helpers/k8s.js';
 import { expositionMetricNames, unknownMetricUses, type MetricUse } from './helpers/metric-names.js';
 import { podViews } from './helpers/pod.js';
+import { logProblems } from '../helpers/log-schema.js';
 import { loadConfig } from '../../src/config.js';
 
 const run = promisify(execFile);
@@ -243,6 +244,11 @@ if (!cliBuilt) {
       const code = await Promise.race([exited, new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), 40_000)))]);
       clearTimeout(timer);
       t.is(code, 0, `exit after SIGTERM:\n${out()}`);
+      // What the pod writes is what a log pipeline reads: every line in the schema of
+      // docs/LOGS.md, audit records included, and the last one says why it stopped.
+      const lines = output.split('\n').filter(Boolean);
+      t.deepEqual(logProblems(lines), []);
+      t.like(JSON.parse(lines.at(-1)!), { msg: 'stopped: drained', exitCode: 0, signal: 'SIGTERM' });
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(root, { recursive: true, force: true });

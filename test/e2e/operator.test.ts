@@ -137,7 +137,7 @@ test.serial('ncclient sees its session in /api/sessions; an operator ends it (CL
   t.like(records[1], { action: 'session-kill', actor: 'admin-token', result: 'ok' });
   t.regex(String(records[1]!.userAgent), /^callhome-gateway-cli \(/);
   t.regex(String(records[1]!.remoteAddress), /^127\.0\.0\.1:\d+$/);
-  t.like(audit().find((a) => a.event === 'session-end' && a.session === session.id), { reason: 'GW_ERR_OPERATOR' });
+  t.like(audit().find((a) => a.event === 'session-end' && a.session === session.id), { reason: 'operator', code: 'GW_ERR_OPERATOR' });
   t.is((await fetch(`${api}/api/sessions/${session.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } })).status, 404);
 });
 

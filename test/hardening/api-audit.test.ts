@@ -99,7 +99,8 @@ test('audit: session start/end and one record per RPC with its result or rpc-err
   const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const [start, ok, err, end] = records;
   t.like(start, { event: 'session-start', user: 'alice', device: 'edge-1' });
-  t.regex(String(start!.client), /^127\.0\.0\.1:\d+$/);
+  t.is(start!.remoteAddress, '127.0.0.1');
+  t.true(Number.isInteger(start!.remotePort));
   t.like(ok, { event: 'rpc', operation: 'get-config', messageId: '11', result: 'ok', deviceSessionId: '7' });
   t.like(err, { event: 'rpc', operation: 'lock', messageId: '12', result: 'lock-denied' });
   t.like(end, { event: 'session-end', session: start!.session });

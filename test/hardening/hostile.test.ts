@@ -75,6 +75,8 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
       northbound: Math.max(maxStartups.northbound, hardening.northboundAdmission.startups),
     };
   }, 100);
+  // A failure before the end must not leave the sampler keeping the worker (and the suite) alive.
+  t.teardown(() => clearInterval(sampler));
 
   const holdMs = 15_000;
   const flood = runFlood({

@@ -67,7 +67,7 @@ test.serial('add, rotate, break and remove by editing the inventory file', async
 
   // remove: disconnected at once
   await edit('devices: []\n', /inventory reloaded/);
-  await waitFor(() => gw.logs.some((l) => /"reason":"GW_ERR_REMOVED".*device disconnected/.test(l)), 10_000, 'removed device disconnected');
+  await waitFor(() => gw.logs.some((l) => /"code":"GW_ERR_REMOVED".*device disconnected/.test(l)), 10_000, 'removed device disconnected');
   t.is((await gw.get('/api/devices/rot')).status, 404);
 });
 

@@ -74,7 +74,7 @@ test('a device overrunning the channel window is cut; the gateway does not buffe
   // Unguarded, all 96 MiB would sit in the channel's buffer.
   t.true(peak - baseline < 64 * 1024 * 1024, `memory grew by ${mib(peak - baseline)} MiB`);
   t.is(await gw.metric('callhome_device_disconnects_total{reason="protocol"}'), 1);
-  t.true(gw.logs.some((l) => /"reason":"GW_ERR_PROTOCOL".*device disconnected: peer sent \d+ bytes beyond the channel window/.test(l)));
+  t.true(gw.logs.some((l) => /"code":"GW_ERR_PROTOCOL".*device disconnected: peer sent \d+ bytes beyond the channel window/.test(l)));
 });
 
 test('a large reply followed at once by the device closing reaches a slow client whole', async (t) => {

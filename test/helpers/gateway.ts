@@ -1,12 +1,14 @@
 // Starts an in-process gateway on free loopback ports with temporary config files, and
-// captures its log lines so tests can assert on reasons (and on the absence of secrets).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// captures its log lines so tests can assert on reasons (and on the absence of secrets);
+// close() checks every line against the log schema (test/helpers/log-schema.ts).
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
+import { logProblems } from './log-schema.js';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -119,6 +121,10 @@ export async function startGateway(
     },
     close: async () => {
       await gateway.close();
+      // Every line this gateway wrote, logs and audit records, follows docs/LOGS.md.
+      const audit = existsSync(config.audit.file) ? readFileSync(config.audit.file, 'utf8').split('\n') : [];
+      const problems = logProblems([...logs, ...audit]);
+      if (problems.length > 0) throw new Error(`log lines outside the schema of docs/LOGS.md:\n${problems.join('\n')}`);
     },
   };
   return self;

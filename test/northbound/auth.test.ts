@@ -51,6 +51,16 @@ test('globs match whole ids; regex characters are literal', (t) => {
   t.false(globToRegExp('edge-?.lab').test('edge-1xlab'));
   t.false(globToRegExp('edge').test('edge-1'));
   t.true(globToRegExp('*').test('anything'));
+  t.true(globToRegExp('*').test('.leading-dot'));
+});
+
+test('globs have classes and alternatives; a malformed one is refused with its reason', (t) => {
+  t.true(globToRegExp('edge-[0-9]*').test('edge-7b'));
+  t.false(globToRegExp('edge-[0-9]*').test('edge-x'));
+  t.true(globToRegExp('{edge,core}-*').test('core-2'));
+  t.false(globToRegExp('{edge,core}-*').test('dist-2'));
+  const err = t.throws(() => parseUsers('users:\n  - name: bob\n    password: x\n    devices: ["edge-["]\n', 'users.yaml'));
+  t.regex(err!.message, /users users\.yaml: .*devices pattern "edge-\[": Missing closing: "\]"/);
 });
 
 test('user@device splits at the last @', (t) => {

@@ -4,7 +4,8 @@
 # Usage: bash test/peers/install.sh     (root, or a user with sudo)
 set -euo pipefail
 
-PACKAGES=(openssh-server openssh-client socat netconfd yangcli python3-ncclient sshpass openssl)
+# prometheus: the alert rules run on a real Prometheus in the e2e suite; it ships promtool.
+PACKAGES=(openssh-server openssh-client socat netconfd yangcli python3-ncclient sshpass openssl prometheus)
 # libnetconf2 (the stack under Netopeer2): the tests build a call-home device and a manager
 # from test/peers/libnetconf2/*.c against it; its headers include libssh's and OpenSSL's.
 PACKAGES+=(libnetconf2-dev libyang2-dev libssh-dev libssl-dev gcc libc6-dev pkg-config)
@@ -52,7 +53,7 @@ elif ! id "$TEST_USER" >/dev/null 2>&1; then
 fi
 
 for bin in /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/socat /usr/sbin/netconfd \
-           /usr/sbin/netconf-subsystem /usr/bin/sshpass /usr/bin/openssl; do
+           /usr/sbin/netconf-subsystem /usr/bin/sshpass /usr/bin/openssl /usr/bin/prometheus /usr/bin/promtool; do
   [ -x "$bin" ] || { echo "install.sh: $bin still missing after install" >&2; exit 1; }
 done
 pkg-config --exists libnetconf2 libyang libssh || { echo "install.sh: pkg-config cannot find libnetconf2, libyang or libssh after install" >&2; exit 1; }

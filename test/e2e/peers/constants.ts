@@ -32,6 +32,9 @@ export const BIN = {
   openssl: '/usr/bin/openssl',
   // Debian's interpreter: a python3 earlier on PATH (pyenv, venv) lacks python3-ncclient.
   python3: '/usr/bin/python3',
+  // Alert rules evaluated by a real Prometheus against a live gateway (prometheus.test).
+  prometheus: '/usr/bin/prometheus',
+  promtool: '/usr/bin/promtool',
 } as const;
 
 export const NC_BASE_NS = 'urn:ietf:params:xml:ns:netconf:base:1.0';

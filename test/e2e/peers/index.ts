@@ -8,3 +8,4 @@ export * from './ncclient.js';
 export * from './openssh.js';
 export * from './tls-device.js';
 export * from './libnetconf2.js';
+export * from './prometheus.js';
