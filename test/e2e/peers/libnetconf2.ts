@@ -4,7 +4,7 @@
 // peers' state dir by a hash of their sources (so every test process shares one build).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
 import { PEERS_STATE_DIR } from './constants.js';
@@ -81,7 +81,8 @@ async function build(): Promise<Libnetconf2Peers> {
     const tmpDir = `${peers.yangDir}.${process.pid}.tmp`;
     mkdirSync(tmpDir, { recursive: true });
     for (const f of readdirSync(IETF_YANG_DIR)) if (f.endsWith('.yang')) symlinkSync(join(IETF_YANG_DIR, f), join(tmpDir, f));
-    symlinkSync(join(srcDir, 'chgw-lnc2-device.yang'), join(tmpDir, 'chgw-lnc2-device.yang'));
+    // A copy, not a link: the cache outlives the checkout that filled it (CI clones anew).
+    copyFileSync(join(srcDir, 'chgw-lnc2-device.yang'), join(tmpDir, 'chgw-lnc2-device.yang'));
     try {
       renameSync(tmpDir, peers.yangDir);
     } catch {
