@@ -11,15 +11,19 @@ import type { Logger } from '../log.js';
 import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
 import { DeviceLogin } from './auth.js';
 import { ChannelTurns } from './channel-turns.js';
+import { requestNetconfChannel } from './netconf-channel.js';
 import { fingerprintOfKeyBlob, keyTypeOfBlob } from './identity.js';
 import type { HeldSession } from './held-session.js';
 import type { HoldFactory } from './hold.js';
+import type { ClientSession, SessionResult } from './client.js';
+import type { LiveDevice } from './live.js';
+import { serveOnChannel } from './serve-channel.js';
+import { serveHeldSession } from './serve-held.js';
 import type { DeviceEntry, Inventory } from './inventory.js';
 import type { PendingDevices } from './pending.js';
 import type { DeviceRegistry } from './registry.js';
 import { PROBE_DROP_WINDOW_MS, probeSecondSession, type SessionModeDecision, type SessionModeMemory } from './session-mode.js';
 import type { SshPolicy } from '../ssh/policy.js';
-import { guardChannelWindow } from '../splice/window-guard.js';
 
 export interface DeviceSessionOptions {
   /** Seconds from TCP accept until the device is identified and logged in to. */
@@ -57,7 +61,7 @@ const RESULT_OF_CODE: Partial<Record<ErrorCode, ConnectionResult>> = {
 
 export type DeviceState = 'handshake' | 'connected' | 'closed';
 
-export class DeviceSession extends EventEmitter {
+export class DeviceSession extends EventEmitter implements LiveDevice {
   readonly transport = 'ssh' as const;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -109,7 +113,7 @@ export class DeviceSession extends EventEmitter {
     return this.held?.clients ?? this.activeSessions;
   }
   /** The held first session, when it is lent to clients (single mode). */
-  get held(): HeldSession | undefined {
+  private get held(): HeldSession | undefined {
     return this.mode.mode === 'single' ? this.own : undefined;
   }
   get sessionMode(): SessionModeDecision {
@@ -295,30 +299,14 @@ export class DeviceSession extends EventEmitter {
     );
   }
 
-  /** Opens a new `netconf` subsystem channel on this device's SSH connection. */
-  openNetconfChannel(): Promise<ClientChannel> {
-    return this.channelTurns.open(() => this.requestNetconfChannel());
+  /** Single mode: the held session is lent; otherwise each client gets a channel of its own. */
+  serveClient(client: ClientSession): Promise<SessionResult> {
+    return this.held ? serveHeldSession(this.held, client) : serveOnChannel(this, client);
   }
 
-  private requestNetconfChannel(): Promise<ClientChannel> {
-    return new Promise((resolve, reject) => {
-      if (this.signal.aborted) {
-        reject(new GatewayError('GW_ERR_DEVICE_UNAVAILABLE', 'device connection is closed'));
-        return;
-      }
-      // A device that never answers the open must not leave the caller waiting past the close.
-      const onAbort = () => reject(this.signal.reason);
-      this.signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        this.client.subsys('netconf', (err, channel) => {
-          this.signal.removeEventListener('abort', onAbort);
-          if (err) reject(new GatewayError('GW_ERR_CHANNEL_REFUSED', `device refused the netconf channel: ${describeError(err)}`, { cause: err }));
-          else resolve(guardChannelWindow(channel, (why) => this.kill(why)));
-        });
-      } catch (err) {
-        reject(new GatewayError('GW_ERR_DEVICE_UNAVAILABLE', `device connection is closed: ${describeError(err)}`));
-      }
-    });
+  /** Opens a new `netconf` subsystem channel on this device's SSH connection. */
+  openNetconfChannel(): Promise<ClientChannel> {
+    return this.channelTurns.open(() => requestNetconfChannel(this.client, this.signal, (why) => this.kill(why)));
   }
 
   /** Counts a client session on this device for the API; returns the release function. */

@@ -8,17 +8,18 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import type { ClientChannel } from 'ssh2';
 import { GatewayError, describeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
 import { identifyCertificate } from '../tls/identity.js';
+import type { ClientSession, SessionResult } from './client.js';
 import type { HeldSessionMetrics } from './held-metrics.js';
 import { HeldSession } from './held-session.js';
 import type { Inventory } from './inventory.js';
 import type { LiveDevice } from './live.js';
 import type { PendingDevices } from './pending.js';
 import type { DeviceRegistry } from './registry.js';
+import { serveHeldSession } from './serve-held.js';
 
 /** ECDHE with AEAD only for TLS 1.2; TLS 1.3's suites are all AEAD. */
 export const MODERN_CIPHERS = [
@@ -89,7 +90,7 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
   private connectedAtValue: Date | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private readonly acceptedAt = performance.now();
-  held: HeldSession | undefined;
+  private held: HeldSession | undefined;
   readonly sessionMode = { mode: 'single', reason: 'NETCONF over TLS: one session per connection (RFC 7589)' } as const;
 
   constructor(
@@ -206,13 +207,10 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
     return new GatewayError('GW_ERR_HANDSHAKE_FAILED', `TLS handshake failed: ${describeError(err)}`, { cause: err });
   }
 
-  /** NETCONF over TLS has no channels: clients are lent the held session instead. */
-  openNetconfChannel(): Promise<ClientChannel> {
-    return Promise.reject(new GatewayError('GW_ERR_CHANNEL_REFUSED', 'a TLS device has one NETCONF session, lent to one client at a time'));
-  }
-
-  trackSession(): () => void {
-    return () => {};
+  /** NETCONF over TLS has no channels: clients are lent the held session (RFC 7589). */
+  serveClient(client: ClientSession): Promise<SessionResult> {
+    if (!this.held) return Promise.resolve({ kind: 'refused', result: 'device_unavailable', reason: `device ${client.deviceId} is not connected` });
+    return serveHeldSession(this.held, client);
   }
 
   kill(reason: GatewayError): void {
