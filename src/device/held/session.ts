@@ -6,49 +6,29 @@
 //
 // This is the adapter: it binds streams and timers to the pure parts, reply routing
 // (reply-router.ts), the lend queue (lend-queue.ts), session locks (session-locks.ts) and
-// keepalives (keepalive.ts), and reports through HeldEvents (events.ts).
+// keepalives (keepalive.ts), with the client half in client-side.ts and the writes both ways
+// in wire.ts, and reports through HeldEvents (events.ts).
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { GatewayError, describeError, isGatewayError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { GatewayMetrics, Transport } from '../../metrics.js';
 import { FrameScanner, type Framing } from '../../netconf/framing.js';
 import { negotiatedFraming, parseHello, type Hello } from '../../netconf/hello.js';
 import { readMessageHead } from '../../netconf/meter.js';
-import { MessageHeadBuffer, encodeMessage, encodeSegment, endOfMessage } from '../../netconf/reframe.js';
-import type { HeldSessionMetrics } from '../held-metrics.js';
+import { MessageHeadBuffer, encodeMessage, endOfMessage } from '../../netconf/reframe.js';
+import type { HeldSessionDeps, HeldSessionOptions } from './options.js';
 import { heldMetricsEvents, type HeldEvents } from './events.js';
 import { Keepalive, keepaliveRpc } from './keepalive.js';
-import { HelloBuffer, Lend, closeSessionOk, gatewayHello, offeredBases, type ClientChannel, type ServeResult } from './lend.js';
+import { ClientSide } from './client-side.js';
+import { HelloBuffer, gatewayHello, offeredBases, type ClientChannel, type Lend, type ServeResult } from './lend.js';
 import { LendQueue } from './lend-queue.js';
 import { ReplyRouter } from './reply-router.js';
-import { SessionLocks, releaseOperations, targetDatastore } from './session-locks.js';
+import { SessionLocks, releaseOperations } from './session-locks.js';
+import { Wire } from './wire.js';
 
 export type { ServeResult } from './lend.js';
 
-export interface HeldSessionOptions {
-  maxMessageBytes: number;
-  maxHelloBytes: number;
-  /** Seconds to wait for the device's <hello>, and for a client's. */
-  helloTimeout: number;
-  /** Seconds a client waits for the session while another client holds it; 0 refuses at once. */
-  waitForDevice: number;
-  /** Seconds between NETCONF-level keepalives (<get> with an empty filter) while idle; 0 = off. */
-  keepaliveInterval: number;
-  /** Seconds the device may take to answer what a departed client asked before it is dropped. */
-  drainTimeout: number;
-  /** Highest base the gateway offers the device: '1.0' keeps end-of-message framing. */
-  maxBase: '1.0' | '1.1';
-}
-
-export interface HeldSessionDeps {
-  transport: Transport;
-  metrics: GatewayMetrics;
-  held: HeldSessionMetrics;
-  logger: Logger;
-  /** The device session is unusable (framing broken, keepalive unanswered, drain timeout). */
-  onFatal: (reason: GatewayError) => void;
-}
+export type { HeldSessionDeps, HeldSessionOptions } from './options.js';
 
 interface Waiter {
   channel: ClientChannel;
@@ -61,7 +41,6 @@ interface Waiter {
 type Phase = 'hello' | 'running' | 'closed';
 
 export class HeldSession {
-  private deviceFraming: Framing = 'eom';
   private readonly deviceScanner: FrameScanner;
   private phase: Phase = 'hello';
   private readonly deviceHello: HelloBuffer;
@@ -72,16 +51,15 @@ export class HeldSession {
 
   private readonly events: HeldEvents;
   private readonly router = new ReplyRouter<Lend>();
+  private readonly wire: Wire;
+  private readonly clientSide: ClientSide;
   private readonly queue: LendQueue<Waiter>;
   private readonly locks = new SessionLocks<Lend>();
   private readonly keepalive: Keepalive;
   private current: Lend | undefined;
-  private lendCount = 0;
   private deviceHead = new MessageHeadBuffer();
   /** Where the device's current message goes: a lend, nowhere, or not decided yet. */
   private deviceRoute: Lend | 'drop' | 'undecided' = 'undecided';
-  /** A client message is being written to the device (keepalives must wait). */
-  private deviceWriteOwner: Lend | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   /** Numbers the gateway's own requests (keepalives and clean-up). */
@@ -95,6 +73,22 @@ export class HeldSession {
   ) {
     this.log = deps.logger;
     this.events = heldMetricsEvents(deps.transport, deps.metrics, deps.held);
+    this.wire = new Wire(device, this.events, this.router);
+    const self = this;
+    this.clientSide = new ClientSide({
+      wire: this.wire,
+      router: this.router,
+      events: this.events,
+      log: this.log,
+      options,
+      get capabilities() {
+        return self.capabilities;
+      },
+      get helloPayload() {
+        return self.helloPayload;
+      },
+      ended: (lend, why) => this.endLend(lend, why),
+    });
     this.queue = new LendQueue(options, this.events);
     this.keepalive = new Keepalive(options.keepaliveInterval * 1000, performance.now());
     this.deviceHello = new HelloBuffer('device', options.maxHelloBytes);
@@ -110,7 +104,7 @@ export class HeldSession {
     return this.helloValue?.capabilities ?? [];
   }
   get framing(): Framing {
-    return this.deviceFraming;
+    return this.wire.framing;
   }
   /** Clients holding (1) or waiting for (n) this session. */
   get clients(): number {
@@ -160,7 +154,7 @@ export class HeldSession {
       if (this.deviceHead.add(seg)) this.decideDeviceMessage();
       return;
     }
-    this.forwardToClient(this.deviceRoute, seg);
+    if (this.deviceRoute !== 'drop') this.wire.segmentToClient(this.deviceRoute, seg);
   }
 
   private onDeviceEnd(): void {
@@ -169,9 +163,9 @@ export class HeldSession {
     const route = this.deviceRoute as Lend | 'drop';
     this.deviceRoute = 'undecided';
     if (route !== 'drop') {
-      this.writeClient(route, endOfMessage(route.framing));
+      this.wire.toClient(route, endOfMessage(route.framing));
       this.events.message('to_client');
-      this.afterReply(route);
+      this.clientSide.afterReply(route);
     }
     this.pump();
   }
@@ -185,8 +179,8 @@ export class HeldSession {
       throw new GatewayError('GW_ERR_NOT_NETCONF', `device did not send a NETCONF <hello>: ${describeError(err)}`);
     }
     this.helloValue = hello;
-    this.deviceFraming = negotiatedFraming(offeredBases(this.options.maxBase), hello.capabilities);
-    this.deviceScanner.setFraming(this.deviceFraming);
+    this.wire.framing = negotiatedFraming(offeredBases(this.options.maxBase), hello.capabilities);
+    this.deviceScanner.setFraming(this.wire.framing);
     this.phase = 'running';
     this.startKeepalive();
     this.helloResolve?.(hello);
@@ -227,38 +221,8 @@ export class HeldSession {
       }
     }
     this.deviceRoute = route;
-    if (route !== 'drop') this.forwardToClient(route, head);
+    if (route !== 'drop') this.wire.segmentToClient(route, head);
   }
-
-  private forwardToClient(route: Lend | 'drop', seg: Buffer): void {
-    if (route === 'drop' || seg.length === 0) return;
-    for (const b of encodeSegment(route.framing, seg)) this.writeClient(route, b);
-  }
-
-  private writeClient(lend: Lend, bytes: Buffer): void {
-    if (!lend.present) return; // the rest of a message for a client that left is dropped
-    this.events.bytes('to_client', bytes.length);
-    if (!lend.channel.write(bytes) && !this.device.isPaused()) {
-      // The client reads slowly: stop reading the device until it catches up.
-      this.device.pause();
-      lend.channel.once('drain', () => this.device.resume());
-    }
-  }
-
-  /** A reply reached `lend`: finish a pending close-session or an EOF'd client once nothing is owed. */
-  private afterReply(lend: Lend): void {
-    if (lend.outstanding > 0) return;
-    if (lend.state === 'closing') this.finishClose(lend);
-    else if (lend.state === 'eof') this.finishEof(lend);
-  }
-
-  private finishEof(lend: Lend): void {
-    lend.channel.exit?.(0);
-    lend.channel.end();
-    this.endLend(lend, 'client sent EOF');
-  }
-
-  // --- client side ---------------------------------------------------------------------
 
   /** Lends the session to `channel` now, after others, or refuses (busy / unavailable). */
   serve(channel: ClientChannel, onLent: () => void = () => {}): Promise<ServeResult> {
@@ -319,149 +283,14 @@ export class HeldSession {
   }
 
   private grant(channel: ClientChannel, resolve: (r: ServeResult) => void): void {
-    const lend: Lend = new Lend(
-      ++this.lendCount,
-      channel,
-      resolve,
-      { data: (seg) => this.onClientData(lend, seg), end: () => this.onClientEnd(lend) },
-      this.options,
-    );
-    this.current = lend;
     this.events.lent();
-    const helloTimer = setTimeout(() => {
-      if (lend.state === 'hello') this.failLend(lend, new GatewayError('GW_ERR_TIMEOUT', `no client <hello> within ${this.options.helloTimeout}s`));
-    }, this.options.helloTimeout * 1000);
-    helloTimer.unref();
-    // The device's own hello, as it sent it (its session-id and capabilities).
-    this.writeClient(lend, encodeMessage('eom', this.helloPayload));
-    channel.on('data', (chunk: Buffer) => {
-      if (!lend.present) return;
-      try {
-        lend.scanner.push(chunk);
-      } catch (err) {
-        this.failLend(lend, new GatewayError('GW_ERR_FRAMING', `client broke NETCONF framing: ${describeError(err)}`));
-      }
-    });
-    channel.once('end', () => {
-      if (lend.state === 'closing' || !lend.present) return;
-      lend.state = 'eof';
-      // A client that sent EOF after its last <rpc> still gets the replies (as on a direct session).
-      if (lend.outstanding === 0) this.finishEof(lend);
-    });
-    channel.once('close', () => {
-      clearTimeout(helloTimer);
-      this.endLend(lend, 'client closed its session');
-    });
-    channel.on('error', (err: Error) => this.log.debug({ client: lend.id, err: describeError(err) }, 'client channel error'));
-  }
-
-  private onClientData(lend: Lend, seg: Buffer): void {
-    if (lend.state === 'hello') return lend.hello.add(seg);
-    if (lend.route === 'undecided') {
-      if (lend.head.add(seg)) this.decideClientMessage(lend);
-      return;
-    }
-    if (lend.route === 'device') this.writeDevice(lend, seg);
-  }
-
-  private onClientEnd(lend: Lend): void {
-    if (lend.state === 'hello') {
-      const hello = parseHello(lend.hello.take());
-      // RFC 6242 §4.1: what follows is chunked iff both sides of *this* hello pair offer base:1.1.
-      lend.framing = negotiatedFraming(this.capabilities, hello.capabilities);
-      lend.scanner.setFraming(lend.framing);
-      lend.state = 'open';
-      this.events.message('to_device');
-      this.log.debug({ client: lend.id, clientFraming: lend.framing, deviceFraming: this.deviceFraming }, 'client hello consumed');
-      return;
-    }
-    if (lend.route === 'undecided') this.decideClientMessage(lend);
-    if (lend.route === 'device') {
-      this.writeDeviceRaw(endOfMessage(this.deviceFraming));
-      this.deviceWriteOwner = undefined;
-      this.events.message('to_device');
-    }
-    lend.route = 'undecided';
-  }
-
-  private decideClientMessage(lend: Lend): void {
-    const head = lend.head.take();
-    const info = readMessageHead(head.toString('utf8'));
-    if (lend.state === 'closing') {
-      lend.route = 'swallow'; // nothing after <close-session> reaches the device
-      return;
-    }
-    if (info?.root === 'rpc' && info.operation === 'close-session') {
-      // The device session outlives this client: answer locally (RFC 6241 §7.8) once the
-      // client's earlier requests are answered, so replies stay in order.
-      lend.route = 'swallow';
-      lend.state = 'closing';
-      lend.closeMessageId = info.messageId;
-      if (lend.outstanding === 0) this.finishClose(lend);
-      return;
-    }
-    if (info?.root !== 'rpc') {
-      // A client sends only <rpc>s after its hello (RFC 6241 §4.1). Anything else would draw
-      // an answer from the device that no request accounts for, breaking reply routing.
-      this.log.warn({ client: lend.id, root: info?.root }, 'dropped a client message that is not an <rpc>');
-      lend.route = 'swallow';
-      return;
-    }
-    lend.route = 'device';
-    this.deviceWriteOwner = lend;
-    const datastore = info.operation === 'lock' || info.operation === 'unlock' ? targetDatastore(head.toString('utf8')) : undefined;
-    this.router.sent({ owner: lend, messageId: info.messageId, operation: info.operation ?? 'unknown', start: performance.now(), ...(datastore ? { datastore } : {}) });
-    lend.outstanding++;
-    this.writeDevice(lend, head);
-  }
-
-  private writeDevice(lend: Lend, seg: Buffer): void {
-    for (const b of encodeSegment(this.deviceFraming, seg)) {
-      if (!this.writeDeviceRaw(b) && !lend.channel.isPaused()) {
-        lend.channel.pause();
-        this.device.once('drain', () => lend.channel.resume());
-      }
-    }
-  }
-
-  private writeDeviceRaw(bytes: Buffer): boolean {
-    this.events.bytes('to_device', bytes.length);
-    return this.device.write(bytes);
-  }
-
-  /** Sends a request of the gateway's own, whose reply goes to `owner` (not to a client). */
-  private sendOwn(owner: 'keepalive' | 'gateway', messageId: string, operation: string, rpc: string): void {
-    this.router.sent({ owner, messageId, operation, start: performance.now() });
-    this.writeDeviceRaw(encodeMessage(this.deviceFraming, rpc));
-  }
-
-  private finishClose(lend: Lend): void {
-    this.writeClient(lend, encodeMessage(lend.framing, closeSessionOk(lend.closeMessageId)));
-    this.events.message('to_client');
-    lend.channel.exit?.(0);
-    lend.channel.end();
-    this.endLend(lend, 'client closed its NETCONF session (<close-session> answered locally)');
-  }
-
-  private failLend(lend: Lend, reason: GatewayError): void {
-    if (!lend.present) return;
-    this.log.warn({ client: lend.id, reason: reason.code }, `client session on held device session ended: ${reason.message}`);
-    lend.channel.stderr?.write(`callhome-gateway: ${reason.message}\n`);
-    lend.channel.exit?.(1);
-    lend.channel.end();
-    this.endLend(lend, reason.message);
+    this.current = this.clientSide.lend(channel, resolve);
   }
 
   private endLend(lend: Lend, why: string): void {
     if (!lend.present) return;
     lend.state = 'ended';
-    if (this.deviceWriteOwner === lend) {
-      // The client left in the middle of a message: end the frame so the device session
-      // stays in sync; the device answers (an <rpc-error> at worst) and that reply is dropped.
-      this.writeDeviceRaw(endOfMessage(this.deviceFraming));
-      this.deviceWriteOwner = undefined;
-    }
-    this.device.resume();
+    this.wire.abandon(lend);
     for (const datastore of this.locks.left(lend)) this.releaseLock(datastore);
     if (this.current === lend) this.current = undefined;
     lend.finish({ result: 'served', reason: why });
@@ -472,7 +301,7 @@ export class HeldSession {
   private releaseLock(datastore: string): void {
     for (const op of releaseOperations(datastore)) {
       const id = `callhome-gateway-release-${++this.gatewayRequests}`;
-      this.sendOwn('gateway', id, op.operation, `<rpc message-id="${id}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">${op.body}</rpc>`);
+      this.wire.sendOwn('gateway', id, op.operation, `<rpc message-id="${id}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">${op.body}</rpc>`);
     }
     this.log.info({ datastore }, 'released a lock left by a departed client');
   }
@@ -491,13 +320,13 @@ export class HeldSession {
     if (!this.keepalive.wanted || this.keepaliveTimer) return;
     this.keepaliveTimer = setInterval(() => {
       if (this.phase !== 'running') return;
-      const action = this.keepalive.tick(performance.now(), this.router.outstanding, this.deviceWriteOwner !== undefined);
+      const action = this.keepalive.tick(performance.now(), this.router.outstanding, this.wire.writer !== undefined);
       if (action.kind === 'dead') {
         this.events.keepalive('dead');
         this.deps.onFatal(new GatewayError('GW_ERR_TIMEOUT', `device sent nothing for ${Math.round(action.silentMs / 1000)}s with requests outstanding (keepalive)`));
       } else if (action.kind === 'send') {
         const id = `callhome-gateway-keepalive-${++this.gatewayRequests}`;
-        this.sendOwn('keepalive', id, 'get', keepaliveRpc(id));
+        this.wire.sendOwn('keepalive', id, 'get', keepaliveRpc(id));
         this.events.keepalive('sent');
       }
     }, this.keepalive.intervalMs);
@@ -512,7 +341,7 @@ export class HeldSession {
     clearInterval(this.keepaliveTimer);
     clearTimeout(this.drainTimer);
     if (wasHello) this.helloReject?.(reason);
-    if (this.current) this.failLend(this.current, reason);
+    if (this.current) this.clientSide.fail(this.current, reason);
     for (const w of this.queue.clear()) {
       clearTimeout(w.timer);
       w.give({ result: 'unavailable', reason: `device went away: ${reason.message}` });
