@@ -1,5 +1,6 @@
 // The client half of a held session: one lent client's channel, its <hello> consumed here,
 // its <rpc>s passed to the device, its <close-session> answered locally and its departure.
+import { performance } from 'node:perf_hooks';
 import { GatewayError, describeError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { negotiatedFraming, parseHello } from '../../netconf/hello.js';
@@ -10,7 +11,6 @@ import { Lend, closeSessionOk, type ClientChannel, type ServeResult } from './le
 import type { ReplyRouter } from './reply-router.js';
 import { targetDatastore } from './session-locks.js';
 import type { Wire } from './wire.js';
-import { performance } from 'node:perf_hooks';
 
 export interface ClientSideHost {
   readonly wire: Wire;
@@ -19,9 +19,9 @@ export interface ClientSideHost {
   readonly log: Logger;
   readonly options: { maxMessageBytes: number; maxHelloBytes: number; helloTimeout: number };
   /** The device's capabilities, as its hello listed them. */
-  readonly capabilities: readonly string[];
+  capabilities(): readonly string[];
   /** The device's hello as it sent it, replayed to each client. */
-  readonly helloPayload: Buffer;
+  helloPayload(): Buffer;
   /** `lend` left: the session releases its locks and is lent to the next client. */
   ended(lend: Lend, why: string): void;
 }
@@ -40,7 +40,7 @@ export class ClientSide {
     }, options.helloTimeout * 1000);
     helloTimer.unref();
     // The device's own hello, as it sent it (its session-id and capabilities).
-    wire.toClient(lend, encodeMessage('eom', this.host.helloPayload));
+    wire.toClient(lend, encodeMessage('eom', this.host.helloPayload()));
     channel.on('data', (chunk: Buffer) => {
       if (!lend.present) return;
       try {
@@ -93,7 +93,7 @@ export class ClientSide {
     if (lend.state === 'hello') {
       const hello = parseHello(lend.hello.take());
       // RFC 6242 §4.1: what follows is chunked iff both sides of *this* hello pair offer base:1.1.
-      lend.framing = negotiatedFraming(this.host.capabilities, hello.capabilities);
+      lend.framing = negotiatedFraming(this.host.capabilities(), hello.capabilities);
       lend.scanner.setFraming(lend.framing);
       lend.state = 'open';
       this.host.events.message('to_device');

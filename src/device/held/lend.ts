@@ -1,9 +1,9 @@
 // One client's turn on a held session, and the hello both ends of it exchange.
+import type { Duplex } from 'node:stream';
 import { GatewayError } from '../../errors.js';
 import { FrameScanner, type Framing } from '../../netconf/framing.js';
 import { CAPABILITY_BASE_1_0, CAPABILITY_BASE_1_1 } from '../../netconf/hello.js';
 import { MessageHeadBuffer } from '../../netconf/reframe.js';
-import type { Duplex } from 'node:stream';
 
 /** A client channel: an ssh2 ServerChannel or any Duplex (tests). */
 export type ClientChannel = Duplex & { exit?: (code: number) => unknown; stderr?: { write(s: string): unknown } };

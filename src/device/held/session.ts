@@ -16,12 +16,12 @@ import { FrameScanner, type Framing } from '../../netconf/framing.js';
 import { negotiatedFraming, parseHello, type Hello } from '../../netconf/hello.js';
 import { readMessageHead } from '../../netconf/meter.js';
 import { MessageHeadBuffer, encodeMessage, endOfMessage } from '../../netconf/reframe.js';
-import type { HeldSessionDeps, HeldSessionOptions } from './options.js';
+import { ClientSide } from './client-side.js';
 import { heldMetricsEvents, type HeldEvents } from './events.js';
 import { Keepalive, keepaliveRpc } from './keepalive.js';
-import { ClientSide } from './client-side.js';
-import { HelloBuffer, gatewayHello, offeredBases, type ClientChannel, type Lend, type ServeResult } from './lend.js';
 import { LendQueue } from './lend-queue.js';
+import { HelloBuffer, gatewayHello, offeredBases, type ClientChannel, type Lend, type ServeResult } from './lend.js';
+import type { HeldSessionDeps, HeldSessionOptions } from './options.js';
 import { ReplyRouter } from './reply-router.js';
 import { SessionLocks, releaseOperations } from './session-locks.js';
 import { Wire } from './wire.js';
@@ -74,19 +74,14 @@ export class HeldSession {
     this.log = deps.logger;
     this.events = heldMetricsEvents(deps.transport, deps.metrics, deps.held);
     this.wire = new Wire(device, this.events, this.router);
-    const self = this;
     this.clientSide = new ClientSide({
       wire: this.wire,
       router: this.router,
       events: this.events,
       log: this.log,
       options,
-      get capabilities() {
-        return self.capabilities;
-      },
-      get helloPayload() {
-        return self.helloPayload;
-      },
+      capabilities: () => this.capabilities,
+      helloPayload: () => this.helloPayload,
       ended: (lend, why) => this.endLend(lend, why),
     });
     this.queue = new LendQueue(options, this.events);
