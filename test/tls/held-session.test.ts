@@ -54,6 +54,9 @@ async function setup(waitForDevice = 0) {
   return { session, deviceSide, device, held };
 }
 
+/** One message in chunked framing (the device's, after a base:1.1 hello). */
+const chunk = (s: string) => `\n#${Buffer.byteLength(s)}\n${s}\n##\n`;
+
 function client() {
   const [mine, theirs] = pair();
   return { channel: mine, peer: theirs, out: collector(theirs) };
@@ -134,4 +137,54 @@ test('a device whose first message is not a NETCONF hello is refused with that r
   const err = await t.throwsAsync(started);
   t.is((err as { code?: string }).code, 'GW_ERR_NOT_NETCONF');
   t.regex(err!.message, /did not send a NETCONF <hello>/);
+});
+
+test('a client that leaves holding the candidate lock has it discarded and unlocked before the next client is served', async (t) => {
+  const { session, deviceSide, device } = await setup(5);
+  const a = client();
+  const servedA = session.serve(a.channel);
+  await a.out.until(/]]>]]>/);
+  a.peer.write(HELLO_10_CLIENT + ']]>]]>' + `<rpc message-id="L" xmlns="${NS}"><lock><target><candidate/></target></lock></rpc>]]>]]>`);
+  await device.until(/<lock>/);
+  const ok = (id: string) => `<rpc-reply message-id="${id}" xmlns="${NS}"><ok/></rpc-reply>`;
+  deviceSide.write(chunk(ok('L')));
+  await a.out.until(/message-id="L"/);
+  const before = device.text.length;
+  a.channel.destroy();
+  t.is((await servedA).result, 'served');
+  await device.until(/release-2/);
+  const cleanup = device.text.slice(before).replace(/\n#\d+\n|\n##\n/g, '');
+  t.is(
+    cleanup,
+    `<rpc message-id="callhome-gateway-release-1" xmlns="${NS}"><discard-changes/></rpc>` +
+      `<rpc message-id="callhome-gateway-release-2" xmlns="${NS}"><unlock><target><candidate/></target></unlock></rpc>`,
+  );
+  const b = client();
+  const servedB = session.serve(b.channel);
+  await b.out.until(/]]>]]>/);
+  b.peer.write(HELLO_10_CLIENT + ']]>]]>');
+  deviceSide.write(chunk(ok('callhome-gateway-release-1')) + chunk(ok('callhome-gateway-release-2')));
+  await new Promise((r) => setTimeout(r, 30));
+  t.false(b.out.text.includes('release'), "the clean-up's replies reach no client");
+  b.channel.destroy();
+  t.is((await servedB).result, 'served');
+});
+
+test('a client that unlocked before leaving leaves nothing to clean up', async (t) => {
+  const { session, deviceSide, device } = await setup(5);
+  const a = client();
+  const servedA = session.serve(a.channel);
+  await a.out.until(/]]>]]>/);
+  const ok = (id: string) => chunk(`<rpc-reply message-id="${id}" xmlns="${NS}"><ok/></rpc-reply>`);
+  a.peer.write(HELLO_10_CLIENT + ']]>]]>' + `<rpc message-id="L" xmlns="${NS}"><lock><target><running/></target></lock></rpc>]]>]]>`);
+  await device.until(/<lock>/);
+  deviceSide.write(ok('L'));
+  a.peer.write(`<rpc message-id="U" xmlns="${NS}"><unlock><target><running/></target></unlock></rpc>]]>]]>`);
+  await device.until(/<unlock>/);
+  deviceSide.write(ok('U'));
+  await a.out.until(/message-id="U"/);
+  a.channel.destroy();
+  await servedA;
+  await new Promise((r) => setTimeout(r, 30));
+  t.false(device.text.includes('callhome-gateway-release'));
 });
