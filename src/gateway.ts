@@ -3,7 +3,7 @@
 // plus the HTTP server. start() / close() (graceful) / destroy() (immediate).
 import { hostname } from 'node:os';
 import type { Config } from './config.js';
-import { GatewayError, describeError } from './errors.js';
+import { GatewayError } from './errors.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics.js';
 import { AuditLog } from './audit/audit.js';
@@ -11,7 +11,7 @@ import { SshCallHome } from './callhome/ssh.js';
 import { TlsCallHome } from './callhome/tls.js';
 import { HeldSessionMetrics } from './device/held-metrics.js';
 import { fingerprintOfKeyBlob } from './device/identity.js';
-import { Inventory } from './device/inventory.js';
+import type { Inventory } from './device/inventory.js';
 import type { PendingDevices } from './device/pending.js';
 import { DeviceHistory } from './device/history.js';
 import { DeviceRegistry } from './device/registry.js';
@@ -25,10 +25,9 @@ import { hostGuard } from './http/host-guard.js';
 import { onboardingAnswers } from './http/onboarding.js';
 import { operatorActions } from './http/operator.js';
 import { apiTokens } from './http/tokens.js';
-import { InFlightSessions } from './lifecycle/drain.js';
+import { InFlightSessions, drainClientSessions } from './lifecycle/drain.js';
 import { buildLimits, type Limits } from './limits/build.js';
 import { deviceCeiling } from './limits/device-ceiling.js';
-import { Users, loadUsers } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
 import { NorthboundServer } from './northbound/server.js';
 import { PORT_ASSIGNMENTS_FILE } from './northbound/port-assignments.js';
@@ -36,11 +35,11 @@ import { ClientSessions } from './northbound/sessions.js';
 import { APPROVALS_FILE } from './onboarding/approvals.js';
 import { Onboarding } from './onboarding/service.js';
 import { sshPolicy, type SshPolicy } from './ssh/policy.js';
-import { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/runtime.js';
+import { logSshRuntime } from './ssh/runtime.js';
 import { removeStaleTempFiles } from './state/durable-file.js';
-import { FileWatcher } from './state/file-watch.js';
+import { ConfigFiles } from './gateway/config-files.js';
 
-export { sshNativeCryptoAvailable, sshPacketPathPatched };
+export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/runtime.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -63,10 +62,8 @@ export class Gateway {
   private readonly audit: AuditLog;
   private readonly onboarding: Onboarding;
   private readonly devicePorts: DevicePorts;
-  private readonly files = new FileWatcher();
+  private readonly files: ConfigFiles;
   private stateValue: GatewayState = 'created';
-  private inventoryValue = Inventory.empty();
-  private usersValue = Users.empty();
   private callhomeSsh: SshCallHome | undefined;
   private callhomeTls: TlsCallHome | undefined;
   readonly heldMetrics: HeldSessionMetrics;
@@ -85,6 +82,14 @@ export class Gateway {
     this.limits = buildLimits(config, logger, this.metrics);
     this.sshPolicy = sshPolicy(config.ssh);
     this.audit = new AuditLog({ enabled: config.audit.enabled, file: config.audit.file || undefined });
+    this.files = new ConfigFiles({
+      config,
+      logger,
+      metrics: this.metrics,
+      loadInventory: () => this.onboarding.loadInventory(),
+      inventoryChanged: (next, previous) => this.inventoryChanged(next, previous),
+      usersChanged: (users) => this.northbound?.revoke(users) ?? 0,
+    });
     this.devicePorts = new DevicePorts({
       config,
       logger,
@@ -111,7 +116,10 @@ export class Gateway {
   }
 
   get inventory(): Inventory {
-    return this.inventoryValue;
+    return this.files.inventory;
+  }
+  private get inventoryValue(): Inventory {
+    return this.files.inventory;
   }
 
   addresses(): GatewayAddresses {
@@ -126,8 +134,7 @@ export class Gateway {
       for (const file of removeStaleTempFiles(config.stateDir, [APPROVALS_FILE, PORT_ASSIGNMENTS_FILE])) {
         logger.warn({ file }, 'removed a temporary state file left by a crash');
       }
-      this.inventoryValue = this.onboarding.loadInventory();
-      this.usersValue = loadUsers(config.users.file);
+      this.files.load();
       const hostKey = loadOrCreateHostKey(config.northbound.hostKeyFile, fingerprintOfKeyBlob);
       logger.info(
         { file: config.northbound.hostKeyFile, fingerprint: hostKey.fingerprint, generated: hostKey.generated },
@@ -163,7 +170,7 @@ export class Gateway {
 
       this.northbound = new NorthboundServer({
         hostKey: hostKey.privateKey,
-        users: () => this.usersValue,
+        users: () => this.files.users,
         inventory: () => this.inventoryValue,
         registry: this.registry,
         metrics: this.metrics,
@@ -214,8 +221,7 @@ export class Gateway {
         this.ports.callhomeTls = await this.callhomeTls.start();
       }
 
-      this.files.watch(config.inventory.file, () => this.reloadInventory());
-      this.files.watch(config.users.file, () => this.reloadUsers());
+      this.files.watch();
       this.stateValue = 'running';
       logger.info(
         {
@@ -225,7 +231,7 @@ export class Gateway {
           http: `${config.http.host}:${this.ports.http}`,
           devicePorts: Object.fromEntries(this.northbound.devicePorts()),
           devices: this.inventoryValue.devices.size,
-          users: this.usersValue.size,
+          users: this.files.users.size,
           openFileCeiling: this.limits.fds.ceiling,
         },
         'gateway ready',
@@ -237,17 +243,15 @@ export class Gateway {
   }
 
   /** Re-reads the inventory; a file that fails validation leaves the last good one in force. */
-  async reloadInventory(): Promise<boolean> {
-    let next: Inventory;
-    try {
-      next = this.onboarding.loadInventory();
-    } catch (err) {
-      this.metrics.configReloadFailuresTotal.inc({ file: 'inventory' });
-      this.logger.error({ reason: 'GW_ERR_INVENTORY' }, `inventory not reloaded, the previous one stays in force: ${describeError(err)}`);
-      return false;
-    }
-    const previous = this.inventoryValue;
-    this.inventoryValue = next;
+  reloadInventory(): Promise<boolean> {
+    return this.files.reloadInventory();
+  }
+
+  reloadUsers(): Promise<boolean> {
+    return this.files.reloadUsers();
+  }
+
+  private async inventoryChanged(next: Inventory, previous: Inventory): Promise<void> {
     for (const id of previous.devices.keys()) {
       if (!next.devices.has(id)) this.registry.kill(id, new GatewayError('GW_ERR_REMOVED', 'device removed from the inventory'));
     }
@@ -255,21 +259,6 @@ export class Gateway {
     this.sessionModes.retain(next.devices.keys());
     this.flaps.retain(next.devices.keys());
     await this.devicePorts.sync(this.stateValue === 'starting');
-    this.logger.info({ devices: next.devices.size }, 'inventory reloaded');
-    return true;
-  }
-
-  async reloadUsers(): Promise<boolean> {
-    try {
-      this.usersValue = loadUsers(this.config.users.file);
-    } catch (err) {
-      this.metrics.configReloadFailuresTotal.inc({ file: 'users' });
-      this.logger.error({ reason: 'GW_ERR_USERS' }, `users not reloaded, the previous ones stay in force: ${describeError(err)}`);
-      return false;
-    }
-    const ended = this.northbound?.revoke(this.usersValue) ?? 0;
-    this.logger.info({ users: this.usersValue.size, sessionsEnded: ended }, 'users reloaded');
-    return true;
   }
 
   /**
@@ -281,13 +270,13 @@ export class Gateway {
     if (this.stateValue === 'closing' || this.stateValue === 'closed') return true;
     this.stateValue = 'closing';
     const deadline = Date.now() + graceSeconds * 1000;
-    this.files.stop();
+    this.files.stopWatching();
     // net.Server#close() calls back only once every connection is gone, so stop
     // accepting first (which drops devices still in their handshake), end the sessions,
     // and only then wait for the listeners.
     const listenersClosed = Promise.all([this.callhomeSsh?.close(), this.northbound?.close(), this.callhomeTls?.close()]);
     const reason = new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down');
-    const clean = await this.drainClients(graceSeconds);
+    const clean = await drainClientSessions(this.inFlight, graceSeconds, this.logger);
     // Clients whose sessions just ended usually hang up by themselves; a moment for that
     // lets them print the reason they were given before the SSH disconnect.
     const hangUpBy = Math.min(Date.now() + 1000, deadline);
@@ -307,23 +296,11 @@ export class Gateway {
     return clean;
   }
 
-  private async drainClients(graceSeconds: number): Promise<boolean> {
-    const sessions = this.inFlight.size;
-    if (sessions === 0) return true;
-    const busy = this.inFlight.busy;
-    this.logger.info({ sessions, busy, grace: graceSeconds }, 'draining client sessions: idle ones close now, RPCs in flight may finish');
-    const started = Date.now();
-    const clean = await this.inFlight.drain(graceSeconds);
-    if (clean) this.logger.info({ ms: Date.now() - started }, 'client sessions drained');
-    else this.logger.warn({ sessions: this.inFlight.size, reason: 'GW_ERR_SHUTDOWN' }, `drain incomplete after ${graceSeconds}s: closing the remaining client sessions`);
-    return clean;
-  }
-
   /** Immediate: drop everything. Safe to call twice. */
   destroy(): void {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
-    this.files.stop();
+    this.files.stopWatching();
     this.inFlight.abort();
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     this.callhomeSsh?.destroy();
@@ -331,13 +308,4 @@ export class Gateway {
     this.northbound?.destroy();
     this.http?.destroy();
   }
-}
-
-function logSshRuntime(logger: Logger): void {
-  const nativeCrypto = sshNativeCryptoAvailable();
-  if (nativeCrypto) logger.info({ nativeCrypto }, 'ssh2 native crypto binding in use');
-  else logger.warn({ nativeCrypto }, 'ssh2 native crypto binding missing: SSH runs on slower JavaScript crypto');
-  const ssh2Patched = sshPacketPathPatched();
-  if (ssh2Patched) logger.info({ ssh2Patched }, 'ssh2 packet-path patch applied');
-  else logger.warn({ ssh2Patched }, 'ssh2 packet-path patch not applied (patches/, npm ci): bulk transfers cost more CPU');
 }

@@ -1,5 +1,6 @@
 // Which of ssh2's fast paths this process has: its native crypto binding and our packet-path patch.
 import { createRequire } from 'node:module';
+import type { Logger } from '../log.js';
 
 /** Whether ssh2's native crypto binding loaded (without it ssh2 runs at about half speed). */
 export function sshNativeCryptoAvailable(): boolean {
@@ -23,4 +24,14 @@ export function sshPacketPathPatched(): boolean {
   } catch {
     return false;
   }
+}
+
+/** Says at start-up whether ssh2 runs on its fast paths. */
+export function logSshRuntime(logger: Logger): void {
+  const nativeCrypto = sshNativeCryptoAvailable();
+  if (nativeCrypto) logger.info({ nativeCrypto }, 'ssh2 native crypto binding in use');
+  else logger.warn({ nativeCrypto }, 'ssh2 native crypto binding missing: SSH runs on slower JavaScript crypto');
+  const ssh2Patched = sshPacketPathPatched();
+  if (ssh2Patched) logger.info({ ssh2Patched }, 'ssh2 packet-path patch applied');
+  else logger.warn({ ssh2Patched }, 'ssh2 packet-path patch not applied (patches/, npm ci): bulk transfers cost more CPU');
 }
