@@ -28,6 +28,7 @@ import { apiTokens } from './http/tokens.js';
 import { InFlightSessions, drainClientSessions } from './lifecycle/drain.js';
 import { buildLimits, type Limits } from './limits/build.js';
 import { deviceCeiling } from './limits/device-ceiling.js';
+import type { Users } from './northbound/auth.js';
 import { loadOrCreateHostKey } from './northbound/hostkey.js';
 import { NorthboundServer } from './northbound/server.js';
 import { PORT_ASSIGNMENTS_FILE } from './northbound/port-assignments.js';
@@ -121,6 +122,9 @@ export class Gateway {
   private get inventoryValue(): Inventory {
     return this.files.inventory;
   }
+  private get usersValue(): Users {
+    return this.files.users;
+  }
 
   addresses(): GatewayAddresses {
     return { ...this.ports, devicePorts: this.northbound?.devicePorts() ?? new Map() };
@@ -170,7 +174,7 @@ export class Gateway {
 
       this.northbound = new NorthboundServer({
         hostKey: hostKey.privateKey,
-        users: () => this.files.users,
+        users: () => this.usersValue,
         inventory: () => this.inventoryValue,
         registry: this.registry,
         metrics: this.metrics,
@@ -231,7 +235,7 @@ export class Gateway {
           http: `${config.http.host}:${this.ports.http}`,
           devicePorts: Object.fromEntries(this.northbound.devicePorts()),
           devices: this.inventoryValue.devices.size,
-          users: this.files.users.size,
+          users: this.usersValue.size,
           openFileCeiling: this.limits.fds.ceiling,
         },
         'gateway ready',
