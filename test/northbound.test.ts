@@ -175,6 +175,9 @@ test('a per-device port routes by plain user name', async (t) => {
   await new Promise<void>((r) => probe.close(() => r()));
   const { writeFileSync } = await import('node:fs');
   writeFileSync(gw.inventoryFile, inventoryFor([{ id: 'edge-1', device, port }]));
+  // Reload as SIGHUP does: the file poll's first stat may postdate this write on a busy
+  // machine, and then it sees no change (test/hardening/reload covers the poll itself).
+  t.true(await gw.gateway.reloadInventory());
   await waitFor(() => gw.gateway.addresses().devicePorts.get('edge-1') === port, 8000, 'device port listening');
   await device.callHome(gw.callhomePort);
   await waitFor(async () => (await gw.get<{ state: string; port: number }>('/api/devices/edge-1')).body.state === 'connected');

@@ -1,17 +1,16 @@
 // One device's call-home SSH connection: the gateway is the SSH *client* on a socket the
-// device opened (RFC 8071 §4.1 C3). Owns that connection's lifetime through one
-// AbortController whose reason (a GatewayError) is the log reason and the metric result.
-import { EventEmitter } from 'node:events';
+// device opened (RFC 8071 §4.1 C3). Its state, deadline and end are device/connection.ts's.
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
-import { GatewayError, describeError, type ErrorCode } from '../errors.js';
+import { GatewayError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
+import type { GatewayMetrics } from '../metrics.js';
 import { DeviceLogin } from './auth.js';
 import { ChannelTurns } from './channel-turns.js';
 import { requestNetconfChannel } from './netconf-channel.js';
+import { DeviceConnection, type DeviceState } from './connection.js';
 import { fingerprintOfKeyBlob, keyTypeOfBlob } from './identity.js';
 import type { HeldSession } from './held-session.js';
 import type { HoldFactory } from './hold.js';
@@ -52,30 +51,15 @@ export interface DeviceSessionDeps {
   sessionModes: SessionModeMemory;
 }
 
-const RESULT_OF_CODE: Partial<Record<ErrorCode, ConnectionResult>> = {
-  GW_ERR_UNKNOWN_DEVICE: 'unknown_device',
-  GW_ERR_AUTH_FAILED: 'auth_failed',
-  GW_ERR_TIMEOUT: 'timeout',
-  GW_ERR_REJECTED_LIMIT: 'rejected_limit',
-};
+export type { DeviceState };
 
-export type DeviceState = 'handshake' | 'connected' | 'closed';
-
-export class DeviceSession extends EventEmitter implements LiveDevice {
+export class DeviceSession extends DeviceConnection implements LiveDevice {
   readonly transport = 'ssh' as const;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  private readonly abortController = new AbortController();
   private readonly client = new ssh2.Client();
-  private readonly log: Logger;
   private entry: DeviceEntry | undefined;
-  private stateValue: DeviceState = 'handshake';
-  private connectedAtValue: Date | undefined;
   private capabilitiesValue: string[] = [];
-  private deadline: NodeJS.Timeout | undefined;
   private login: DeviceLogin | undefined;
   private readonly channelTurns = new ChannelTurns();
-  private readonly acceptedAt = performance.now();
   private activeSessions = 0;
   /** The device's first NETCONF session, kept open by the gateway for as long as the connection. */
   private own: HeldSession | undefined;
@@ -84,27 +68,18 @@ export class DeviceSession extends EventEmitter implements LiveDevice {
   private probeEndedAt: number | undefined;
 
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly deps: DeviceSessionDeps,
   ) {
-    super();
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.remotePort = socket.remotePort ?? 0;
-    this.log = deps.logger.child({ remoteAddress: this.remoteAddress, remotePort: this.remotePort, transport: 'ssh' });
+    super(socket, 'ssh', deps.logger, deps.metrics);
   }
 
-  get signal(): AbortSignal {
-    return this.abortController.signal;
-  }
-  get state(): DeviceState {
-    return this.stateValue;
-  }
   get deviceId(): string {
     if (!this.entry) throw new Error('device not identified yet');
     return this.entry.id;
   }
-  get connectedAt(): Date | undefined {
-    return this.connectedAtValue;
+  protected get identifiedId(): string | undefined {
+    return this.entry?.id;
   }
   get capabilities(): readonly string[] {
     return this.capabilitiesValue;
@@ -123,10 +98,7 @@ export class DeviceSession extends EventEmitter implements LiveDevice {
   /** Runs SSH, identification, login and the capabilities exchange; resolves once connected. */
   async start(): Promise<void> {
     const { options } = this.deps;
-    this.deadline = setTimeout(
-      () => this.kill(new GatewayError('GW_ERR_TIMEOUT', `not logged in within ${options.loginGraceTime}s`)),
-      options.loginGraceTime * 1000,
-    );
+    this.setDeadline(options.loginGraceTime, () => new GatewayError('GW_ERR_TIMEOUT', `not logged in within ${options.loginGraceTime}s`));
     this.socket.setNoDelay(true);
     const keepalive = options.keepalive;
     // TCP keepalive as well: it catches a dead path even while SSH is mid-handshake.
@@ -164,22 +136,18 @@ export class DeviceSession extends EventEmitter implements LiveDevice {
       },
     });
     await ready;
-    clearTimeout(this.deadline);
+    this.clearDeadline();
     this.deps.metrics.handshakeDuration.observe({ transport: 'ssh' }, (performance.now() - this.acceptedAt) / 1000);
     // Logged in is not done: a device that never answers the channel open, or never sends
     // its <hello>, must not hold its admission slot, so that phase has a deadline as well.
-    this.deadline = setTimeout(
-      () => this.kill(new GatewayError('GW_ERR_TIMEOUT', `no <hello> from the device within ${options.helloTimeout}s of login (channel open included)`)),
-      options.helloTimeout * 1000,
-    );
+    this.setDeadline(options.helloTimeout, () => new GatewayError('GW_ERR_TIMEOUT', `no <hello> from the device within ${options.helloTimeout}s of login (channel open included)`));
     await this.holdFirstSession();
-    clearTimeout(this.deadline);
+    this.clearDeadline();
     this.mode = await this.chooseSessionMode();
     this.own?.setKeepalive(this.mode.mode === 'single');
-    this.stateValue = 'connected';
-    this.connectedAtValue = new Date();
+    this.markConnected();
     this.deps.registry.add(this);
-    this.deps.metrics.connectionsTotal.inc({ transport: 'ssh', result: 'accepted' });
+    this.countAccepted();
     this.log.info(
       { device: this.deviceId, capabilities: this.capabilitiesValue.length, sessionMode: this.mode.mode, sessionModeReason: this.mode.reason },
       'device connected',
@@ -323,26 +291,14 @@ export class DeviceSession extends EventEmitter implements LiveDevice {
     };
   }
 
-  /** Closes the connection exactly once, for the given reason. Safe to call again. */
-  kill(reason: GatewayError): void {
-    if (this.stateValue === 'closed') return;
-    const wasConnected = this.stateValue === 'connected';
-    this.stateValue = 'closed';
-    clearTimeout(this.deadline);
-    if (!wasConnected) {
-      const result = RESULT_OF_CODE[reason.code] ?? 'handshake_failed';
-      this.deps.metrics.connectionsTotal.inc({ transport: 'ssh', result });
-      this.log.warn({ device: this.entry?.id, ...reason.fields, reason: reason.code, result }, `call-home connection refused: ${reason.message}`);
-    } else {
-      this.blameProbe(reason);
-      this.deps.metrics.deviceDisconnectsTotal.inc({ reason: disconnectReason(reason.code) });
-      this.log.info({ device: this.entry?.id, ...reason.fields, reason: reason.code }, `device disconnected: ${reason.message}`);
-    }
-    this.abortController.abort(reason);
+  protected override onDisconnect(reason: GatewayError): void {
+    this.blameProbe(reason);
+  }
+
+  protected release(reason: GatewayError): void {
     this.own?.close(reason);
     this.client.end();
     // ssh2's end() waits for its write queue; a device that stopped reading must still go.
     setImmediate(() => this.socket.destroy());
-    this.emit('closed', reason);
   }
 }

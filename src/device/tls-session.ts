@@ -2,17 +2,17 @@
 // device opened (RFC 8071 §4.2 C3), presents its own certificate (C4), identifies the
 // device by its certificate (C5/C6, device/../tls/identity.ts) and then holds the one
 // NETCONF session the connection carries (RFC 7589), lending it to clients one at a time.
-import { EventEmitter } from 'node:events';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { GatewayError, describeError, type ErrorCode } from '../errors.js';
+import { GatewayError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { disconnectReason, type ConnectionResult, type GatewayMetrics } from '../metrics.js';
+import type { GatewayMetrics } from '../metrics.js';
 import { identifyCertificate } from '../tls/identity.js';
 import type { ClientSession, SessionResult } from './client.js';
+import { DeviceConnection } from './connection.js';
 import type { HeldSessionMetrics } from './held-metrics.js';
 import { HeldSession } from './held-session.js';
 import type { Inventory } from './inventory.js';
@@ -56,15 +56,6 @@ export interface TlsDeviceSessionDeps {
   options: TlsDeviceSessionOptions;
 }
 
-const RESULT_OF_CODE: Partial<Record<ErrorCode, ConnectionResult>> = {
-  GW_ERR_UNKNOWN_DEVICE: 'unknown_device',
-  GW_ERR_CERT_IDENTITY: 'auth_failed',
-  GW_ERR_CERT_EXPIRED: 'auth_failed',
-  GW_ERR_CERT_REVOKED: 'auth_failed',
-  GW_ERR_TIMEOUT: 'timeout',
-  GW_ERR_REJECTED_LIMIT: 'rejected_limit',
-};
-
 /** The peer's certificates, leaf first, from what it sent in the handshake. */
 function peerChain(socket: tls.TLSSocket): X509Certificate[] {
   const out: X509Certificate[] = [];
@@ -78,43 +69,26 @@ function peerChain(socket: tls.TLSSocket): X509Certificate[] {
   return out;
 }
 
-export class TlsDeviceSession extends EventEmitter implements LiveDevice {
+export class TlsDeviceSession extends DeviceConnection implements LiveDevice {
   readonly transport = 'tls' as const;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  private readonly abortController = new AbortController();
-  private readonly log: Logger;
   private tlsSocket: tls.TLSSocket | undefined;
   private id: string | undefined;
-  private stateValue: 'handshake' | 'connected' | 'closed' = 'handshake';
-  private connectedAtValue: Date | undefined;
-  private deadline: NodeJS.Timeout | undefined;
-  private readonly acceptedAt = performance.now();
-  private held: HeldSession | undefined;
+  held: HeldSession | undefined;
   readonly sessionMode = { mode: 'single', reason: 'NETCONF over TLS: one session per connection (RFC 7589)' } as const;
 
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly deps: TlsDeviceSessionDeps,
   ) {
-    super();
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.remotePort = socket.remotePort ?? 0;
-    this.log = deps.logger.child({ remoteAddress: this.remoteAddress, remotePort: this.remotePort, transport: 'tls' });
+    super(socket, 'tls', deps.logger, deps.metrics);
   }
 
-  get signal(): AbortSignal {
-    return this.abortController.signal;
-  }
-  get state(): string {
-    return this.stateValue;
-  }
   get deviceId(): string {
     if (!this.id) throw new Error('device not identified yet');
     return this.id;
   }
-  get connectedAt(): Date | undefined {
-    return this.connectedAtValue;
+  protected get identifiedId(): string | undefined {
+    return this.id;
   }
   get capabilities(): readonly string[] {
     return this.held?.capabilities ?? [];
@@ -126,10 +100,7 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
   /** TLS handshake, identification and the NETCONF hello; resolves once connected. */
   async start(): Promise<void> {
     const { options } = this.deps;
-    this.deadline = setTimeout(
-      () => this.kill(new GatewayError('GW_ERR_TIMEOUT', `not identified within ${options.loginGraceTime}s`)),
-      options.loginGraceTime * 1000,
-    );
+    this.setDeadline(options.loginGraceTime, () => new GatewayError('GW_ERR_TIMEOUT', `not identified within ${options.loginGraceTime}s`));
     this.socket.setNoDelay(true);
     this.socket.on('error', () => {}); // the TLS socket reports the same failure
     const aborted = new Promise<never>((_, reject) =>
@@ -194,11 +165,10 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
       this.kill(reason);
       throw reason;
     }
-    clearTimeout(this.deadline);
-    this.stateValue = 'connected';
-    this.connectedAtValue = new Date();
+    this.clearDeadline();
+    this.markConnected();
     this.deps.registry.add(this);
-    this.deps.metrics.connectionsTotal.inc({ transport: 'tls', result: 'accepted' });
+    this.countAccepted();
     this.log.info({ device: entry.id, capabilities: this.capabilities.length, framing: this.held.framing }, 'device connected');
   }
 
@@ -213,26 +183,12 @@ export class TlsDeviceSession extends EventEmitter implements LiveDevice {
     return serveHeldSession(this.held, client);
   }
 
-  kill(reason: GatewayError): void {
-    if (this.stateValue === 'closed') return;
-    const wasConnected = this.stateValue === 'connected';
-    this.stateValue = 'closed';
-    clearTimeout(this.deadline);
-    if (!wasConnected) {
-      const result = RESULT_OF_CODE[reason.code] ?? 'handshake_failed';
-      this.deps.metrics.connectionsTotal.inc({ transport: 'tls', result });
-      this.log.warn({ device: this.id, ...reason.fields, reason: reason.code, result }, `call-home connection refused: ${reason.message}`);
-    } else {
-      this.deps.metrics.deviceDisconnectsTotal.inc({ reason: disconnectReason(reason.code) });
-      this.log.info({ device: this.id, ...reason.fields, reason: reason.code }, `device disconnected: ${reason.message}`);
-    }
-    this.abortController.abort(reason);
+  protected release(reason: GatewayError): void {
     this.held?.close(reason);
     this.tlsSocket?.end();
     setImmediate(() => {
       this.tlsSocket?.destroy();
       this.socket.destroy();
     });
-    this.emit('closed', reason);
   }
 }

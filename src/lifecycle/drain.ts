@@ -3,6 +3,7 @@
 // awaiting its reply, no message part-way through, nothing buffered between the channels),
 // so no reply that has begun reaching a client is cut, and idle sessions close at once.
 import { GatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { NetconfMeter } from '../netconf/meter.js';
 import type { SpliceHandle } from '../splice/splice.js';
 
@@ -69,4 +70,17 @@ export class InFlightSessions {
 
 function isBusy({ meter, splice }: Tracked): boolean {
   return meter.outstandingRpcs > 0 || meter.inMessage('to_client') || meter.inMessage('to_device') || splice.buffered() > 0;
+}
+
+/** Drains client sessions for up to `graceSeconds`, saying so in the log; true when clean. */
+export async function drainClientSessions(inFlight: InFlightSessions, graceSeconds: number, logger: Logger): Promise<boolean> {
+  const sessions = inFlight.size;
+  if (sessions === 0) return true;
+  const busy = inFlight.busy;
+  logger.info({ sessions, busy, grace: graceSeconds }, 'draining client sessions: idle ones close now, RPCs in flight may finish');
+  const started = Date.now();
+  const clean = await inFlight.drain(graceSeconds);
+  if (clean) logger.info({ ms: Date.now() - started }, 'client sessions drained');
+  else logger.warn({ sessions: inFlight.size, reason: 'GW_ERR_SHUTDOWN' }, `drain incomplete after ${graceSeconds}s: closing the remaining client sessions`);
+  return clean;
 }

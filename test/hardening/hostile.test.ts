@@ -66,7 +66,7 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
   global.gc?.();
   const baseline = process.memoryUsage().rss;
   let peak = baseline;
-  const hardening = (gw.gateway as unknown as { hardening: { callhomeAdmission: Admission; northboundAdmission: Admission } }).hardening;
+  const hardening = (gw.gateway as unknown as { limits: { callhomeAdmission: Admission; northboundAdmission: Admission } }).limits;
   let maxStartups = { callhome: 0, northbound: 0 };
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);

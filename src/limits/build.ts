@@ -1,49 +1,19 @@
-// Builds the gateway's protective parts from the configuration: admission control on each
-// listener, the open-file ceiling, the SSH algorithm policy, session caps, the audit log,
-// the approvals store and the admin token. Kept apart from gateway.ts so the wiring there
-// stays a few lines.
-import { readFileSync } from 'node:fs';
-import type { Config, AdmissionConfig } from './config.js';
-import type { Logger } from './log.js';
-import type { GatewayMetrics } from './metrics.js';
-import { Admission, type RejectReason } from './limits/admission.js';
-import { FdCeiling, resolveFdCeiling } from './limits/fd-ceiling.js';
-import { parseStartups } from './limits/startups.js';
-import { SessionCaps } from './limits/session-caps.js';
-import { sshPolicy, type SshPolicy } from './ssh/policy.js';
-import { AuditLog } from './audit/audit.js';
-import { ApprovalStore, OnboardingPending } from './onboarding/approvals.js';
+// Builds the gateway's limits from the configuration: admission control on each listener,
+// the open-file ceiling and the per-user/per-device session caps.
+import type { Config, AdmissionConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { GatewayMetrics } from '../metrics.js';
+import { Admission, type RejectReason } from './admission.js';
+import { FdCeiling, resolveFdCeiling } from './fd-ceiling.js';
+import { parseStartups } from './startups.js';
+import { SessionCaps } from './session-caps.js';
 
-export interface Hardening {
+export interface Limits {
   fds: FdCeiling;
   /** Shared by the call-home listeners: admit(socket, 'ssh' | 'tls'). */
   callhomeAdmission: Admission;
   northboundAdmission: Admission;
-  sshPolicy: SshPolicy;
   sessionCaps: SessionCaps;
-  audit: AuditLog;
-  approvals: ApprovalStore;
-  pending: OnboardingPending;
-  adminToken(): string;
-  /** http.readToken(File): '' when none is configured. */
-  readToken(): string;
-}
-
-/** A token given inline or as a file; the file is re-read on each call so it can be rotated. */
-function tokenSource(logger: Logger, inline: string, file: string, key: string, unreadable: string): () => string {
-  let warned = false;
-  return () => {
-    if (!file) return inline;
-    try {
-      return readFileSync(file, 'utf8').trim();
-    } catch (err) {
-      if (!warned) {
-        warned = true;
-        logger.error({ file, err: (err as NodeJS.ErrnoException).code }, `${key} cannot be read: ${unreadable}`);
-      }
-      return '';
-    }
-  };
 }
 
 /** Logs refusals at most once per interval per kind, so a flood cannot flood the log. */
@@ -78,7 +48,7 @@ function admissionPolicy(c: AdmissionConfig, graceSeconds: number) {
   };
 }
 
-export function buildHardening(config: Config, logger: Logger, metrics: GatewayMetrics): Hardening {
+export function buildLimits(config: Config, logger: Logger, metrics: GatewayMetrics): Limits {
   const fds = new FdCeiling(resolveFdCeiling(config.limits.maxOpenFiles), logger);
   metrics.watchSockets(fds);
   const warnCallhome = throttled(logger.child({ side: 'callhome' }));
@@ -105,17 +75,10 @@ export function buildHardening(config: Config, logger: Logger, metrics: GatewayM
     },
     fds,
   );
-  const approvals = new ApprovalStore(config.stateDir, { secretsDir: config.onboarding.secretsDir });
   return {
     fds,
     callhomeAdmission,
     northboundAdmission,
-    sshPolicy: sshPolicy(config.ssh),
     sessionCaps: new SessionCaps(config.northbound.maxSessionsPerUser, config.northbound.maxSessionsPerDevice),
-    audit: new AuditLog({ enabled: config.audit.enabled, file: config.audit.file || undefined }),
-    approvals,
-    pending: new OnboardingPending((fp) => approvals.isRejected(fp)),
-    adminToken: tokenSource(logger, config.http.adminToken, config.http.adminTokenFile, 'http.adminTokenFile', 'API writes are refused'),
-    readToken: tokenSource(logger, config.http.readToken, config.http.readTokenFile, 'http.readTokenFile', 'API reads need the admin token'),
   };
 }
