@@ -40,6 +40,9 @@ test.serial('malformed percent-encoding answers 400, never 500', async (t) => {
     ['GET', '/api/devices/%ZZ', {}],
     ['POST', '/api/pending/%E0%A4%A/approve', auth],
     ['DELETE', '/api/pending/%ZZ', auth],
+    ['GET', '/api/sessions/%E0%A4%A', {}],
+    ['DELETE', '/api/sessions/%ZZ', auth],
+    ['POST', '/api/devices/%ZZ/disconnect', auth],
   ] as Array<[string, string, Record<string, string>]>) {
     const r = await request(g.httpPort, method, p, headers);
     t.is(r.status, 400, `${method} ${p}: ${r.text}`);
