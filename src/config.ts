@@ -3,6 +3,7 @@
 // Parsed once here; everything below receives the plain typed object.
 import convict from 'convict';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { GatewayError } from './errors.js';
@@ -319,6 +320,52 @@ export interface SecurityConfig {
   ssh: { identification: string };
 }
 
+// ---- cluster mode: replicas on Redis (SPEC "Cluster mode") ----
+
+convict.addFormat({
+  name: 'redis-url',
+  validate(value: unknown) {
+    if (value === '') return;
+    if (typeof value !== 'string' || !/^rediss?:\/\/[^\s/]+(\/\d+)?\/?$/.test(value)) {
+      throw new Error('must be "" (standalone) or redis://host:port[/db] or rediss://host:port[/db] (no password in the URL: use cluster.redis.passwordFile)');
+    }
+    if (/^rediss?:\/\/[^/@]*:[^/@]*@/.test(value)) {
+      throw new Error('must not carry a password: use cluster.redis.passwordFile');
+    }
+  },
+});
+
+const clusterSchema = {
+  cluster: {
+    redis: {
+      url: { doc: 'Redis holding the cluster\'s ownership and shared state, redis://host:port/db or rediss://… ("" = one standalone replica)', format: 'redis-url', default: '' },
+      passwordFile: { doc: 'file holding the Redis password (AUTH); "" = none', format: String, default: '' },
+    },
+    replicaId: { doc: 'this replica\'s name in the cluster (the pod name in Kubernetes); "" = the host name', format: String, default: '' },
+    leaseTtl: { doc: 'seconds after which a replica that stopped renewing its lease is no longer any device\'s owner', format: 'positive-int', default: 15 },
+    peer: {
+      host: { doc: 'address this replica accepts sessions forwarded by other replicas on', format: String, default: '0.0.0.0' },
+      port: { doc: 'port for sessions forwarded by other replicas (mutual TLS)', format: 'port', default: 9835 },
+      advertise: { doc: 'host:port other replicas dial to reach this one (the pod IP); "" = first non-internal IPv4 + cluster.peer.port', format: String, default: '' },
+      caFile: { doc: 'CA that issued every replica\'s peer certificate (PEM); default <stateDir>/tls/ca.crt', format: String, default: '' },
+      certFile: { doc: 'this replica\'s peer certificate (PEM, from `callhome-gateway certs peer`); default <stateDir>/tls/peer.crt', format: String, default: '' },
+      keyFile: { doc: 'its private key (PEM); default <stateDir>/tls/peer.key', format: String, default: '' },
+    },
+  },
+};
+mergeSchema(schema as Record<string, unknown>, clusterSchema);
+
+export interface ClusterConfig {
+  cluster: {
+    redis: { url: string; passwordFile: string };
+    /** Filled in by loadConfig: never "" after loading. */
+    replicaId: string;
+    leaseTtl: number;
+    /** caFile, certFile, keyFile: filled in by loadConfig (under <stateDir>/tls) when left "". */
+    peer: { host: string; port: number; advertise: string; caFile: string; certFile: string; keyFile: string };
+  };
+}
+
 /** Every key's environment variable: the key path upper-cased, dots as underscores. */
 function withEnvNames(node: Record<string, unknown>, prefix: string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -341,7 +388,12 @@ export interface AdmissionConfig {
   failureBackoff: { after: number; baseSeconds: number; maxSeconds: number; exempt: string[] };
 }
 
-export type Config = BaseConfig & LifecycleConfig & SecurityConfig;
+export type Config = BaseConfig & LifecycleConfig & SecurityConfig & ClusterConfig;
+
+/** Cluster mode is on when a Redis URL is configured. */
+export function clusterMode(config: Pick<Config, 'cluster'>): boolean {
+  return config.cluster.redis.url !== '';
+}
 
 interface BaseConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -453,5 +505,10 @@ export function loadConfig(files: string[] = [], env: NodeJS.ProcessEnv = proces
   if (config.northbound.hostKeyFile === '') {
     config.northbound.hostKeyFile = path.join(config.stateDir, 'northbound_host_key');
   }
+  const peer = config.cluster.peer;
+  if (peer.caFile === '') peer.caFile = path.join(config.stateDir, 'tls', 'ca.crt');
+  if (peer.certFile === '') peer.certFile = path.join(config.stateDir, 'tls', 'peer.crt');
+  if (peer.keyFile === '') peer.keyFile = path.join(config.stateDir, 'tls', 'peer.key');
+  if (config.cluster.replicaId === '') config.cluster.replicaId = hostname();
   return config;
 }

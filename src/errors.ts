@@ -32,7 +32,10 @@ export type ErrorCode =
   | 'GW_ERR_KEEPALIVE_TIMEOUT'
   | 'GW_ERR_IDLE_RELEASE'
   // Operator API: a session ended or a device disconnected on request.
-  | 'GW_ERR_OPERATOR';
+  | 'GW_ERR_OPERATOR'
+  // Cluster mode: Redis unreachable, or a device connection another replica took over.
+  | 'GW_ERR_CLUSTER_UNAVAILABLE'
+  | 'GW_ERR_SUPERSEDED';
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;

@@ -27,6 +27,7 @@ export const DISCONNECT_CODES = [
   'GW_ERR_NOT_NETCONF',
   'GW_ERR_SHUTDOWN',
   'GW_ERR_OPERATOR',
+  'GW_ERR_SUPERSEDED',
 ] as const satisfies readonly ErrorCode[];
 
 export type Transport = (typeof TRANSPORTS)[number];

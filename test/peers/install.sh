@@ -9,6 +9,9 @@ PACKAGES=(openssh-server openssh-client socat netconfd yangcli python3-ncclient 
 # libnetconf2 (the stack under Netopeer2): the tests build a call-home device and a manager
 # from test/peers/libnetconf2/*.c against it; its headers include libssh's and OpenSSL's.
 PACKAGES+=(libnetconf2-dev libyang2-dev libssh-dev libssl-dev gcc libc6-dev pkg-config)
+# Cluster mode: replicas share ownership through a real Redis; one test puts HAProxy in front
+# as the L4 load balancer a deployment would have. Both run as the tests' own processes.
+PACKAGES+=(redis-server haproxy)
 
 # A dedicated device account with a known password, so tests can exercise password
 # authentication towards a device (sshd needs root to check passwords against shadow).
@@ -53,7 +56,8 @@ elif ! id "$TEST_USER" >/dev/null 2>&1; then
 fi
 
 for bin in /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/socat /usr/sbin/netconfd \
-           /usr/sbin/netconf-subsystem /usr/bin/sshpass /usr/bin/openssl /usr/bin/prometheus /usr/bin/promtool; do
+           /usr/sbin/netconf-subsystem /usr/bin/sshpass /usr/bin/openssl /usr/bin/prometheus /usr/bin/promtool \
+           /usr/bin/redis-server /usr/sbin/haproxy; do
   [ -x "$bin" ] || { echo "install.sh: $bin still missing after install" >&2; exit 1; }
 done
 pkg-config --exists libnetconf2 libyang libssh || { echo "install.sh: pkg-config cannot find libnetconf2, libyang or libssh after install" >&2; exit 1; }
