@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { configEnvNames } from '../src/config.js';
 import { verifyPasswordHash } from '../src/northbound/auth.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(path.join(tmpdir(), 'chgw-cli-'));
 
 function run(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}) {

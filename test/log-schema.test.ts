@@ -18,7 +18,7 @@ import { NETCONF_HELLO, ScriptedDevice, inventoryFor } from './helpers/ssh-devic
 import { CLIENT_HELLO_11, chunked, connectManager, openNetconf } from './helpers/ssh-manager.js';
 
 type Line = Record<string, unknown>;
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli.js');
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
 /** A device that answers every <rpc> with <ok/> (chunked framing: both sides offer base:1.1). */
 function answering(channel: ServerChannel): void {

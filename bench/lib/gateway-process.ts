@@ -1,4 +1,4 @@
-// The gateway as its own process (`node dist/src/cli.js run`), as it runs in production:
+// The gateway as its own process (`node dist/src/cli/main.js run`), as it runs in production:
 // its memory and CPU are read from /proc, its ports from the "gateway ready" log line.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processCpuSeconds } from './proc.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export interface GatewayProcessOptions {
   inventory: string;

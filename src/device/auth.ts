@@ -7,7 +7,7 @@
 // that asks for the password a second time (a wrong one) is given up on, never answered in a loop.
 import type { AnyAuthMethod, KeyboardInteractiveAuthMethod, Prompt } from 'ssh2';
 import { GatewayError } from '../errors.js';
-import type { DeviceCredentials } from './inventory.js';
+import type { DeviceCredentials } from '../inventory/inventory.js';
 
 type Method = 'publickey' | 'password' | 'keyboard-interactive';
 

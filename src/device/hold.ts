@@ -7,7 +7,7 @@ import type { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { HeldSessionMetrics } from './held-metrics.js';
-import { HeldSession } from './held-session.js';
+import { HeldSession } from './held/session.js';
 
 export type HoldFactory = (channel: Duplex, ctx: { logger: Logger; onFatal: (reason: GatewayError) => void }) => HeldSession;
 

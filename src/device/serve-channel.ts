@@ -8,7 +8,7 @@ import { NetconfMeter } from '../netconf/meter.js';
 import { filterStages } from '../splice/filter-stages.js';
 import { splice } from '../splice/splice.js';
 import type { ClientSession, SessionResult } from './client.js';
-import type { HeldSession } from './held-session.js';
+import type { HeldSession } from './held/session.js';
 import { serveHeldSession } from './serve-held.js';
 
 /** What serving on channels needs of the device's connection (device/session.ts). */

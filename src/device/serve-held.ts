@@ -5,7 +5,7 @@
 import type { GatewayError } from '../errors.js';
 import { FilteredChannel } from '../splice/filtered-channel.js';
 import type { ClientSession, SessionResult } from './client.js';
-import type { HeldSession } from './held-session.js';
+import type { HeldSession } from './held/session.js';
 
 export async function serveHeldSession(held: HeldSession, client: ClientSession): Promise<SessionResult> {
   const filter = client.filter(true)!;

@@ -14,10 +14,10 @@ import { identifyCertificate } from '../tls/identity.js';
 import type { ClientSession, SessionResult } from './client.js';
 import { DeviceConnection } from './connection.js';
 import type { HeldSessionMetrics } from './held-metrics.js';
-import { HeldSession } from './held-session.js';
-import type { Inventory } from './inventory.js';
+import { HeldSession } from './held/session.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { LiveDevice } from './live.js';
-import type { PendingDevices } from './pending.js';
+import type { PendingDevices } from '../inventory/pending.js';
 import type { DeviceRegistry } from './registry.js';
 import { serveHeldSession } from './serve-held.js';
 

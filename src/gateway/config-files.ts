@@ -3,7 +3,7 @@
 // last good one in force; a change on disk reloads it (polled, see state/file-watch.ts).
 import type { Config } from '../config.js';
 import { describeError } from '../errors.js';
-import { Inventory } from '../device/inventory.js';
+import { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { Users, loadUsers } from '../northbound/auth.js';

@@ -4,7 +4,7 @@
 import type { Config } from '../config.js';
 import { parsePortRange } from '../config.js';
 import { describeError } from '../errors.js';
-import type { Inventory } from '../device/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';
 import { PortAssignments } from '../northbound/port-assignments.js';
 import type { NorthboundServer } from '../northbound/server.js';

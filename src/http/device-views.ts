@@ -1,5 +1,5 @@
 // /api/devices: one view per inventory device, live or not, with its history and flap state.
-import type { Inventory } from '../device/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { DeviceRegistry } from '../device/registry.js';
 import type { DeviceHistory } from '../device/history.js';
 import type { FlapDetector } from '../device/flapping.js';

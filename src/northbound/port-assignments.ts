@@ -4,7 +4,7 @@
 // only know host and port can then be configured once.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Inventory } from '../device/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';
 import { writeDurably } from '../state/durable-file.js';
 

@@ -11,7 +11,7 @@ import { remoteFields, type Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { DeviceRegistry } from '../device/registry.js';
 import type { InFlightSessions } from '../lifecycle/drain.js';
-import type { Inventory } from '../device/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { Users } from './auth.js';
 import type { Admission, AdmissionTicket } from '../limits/admission.js';
 import type { SessionCaps } from '../limits/session-caps.js';

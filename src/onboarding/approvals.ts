@@ -9,8 +9,8 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { GatewayError, describeError } from '../errors.js';
-import { DEVICE_ID_RE, Inventory, parseInventory } from '../device/inventory.js';
-import { PendingDevices, type PendingDevice } from '../device/pending.js';
+import { DEVICE_ID_RE, Inventory, parseInventory } from '../inventory/inventory.js';
+import { PendingDevices, type PendingDevice } from '../inventory/pending.js';
 import type { Logger } from '../log.js';
 import { writeDurably } from '../state/durable-file.js';
 

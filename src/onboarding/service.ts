@@ -3,7 +3,7 @@
 // HTTP side maps them to status codes (src/http/onboarding.ts).
 import type { Config } from '../config.js';
 import { describeError } from '../errors.js';
-import type { Inventory } from '../device/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';
 import { ApprovalStore, OnboardingPending, isFingerprint, loadMergedInventory, type Approval } from './approvals.js';
 

@@ -136,7 +136,7 @@ test('no secrets in layers', (t) => {
 test('.dockerignore sends only what the build reads', (t) => {
   const ignore = readDockerIgnore();
   t.truthy(ignore, '.dockerignore exists');
-  for (const p of ['node_modules/ssh2/package.json', 'dist/src/cli.js', '.git/HEAD', 'data/northbound_host_key', 'test/deploy/x.ts',
+  for (const p of ['node_modules/ssh2/package.json', 'dist/src/cli/main.js', '.git/HEAD', 'data/northbound_host_key', 'test/deploy/x.ts',
     'deploy/overlays/example/kustomization.yaml', '.env', 'src/secret.pem', 'id_ed25519']) {
     t.false(ignore!.included(p), `${p} must not reach the build context`);
   }
@@ -148,5 +148,5 @@ test('.dockerignore sends only what the build reads', (t) => {
       t.true(existsSync(path.join(repoRoot, s)), `COPY ${s} (line ${i.line}) does not exist`);
     }
   }
-  t.true(ignore!.included('src/cli.ts'));
+  t.true(ignore!.included('src/cli/main.ts'));
 });

@@ -20,7 +20,7 @@ import { loadConfig } from '../../src/config.js';
 
 const run = promisify(execFile);
 const healthcheck = path.join(repoRoot, 'deploy', 'docker', 'healthcheck.mjs');
-const cliBuilt = existsSync(path.join(repoRoot, 'dist', 'src', 'cli.js'));
+const cliBuilt = existsSync(path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'));
 
 /** node-gyp must find node's headers locally (the image sets npm_config_nodedir too). */
 function npmEnv(): NodeJS.ProcessEnv {
@@ -177,7 +177,7 @@ test("npm ci's postinstall applies patches/ to ssh2 in the production install", 
 const startTitle = 'the gateway starts from the production install with the example overlay config';
 const renderer = findRenderer();
 if (!cliBuilt) {
-  const why = 'dist/src/cli.js is not built (the CLI has not landed on this branch yet)';
+  const why = 'dist/src/cli/main.js is not built (the CLI has not landed on this branch yet)';
   console.warn(`\n*** deploy/runtime-install: SKIPPING "${startTitle}": ${why} ***\n`);
   test.skip(`${startTitle} — SKIPPED: ${why}`, () => {});
 } else if (!renderer) {
@@ -215,7 +215,7 @@ if (!cliBuilt) {
     writeFileSync(config.inventory.file, YAML.stringify(inventory));
 
     let output = '';
-    const child = spawn(process.execPath, [path.join(dir, 'dist', 'src', 'cli.js'), ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(dir, 'dist', 'src', 'cli', 'main.js'), ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (c) => (output += c));
     child.stderr!.on('data', (c) => (output += c));
     const out = () => output.slice(-4000);

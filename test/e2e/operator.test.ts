@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
-import { runSessions } from '../../src/cli-sessions.js';
-import { runDevices } from '../../src/cli-devices.js';
+import { runSessions } from '../../src/cli/sessions.js';
+import { runDevices } from '../../src/cli/devices.js';
 import type { ClientSessionView } from '../../src/northbound/sessions.js';
 import {
   BIN,

@@ -33,7 +33,7 @@ import {
 
 const test = requirePeers(anyTest);
 const run = promisify(execFile);
-const CLI = path.resolve('dist/src/cli.js');
+const CLI = path.resolve('dist/src/cli/main.js');
 
 type DeviceView = { id: string; state: string; transport: string; sessions: number; capabilities: string[] };
 

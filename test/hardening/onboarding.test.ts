@@ -13,7 +13,7 @@ import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { CallHomeDevice, assertNcOk, ensureNetconfd, freePort, makeTempDir, requirePeers, runNcclient } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

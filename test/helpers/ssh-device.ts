@@ -4,7 +4,7 @@
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ServerChannel } from 'ssh2';
-import { fingerprintOfKeyBlob } from '../../src/device/identity.js';
+import { fingerprintOfKeyBlob } from '../../src/inventory/identity.js';
 import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 
 export const NETCONF_HELLO =

@@ -37,7 +37,7 @@ test('port ranges', (t) => {
 });
 
 test('inventory: periodic devices and their idleTimeout (IETF default 180 s)', async (t) => {
-  const { parseInventory } = await import('../../src/device/inventory.js');
+  const { parseInventory } = await import('../../src/inventory/inventory.js');
   const base = '  - id: p\n    ssh: { hostKeys: ["SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] }\n    credentials: { username: u, password: p }\n';
   t.deepEqual(parseInventory(`devices:\n${base}    periodic: true\n`, 'x.yaml').get('p')?.periodic, { idleTimeout: 180 });
   t.deepEqual(parseInventory(`devices:\n${base}    periodic: true\n    idleTimeout: 2.5\n`, 'x.yaml').get('p')?.periodic, { idleTimeout: 2.5 });

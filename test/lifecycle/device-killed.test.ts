@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { startGateway, waitFor } from '../helpers/gateway.js';
 import { connectManager, openNetconf } from '../helpers/ssh-manager.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const EOM = ']]>]]>';
 const HELLO_10 =
   '<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>' +

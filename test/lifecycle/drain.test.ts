@@ -14,7 +14,7 @@ import { SimulatedDevice } from '../../src/simulator/index.js';
 import { BIN, EOM, GET_CONFIG_RUNNING, HELLO_BASE10, generateKeyPair, requirePeers, rpc, sshArgs } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const REPLY_BYTES = 24 * 1024 * 1024;
 
 interface RunningCli {

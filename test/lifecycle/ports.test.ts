@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PortAssignments } from '../../src/northbound/port-assignments.js';
-import { parseInventory } from '../../src/device/inventory.js';
+import { parseInventory } from '../../src/inventory/inventory.js';
 import { createLogger } from '../../src/log.js';
 import { SimulatedDevice } from '../../src/simulator/index.js';
 import { startGateway, waitFor } from '../helpers/gateway.js';

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { Inventory } from '../../src/device/inventory.js';
+import { Inventory } from '../../src/inventory/inventory.js';
 import { createLogger } from '../../src/log.js';
 import { Onboarding, type ApproveResult, type OnboardingProblem } from '../../src/onboarding/service.js';
 import { onboardingAnswers } from '../../src/http/onboarding.js';

@@ -11,7 +11,7 @@ import { ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
 import { connectManager, openNetconf } from '../helpers/ssh-manager.js';
 import { makeTempDir } from '../e2e/peers/index.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 let gw: TestGateway | undefined;
 const device = new ScriptedDevice();
 test.after.always(async () => {

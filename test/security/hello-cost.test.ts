@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
-import { fingerprintOfKeyBlob } from '../../src/device/identity.js';
+import { fingerprintOfKeyBlob } from '../../src/inventory/identity.js';
 import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 import { HelloReader } from '../../src/netconf/hello-reader.js';
 import { FramingError } from '../../src/netconf/framing.js';

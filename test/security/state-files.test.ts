@@ -8,7 +8,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { ApprovalStore } from '../../src/onboarding/approvals.js';
 import { PortAssignments } from '../../src/northbound/port-assignments.js';
-import { Inventory } from '../../src/device/inventory.js';
+import { Inventory } from '../../src/inventory/inventory.js';
 import { createLogger } from '../../src/log.js';
 import { startGateway } from '../helpers/gateway.js';
 import { makeTempDir } from '../e2e/peers/index.js';

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-const CLI = path.resolve('dist/src/cli.js');
+const CLI = path.resolve('dist/src/cli/main.js');
 const dir = mkdtempSync(path.join(tmpdir(), 'chgw-certs-cli-'));
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CHGW_STATEDIR: path.join(dir, 'state') } });
 

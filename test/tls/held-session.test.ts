@@ -4,7 +4,7 @@
 import test from 'ava';
 import { Duplex, PassThrough } from 'node:stream';
 import { HeldSessionMetrics } from '../../src/device/held-metrics.js';
-import { HeldSession } from '../../src/device/held-session.js';
+import { HeldSession } from '../../src/device/held/session.js';
 import { createLogger } from '../../src/log.js';
 import { GatewayMetrics } from '../../src/metrics.js';
 import { encodeMessage } from '../../src/netconf/reframe.js';

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseInventory } from '../../src/device/inventory.js';
+import { parseInventory } from '../../src/inventory/inventory.js';
 import { isGatewayError } from '../../src/errors.js';
 import { createCa, createCrl, issueCertificate } from '../../src/tls/certs.js';
 import { parseCrl } from '../../src/tls/crl.js';

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describeKeyMaterial, fingerprintOfKeyBlob, blobOfPublicKeyLine, keyTypeOfBlob, normalizeHostKey } from '../../src/device/identity.js';
+import { describeKeyMaterial, fingerprintOfKeyBlob, blobOfPublicKeyLine, keyTypeOfBlob, normalizeHostKey } from '../../src/inventory/identity.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chgw-identity-'));
 const haveSshKeygen = (() => {

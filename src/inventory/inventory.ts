@@ -8,7 +8,7 @@ import ssh2 from 'ssh2';
 import { GatewayError } from '../errors.js';
 import { normalizeHostKey } from './identity.js';
 import { parseTlsEntry, type TlsEntry } from './inventory-tls.js';
-import type { SessionMode } from './session-mode.js';
+import type { SessionMode } from '../device/session-mode.js';
 
 export const DEVICE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseInventory } from '../../src/device/inventory.js';
+import { parseInventory } from '../../src/inventory/inventory.js';
 import { isGatewayError } from '../../src/errors.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chgw-inventory-'));

@@ -1,8 +1,8 @@
 // `callhome-gateway sessions ...`: the live client sessions of a running gateway (list) and
 // ending one (kill), through its HTTP API; same --api and token options as `devices`.
 import { parseArgs } from 'node:util';
-import { GatewayError } from './errors.js';
-import { call, s, table, token, type Io } from './cli-devices.js';
+import { GatewayError } from '../errors.js';
+import { call, s, table, token, type Io } from './devices.js';
 
 export const SESSIONS_HELP = `Usage: callhome-gateway sessions [list] [--api URL] [token options]
        callhome-gateway sessions kill ID [--api URL] [token options]

@@ -2,20 +2,21 @@
 // The command line: `callhome-gateway [run] [--config FILE]...`, `fingerprint [FILE]`,
 // `hash-password`. Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration;
 // every failure is one line on stderr.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { describeConfigKeys, loadConfig, type Config } from './config.js';
-import { GatewayError, describeError, isGatewayError } from './errors.js';
-import { describeKeyMaterial } from './device/identity.js';
-import { Gateway } from './gateway.js';
-import { createLogger } from './log.js';
-import { hashPassword } from './northbound/auth.js';
-import { runSimulate } from './simulator/cli.js';
-import { CERTS_HELP, runCerts } from './tls/cli.js';
-import { DEVICES_HELP, runDevices } from './cli-devices.js';
-import { SESSIONS_HELP, runSessions } from './cli-sessions.js';
+import { fileURLToPath } from 'node:url';
+import { describeConfigKeys, loadConfig, type Config } from '../config.js';
+import { GatewayError, describeError, isGatewayError } from '../errors.js';
+import { describeKeyMaterial } from '../inventory/identity.js';
+import { Gateway } from '../gateway.js';
+import { createLogger } from '../log.js';
+import { hashPassword } from '../northbound/auth.js';
+import { runSimulate } from '../simulator/cli.js';
+import { CERTS_HELP, runCerts } from './certs.js';
+import { DEVICES_HELP, runDevices } from './devices.js';
+import { SESSIONS_HELP, runSessions } from './sessions.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -74,7 +75,7 @@ scrypt hash for the \`passwordHash:\` field of the users file.`,
 class UsageError extends Error {}
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
@@ -231,8 +232,14 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Run when executed (also through the npm bin symlink), not when imported by tests.
-const invokedAs = process.argv[1] ?? '';
-if (/cli\.js$|callhome-gateway$/.test(invokedAs)) {
+function invokedDirectly(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+if (invokedDirectly()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

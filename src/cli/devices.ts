@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { GatewayError } from './errors.js';
+import { GatewayError } from '../errors.js';
 
 export const DEVICES_HELP = `Usage: callhome-gateway devices [list | show ID | pending] [--api URL] [token options]
        callhome-gateway devices approve FINGERPRINT --id ID --username USER

@@ -7,8 +7,8 @@ import { parseArgs } from 'node:util';
 import { X509Certificate } from 'node:crypto';
 import { loadConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
-import { DEVICE_ID_RE } from '../device/inventory.js';
-import { IDENTITY_FIELDS, createCrl, initCertificates, issueDeviceFiles, loadCa, tlsPaths, type IdentityField } from './certs.js';
+import { DEVICE_ID_RE } from '../inventory/inventory.js';
+import { IDENTITY_FIELDS, createCrl, initCertificates, issueDeviceFiles, loadCa, tlsPaths, type IdentityField } from '../tls/certs.js';
 
 export const CERTS_HELP = `Usage: callhome-gateway certs <init|issue|crl> [options]
 
