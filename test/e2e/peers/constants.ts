@@ -35,6 +35,9 @@ export const BIN = {
   // Alert rules evaluated by a real Prometheus against a live gateway (prometheus.test).
   prometheus: '/usr/bin/prometheus',
   promtool: '/usr/bin/promtool',
+  // Cluster mode: the replicas' shared Redis, and HAProxy as the L4 load balancer in front.
+  redisServer: '/usr/bin/redis-server',
+  haproxy: '/usr/sbin/haproxy',
 } as const;
 
 export const NC_BASE_NS = 'urn:ietf:params:xml:ns:netconf:base:1.0';
