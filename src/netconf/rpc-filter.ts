@@ -6,16 +6,15 @@
 import { FrameScanner, FramingError, type Framing } from './framing.js';
 import { negotiatedFraming, parseHello } from './hello.js';
 import { encodeMessage } from './reframe.js';
+import { NETCONF_BASE_NS } from './vocabulary.js';
 import { XmlSyntaxError, xmlTokens, type XmlStartTag } from './xml.js';
-
-const NETCONF_BASE = 'urn:ietf:params:xml:ns:netconf:base:1.0';
 
 /**
  * What a read-only user may call, by namespace and name (an allow-list: anything else is
  * refused). Reads, subscriptions to notifications and the end of one's own session.
  */
 export const READ_ONLY_OPERATIONS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  [NETCONF_BASE, new Set(['get', 'get-config', 'close-session'])],
+  [NETCONF_BASE_NS, new Set(['get', 'get-config', 'close-session'])],
   ['urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring', new Set(['get-schema'])], // RFC 6022
   ['urn:ietf:params:xml:ns:yang:ietf-netconf-nmda', new Set(['get-data'])], // RFC 8526
   ['urn:ietf:params:xml:ns:netconf:notification:1.0', new Set(['create-subscription'])], // RFC 5277
@@ -104,7 +103,7 @@ function escapeXml(s: string): string {
 export function accessDeniedReply(root: XmlStartTag | undefined, message: string): string {
   const p = root && root.prefix !== '' ? `${root.prefix}:` : '';
   const attrs = root ? [...root.attrs].map(([k, v]) => ` ${k}="${escapeXml(v)}"`).join('') : '';
-  const ns = root?.attrs.has(p === '' ? 'xmlns' : `xmlns:${root.prefix}`) ? '' : ` ${p === '' ? 'xmlns' : `xmlns:${root!.prefix}`}="${NETCONF_BASE}"`;
+  const ns = root?.attrs.has(p === '' ? 'xmlns' : `xmlns:${root.prefix}`) ? '' : ` ${p === '' ? 'xmlns' : `xmlns:${root!.prefix}`}="${NETCONF_BASE_NS}"`;
   const el = (name: string, body: string, extra = '') => `<${p}${name}${extra}>${body}</${p}${name}>`;
   return el(
     'rpc-reply',

@@ -3,16 +3,15 @@
 // sides speak base:1.1), and the RFC 6241 operations on the device's tiny datastore. Replies
 // of any size are generated piece by piece and written under the channel's backpressure.
 import type { Duplex } from 'node:stream';
-import { BASE_NS, SIM_NS, subtreeFilter, type DatastoreName, type DeviceDatastore, type EditOperation, type SessionHandle } from './datastore.js';
-import { chunkHeader, EOM_MARKER, END_OF_CHUNKS, frameMessage, FrameReader, FramingError, type Framing } from './framing.js';
+import { CAPABILITY_BASE_1_0, CAPABILITY_BASE_1_1, END_OF_CHUNKS, EOM_MARKER, NETCONF_BASE_NS as BASE_NS, helloMessage } from '../netconf/vocabulary.js';
+import { SIM_NS, subtreeFilter, type DatastoreName, type DeviceDatastore, type EditOperation, type SessionHandle } from './datastore.js';
+import { chunkHeader, frameMessage, FrameReader, FramingError, type Framing } from './framing.js';
 import { RpcError } from './rpc-error.js';
 import { child, elementChildren, escapeText, parseXml, serialize, textOf, XmlError, type XmlElement } from './xml.js';
 
-export const CAP_BASE_10 = 'urn:ietf:params:netconf:base:1.0';
-export const CAP_BASE_11 = 'urn:ietf:params:netconf:base:1.1';
 export const SERVER_CAPABILITIES: readonly string[] = [
-  CAP_BASE_10,
-  CAP_BASE_11,
+  CAPABILITY_BASE_1_0,
+  CAPABILITY_BASE_1_1,
   'urn:ietf:params:netconf:capability:candidate:1.0',
   'urn:ietf:params:netconf:capability:validate:1.0',
   'urn:ietf:params:netconf:capability:validate:1.1',
@@ -92,11 +91,7 @@ export class NetconfSession implements SessionHandle {
   }
 
   private helloXml(): string {
-    return (
-      `<?xml version="1.0" encoding="UTF-8"?>\n<hello xmlns="${BASE_NS}"><capabilities>` +
-      SERVER_CAPABILITIES.map((c) => `<capability>${c}</capability>`).join('') +
-      `</capabilities><session-id>${this.id}</session-id></hello>`
-    );
+    return helloMessage(SERVER_CAPABILITIES, this.id);
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -137,8 +132,8 @@ export class NetconfSession implements SessionHandle {
     if (child(hello, 'session-id', BASE_NS)) return this.kill('client hello has a session-id');
     const caps = child(hello, 'capabilities', BASE_NS);
     this.clientCapabilities = caps ? elementChildren(caps).filter((c) => c.local === 'capability').map((c) => textOf(c).trim()) : [];
-    const v10 = this.clientCapabilities.includes(CAP_BASE_10);
-    const v11 = this.clientCapabilities.includes(CAP_BASE_11);
+    const v10 = this.clientCapabilities.includes(CAPABILITY_BASE_1_0);
+    const v11 = this.clientCapabilities.includes(CAPABILITY_BASE_1_1);
     if (!v10 && !v11) return this.kill('no common base capability');
     clearTimeout(this.helloTimer);
     this.helloTimer = undefined;

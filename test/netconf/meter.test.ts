@@ -1,6 +1,7 @@
 import test from 'ava';
 import { FramingError, type Framing } from '../../src/netconf/framing.js';
-import { NetconfMeter, readMessageHead, type Direction, type MeterEvents, type MeterOptions } from '../../src/netconf/meter.js';
+import { readMessageHead } from '../../src/netconf/vocabulary.js';
+import { NetconfMeter, type Direction, type MeterEvents, type MeterOptions } from '../../src/netconf/meter.js';
 import {
   CLIENT_HELLO_10,
   CLIENT_HELLO_11,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { Framing } from '../../src/netconf/framing.js';
-import { readMessageHead } from '../../src/netconf/meter.js';
+import { readMessageHead } from '../../src/netconf/vocabulary.js';
 import { RpcFilter, accessDeniedReply, readOnlyAllows, readRpcHead, type Denial } from '../../src/netconf/rpc-filter.js';
 import {
   CLIENT_HELLO_10,
