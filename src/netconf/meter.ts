@@ -3,9 +3,9 @@
 // hellos, the negotiated framing and RPC latency. Memory per splice is bounded by its caps.
 import { FrameScanner, FramingError, type FrameSink, type Framing } from './framing.js';
 import { negotiatedFraming, parseHello, type Hello } from './hello.js';
+import type { Direction } from './direction.js';
 import { readMessageHead } from './vocabulary.js';
 
-export type Direction = 'to_device' | 'to_client';
 
 export interface MeterEvents {
   /**

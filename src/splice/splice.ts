@@ -5,8 +5,8 @@ import { Transform, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError, describeError, isGatewayError } from '../errors.js';
 import { deliverTo } from './deliver.js';
+import type { Direction } from '../netconf/direction.js';
 
-export type Direction = 'to_device' | 'to_client';
 
 export interface SpliceObserver {
   /** Sees every chunk before it is forwarded; throws to end the splice (e.g. malformed framing). */
