@@ -40,7 +40,7 @@ import { logSshRuntime } from './ssh/runtime.js';
 import { removeStaleTempFiles } from './state/durable-file.js';
 import { ConfigFiles } from './gateway/config-files.js';
 
-export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/runtime.js';
+export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/internals.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 

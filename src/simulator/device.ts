@@ -6,6 +6,7 @@ import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { AuthContext, Connection, ParsedKey, Session } from 'ssh2';
+import { connectionSocket, setConnectionHostKey } from '../ssh/internals.js';
 import { DeviceDatastore } from './datastore.js';
 import { ed25519PrivateKeyFromSeed, fingerprintOf, parsePrivateKey, publicKeyLine } from './keys.js';
 import { NetconfSession } from './netconf-server.js';
@@ -48,7 +49,7 @@ export class SshHost {
       keepaliveCountMax: options.keepaliveCountMax ?? 3,
     });
     this.server.on('connection', (client: Connection) => {
-      const sock = (client as unknown as { _sock?: net.Socket })._sock;
+      const sock = connectionSocket(client);
       const attach = sock ? this.waiting.get(sock) : undefined;
       if (!sock || !attach) {
         client.end();
@@ -63,26 +64,16 @@ export class SshHost {
   inject(socket: net.Socket, key: ParsedKey, attach: Attach): void {
     if (key.type !== this.keyType) throw new Error(`this SSH host serves ${this.keyType} keys, not ${key.type}`);
     this.waiting.set(socket, (client) => {
-      const proto = (client as unknown as { _protocol?: { _hostKeys?: unknown } })._protocol;
-      if (!proto || typeof proto._hostKeys !== 'object' || proto._hostKeys === null) {
+      if (!setConnectionHostKey(client, key)) {
         // never present the template key instead of the device's own
         client.end();
         socket.destroy(new Error('ssh2 internals changed: cannot set a per-connection host key'));
         return;
       }
-      proto._hostKeys = hostKeyTable(key);
       attach(client);
     });
     this.server.injectSocket(socket);
   }
-}
-
-function hostKeyTable(key: ParsedKey): Record<string, ParsedKey> {
-  const table: Record<string, ParsedKey> = Object.create(null) as Record<string, ParsedKey>;
-  table[key.type] = key;
-  // ssh2 signs with one RSA key under each of its algorithm names
-  if (key.type === 'ssh-rsa') table['rsa-sha2-256'] = table['rsa-sha2-512'] = key;
-  return table;
 }
 
 // ---- the device ----------------------------------------------------------------------------
