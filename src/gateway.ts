@@ -2,7 +2,7 @@
 // call-home listeners → device sessions → registry ← northbound server → splices,
 // plus the HTTP server. start() / close() (graceful) / destroy() (immediate).
 import { hostname } from 'node:os';
-import type { Config } from './config.js';
+import type { Config } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics.js';

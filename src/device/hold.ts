@@ -2,7 +2,7 @@
 // `sessions: single`): the first `netconf` channel is kept and lent to one client at a time,
 // exactly as a TLS device's only session is (device/held-session.ts).
 import type { Duplex } from 'node:stream';
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import type { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
