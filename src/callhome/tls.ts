@@ -51,8 +51,8 @@ export class TlsCallHome {
         maxHelloBytes: config.netconf.maxHelloBytes,
         maxMessageBytes: config.netconf.maxMessageBytes,
         waitForDevice: config.northbound.waitForDevice,
-        keepaliveInterval: config.callhome.tls.keepaliveInterval,
-        drainTimeout: config.callhome.tls.drainTimeout,
+        keepaliveInterval: config.callhome.heldSession.keepaliveInterval,
+        drainTimeout: config.callhome.heldSession.drainTimeout,
       },
     });
     this.deps.onSession?.(session);

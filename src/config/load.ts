@@ -31,6 +31,68 @@ function envName(keyPath: string): string {
 /** The schema as convict reads it: every leaf with its environment variable. */
 export const configSchema = withEnvNames(schema);
 
+/**
+ * Old key names that keep working, old → new. An alias is the same key under another name:
+ * in a file or the environment it stands for the new key, with the usual precedence between
+ * sources; one source setting both to different values is an error naming both.
+ */
+export const CONFIG_ALIASES: ReadonlyMap<string, string> = new Map([
+  // Held sessions serve SSH devices with one session too, not only TLS devices.
+  ['callhome.tls.keepaliveInterval', 'callhome.heldSession.keepaliveInterval'],
+  ['callhome.tls.drainTimeout', 'callhome.heldSession.drainTimeout'],
+]);
+
+/** The alias of `key`, if it has one. */
+function aliasOf(key: string): string | undefined {
+  for (const [old, current] of CONFIG_ALIASES) if (current === key) return old;
+  return undefined;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** `old` and `current` name one key (key paths in a file, variables in the environment). */
+function conflict(where: string, old: string, current: string): GatewayError {
+  return new GatewayError('GW_ERR_CONFIG', `${where}${old} and ${current} are set to different values (${old} is an old name for ${current}): set only ${current}`);
+}
+
+/** Rewrites old key names in one file's mapping to the new ones, in place. */
+function renameAliasedKeys(data: Record<string, unknown>, file: string): void {
+  for (const [old, current] of CONFIG_ALIASES) {
+    const oldPath = old.split('.');
+    const parent = oldPath.slice(0, -1).reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined), data);
+    const leaf = oldPath.at(-1)!;
+    if (!parent || typeof parent !== 'object' || !(leaf in parent)) continue;
+    const value = (parent as Record<string, unknown>)[leaf];
+    delete (parent as Record<string, unknown>)[leaf];
+    let node = data;
+    const newPath = current.split('.');
+    for (const part of newPath.slice(0, -1)) {
+      if (!node[part] || typeof node[part] !== 'object') node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    const newLeaf = newPath.at(-1)!;
+    if (newLeaf in node && !sameValue(node[newLeaf], value)) throw conflict(`config file ${file}: `, old, current);
+    node[newLeaf] = value;
+  }
+}
+
+/** The environment with old variable names replaced by the new ones; `setAs` maps each new name to the one actually set. */
+function renameAliasedEnv(env: NodeJS.ProcessEnv, setAs: Map<string, string>): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const [old, current] of CONFIG_ALIASES) {
+    const [oldName, newName] = [envName(old), envName(current)];
+    const value = out[oldName];
+    if (value === undefined) continue;
+    delete out[oldName];
+    if (out[newName] !== undefined && out[newName] !== value) throw conflict('', oldName, newName);
+    out[newName] = value;
+    setAs.set(newName, oldName);
+  }
+  return out;
+}
+
 interface Leaf {
   path: string;
   env: string;
@@ -63,9 +125,11 @@ export function configEnvNames(): Map<string, string> {
 
 /** One entry per key (path, environment variable, default, doc), for `run --help`. */
 export function describeConfigKeys(): string[] {
-  return schemaLeaves().map(
-    (leaf) => `  ${leaf.path} (${leaf.env}, default ${leaf.sensitive ? '(secret)' : JSON.stringify(leaf.default)})\n      ${leaf.doc}`,
-  );
+  return schemaLeaves().map((leaf) => {
+    const old = aliasOf(leaf.path);
+    const alias = old ? `\n      (old name ${old}, ${envName(old)}: an alias, still read)` : '';
+    return `  ${leaf.path} (${leaf.env}, default ${leaf.sensitive ? '(secret)' : JSON.stringify(leaf.default)})\n      ${leaf.doc}${alias}`;
+  });
 }
 
 function parseFile(file: string): unknown {
@@ -86,7 +150,9 @@ function parseFile(file: string): unknown {
  * Builds the configuration. Throws GatewayError('GW_ERR_CONFIG') naming the key on an
  * unknown key or a bad value; the CLI turns that into exit code 2.
  */
-export function loadConfig(files: string[] = [], env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(files: string[] = [], givenEnv: NodeJS.ProcessEnv = process.env): Config {
+  const setAs = new Map<string, string>();
+  const env = renameAliasedEnv(givenEnv, setAs);
   const conf = convict(configSchema as unknown as convict.Schema<Config>, { env, args: [] });
   for (const file of files) {
     const data = parseFile(file);
@@ -94,6 +160,7 @@ export function loadConfig(files: string[] = [], env: NodeJS.ProcessEnv = proces
     if (typeof data !== 'object' || Array.isArray(data)) {
       throw new GatewayError('GW_ERR_CONFIG', `config file ${file} must hold a mapping of keys`);
     }
+    renameAliasedKeys(data as Record<string, unknown>, file);
     try {
       conf.load(data);
     } catch (err) {
@@ -105,7 +172,7 @@ export function loadConfig(files: string[] = [], env: NodeJS.ProcessEnv = proces
     // convict silently skips an env value it cannot coerce; name it instead.
     const raw = env[name];
     if (raw !== undefined && typeof conf.get(key as never) === 'number' && !/^\s*-?\d+(\.\d+)?\s*$/.test(raw)) {
-      throw new GatewayError('GW_ERR_CONFIG', `${name} (${key}): must be a number, got ${JSON.stringify(raw)}`);
+      throw new GatewayError('GW_ERR_CONFIG', `${setAs.get(name) ?? name} (${key}): must be a number, got ${JSON.stringify(raw)}`);
     }
   }
   const known = new Set(envNames.values());

@@ -63,20 +63,24 @@ export const schema = {
       enabled: { doc: 'listen for TLS call home', format: Boolean, default: true },
       host: { doc: 'call-home TLS listener address', format: String, default: '0.0.0.0' },
       port: { doc: 'call-home TLS listener port (IANA netconf-ch-tls)', format: 'port', default: 4335 },
-      // TLS call home: the gateway's client certificate and the held NETCONF session's liveness.
+      // TLS call home: the gateway's client certificate.
       certFile: {
         doc: "the gateway's TLS client certificate (PEM); default <stateDir>/tls/gateway.crt, created on first start",
         format: String,
         default: '',
       },
       keyFile: { doc: 'its private key (PEM); default <stateDir>/tls/gateway.key', format: String, default: '' },
+    },
+    // The one NETCONF session the gateway holds for a TLS device or an SSH device that allows
+    // one session, and lends to one client at a time. Old names: callhome.tls.* (load.ts).
+    heldSession: {
       keepaliveInterval: {
-        doc: 'seconds between NETCONF-level keepalives (<get> with an empty filter) on an idle TLS device session; 0 turns them off',
+        doc: 'seconds between NETCONF-level keepalives (<get> with an empty filter) on an idle held device session (TLS, and SSH devices with one session); 0 turns them off',
         format: 'seconds',
         default: 30,
       },
       drainTimeout: {
-        doc: "seconds a TLS device may take to answer a departed client's requests before its connection is dropped",
+        doc: "seconds a device with a held session may take to answer a departed client's requests before its connection is dropped",
         format: 'seconds',
         default: 120,
       },

@@ -21,8 +21,8 @@ export function sshHoldFactory(config: Config, metrics: GatewayMetrics, held: He
         maxHelloBytes: config.netconf.maxHelloBytes,
         helloTimeout: config.callhome.helloTimeout,
         waitForDevice: config.northbound.waitForDevice,
-        keepaliveInterval: config.callhome.tls.keepaliveInterval,
-        drainTimeout: config.callhome.tls.drainTimeout,
+        keepaliveInterval: config.callhome.heldSession.keepaliveInterval,
+        drainTimeout: config.callhome.heldSession.drainTimeout,
         maxBase: '1.1',
       },
     );
