@@ -2,35 +2,26 @@
 // call-home listeners → device sessions → registry ← northbound server → splices,
 // plus the HTTP server. start() / close() (graceful) / destroy() (immediate).
 import { hostname } from 'node:os';
-import type { Config } from './config.js';
+import type { Config } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics.js';
 import { AuditLog } from './audit/audit.js';
-import { SshCallHome } from './callhome/ssh.js';
-import { TlsCallHome } from './callhome/tls.js';
 import { HeldSessionMetrics } from './device/held-metrics.js';
-import { fingerprintOfKeyBlob } from './inventory/identity.js';
 import type { Inventory } from './inventory/inventory.js';
 import type { PendingDevices } from './inventory/pending.js';
 import { DeviceHistory } from './device/history.js';
 import { DeviceRegistry } from './device/registry.js';
 import { SessionModeMemory } from './device/session-mode.js';
 import type { FlapDetector } from './device/flapping.js';
-import { trackAttempt, trackDevices } from './device/tracking.js';
+import { trackDevices } from './device/tracking.js';
 import { DevicePorts, type OwnPorts } from './gateway/device-ports.js';
-import { HttpServer } from './http/server.js';
-import { deviceViews } from './http/device-views.js';
-import { hostGuard } from './http/host-guard.js';
-import { onboardingAnswers } from './http/onboarding.js';
-import { operatorActions } from './http/operator.js';
-import { apiTokens } from './http/tokens.js';
+import type { SshCallHome } from './callhome/ssh.js';
+import type { TlsCallHome } from './callhome/tls.js';
+import type { HttpServer } from './http/server.js';
+import type { NorthboundServer } from './northbound/server.js';
 import { InFlightSessions, drainClientSessions } from './lifecycle/drain.js';
 import { buildLimits, type Limits } from './limits/build.js';
-import { deviceCeiling } from './limits/device-ceiling.js';
-import type { Users } from './northbound/auth.js';
-import { loadOrCreateHostKey } from './northbound/hostkey.js';
-import { NorthboundServer } from './northbound/server.js';
 import { PORT_ASSIGNMENTS_FILE } from './northbound/port-assignments.js';
 import { ClientSessions } from './northbound/sessions.js';
 import { APPROVALS_FILE } from './onboarding/approvals.js';
@@ -38,9 +29,13 @@ import { Onboarding } from './onboarding/service.js';
 import { sshPolicy, type SshPolicy } from './ssh/policy.js';
 import { logSshRuntime } from './ssh/runtime.js';
 import { removeStaleTempFiles } from './state/durable-file.js';
+import { sshCallHome, tlsCallHome } from './gateway/callhome.js';
 import { ConfigFiles } from './gateway/config-files.js';
+import { gatewayHttpServer } from './gateway/http.js';
+import { gatewayNorthboundServer, northboundHostKey } from './gateway/northbound.js';
+import type { GatewayParts } from './gateway/parts.js';
 
-export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/runtime.js';
+export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/internals.js';
 
 export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -64,6 +59,7 @@ export class Gateway {
   private readonly onboarding: Onboarding;
   private readonly devicePorts: DevicePorts;
   private readonly files: ConfigFiles;
+  private readonly parts: GatewayParts;
   private stateValue: GatewayState = 'created';
   private callhomeSsh: SshCallHome | undefined;
   private callhomeTls: TlsCallHome | undefined;
@@ -94,14 +90,14 @@ export class Gateway {
     this.devicePorts = new DevicePorts({
       config,
       logger,
-      inventory: () => this.inventoryValue,
+      inventory: () => this.inventory,
       ownPorts: () => this.ports,
       isApproved: (id) => this.onboarding.isApproved(id),
     });
     this.onboarding = new Onboarding({
       config,
       logger,
-      inventory: () => this.inventoryValue,
+      inventory: () => this.inventory,
       reservedPort: (port) => this.devicePorts.reservedPort(port),
       devicePorts: () => this.devicePorts.listening(),
       changed: () => void this.reloadInventory(),
@@ -110,6 +106,26 @@ export class Gateway {
     // No cluster mode yet: this replica is the only one, named by its host.
     this.sessions = new ClientSessions(hostname(), this.metrics.deviceClientSessions);
     this.flaps = trackDevices(config, this.registry, this.history, this.metrics, logger);
+    this.parts = {
+      config,
+      logger,
+      metrics: this.metrics,
+      heldMetrics: this.heldMetrics,
+      registry: this.registry,
+      history: this.history,
+      sessionModes: this.sessionModes,
+      flaps: this.flaps,
+      inFlight: this.inFlight,
+      sessions: this.sessions,
+      limits: this.limits,
+      sshPolicy: this.sshPolicy,
+      audit: this.audit,
+      onboarding: this.onboarding,
+      devicePorts: this.devicePorts,
+      inventory: () => this.inventory,
+      users: () => this.files.users,
+      running: () => this.stateValue === 'running',
+    };
   }
 
   get state(): GatewayState {
@@ -118,12 +134,6 @@ export class Gateway {
 
   get inventory(): Inventory {
     return this.files.inventory;
-  }
-  private get inventoryValue(): Inventory {
-    return this.files.inventory;
-  }
-  private get usersValue(): Users {
-    return this.files.users;
   }
 
   addresses(): GatewayAddresses {
@@ -139,89 +149,21 @@ export class Gateway {
         logger.warn({ file }, 'removed a temporary state file left by a crash');
       }
       this.files.load();
-      const hostKey = loadOrCreateHostKey(config.northbound.hostKeyFile, fingerprintOfKeyBlob);
-      logger.info(
-        { file: config.northbound.hostKeyFile, fingerprint: hostKey.fingerprint, generated: hostKey.generated },
-        hostKey.generated ? 'generated the northbound host key' : 'loaded the northbound host key',
-      );
+      const hostKey = northboundHostKey(this.parts);
       logSshRuntime(logger);
 
-      this.http = new HttpServer(
-        {
-          ready: () => this.stateValue === 'running',
-          metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
-          devices: () =>
-            deviceViews({
-              inventory: this.inventoryValue,
-              registry: this.registry,
-              history: this.history,
-              flaps: this.flaps,
-              devicePorts: this.devicePorts.listening(),
-              isApproved: (id) => this.onboarding.isApproved(id),
-            }),
-          pending: () => this.pending.list(),
-          hostAllowed: hostGuard(config.http.allowedHosts),
-          sessions: () => this.sessions.list(),
-          admin: {
-            operator: operatorActions({ sessions: this.sessions, registry: this.registry, audit: this.audit, logger }),
-            ...apiTokens(config, logger),
-            ...onboardingAnswers(this.onboarding),
-          },
-        },
-        logger,
-      );
+      this.http = gatewayHttpServer(this.parts);
       this.ports.http = await this.http.listen(config.http.host, config.http.port);
 
-      this.northbound = new NorthboundServer({
-        hostKey: hostKey.privateKey,
-        users: () => this.usersValue,
-        inventory: () => this.inventoryValue,
-        registry: this.registry,
-        metrics: this.metrics,
-        inFlight: this.inFlight,
-        sessions: this.sessions,
-        logger: logger.child({ side: 'northbound' }),
-        options: {
-          loginGraceTime: config.northbound.loginGraceTime,
-          channelOpenTimeout: config.callhome.helloTimeout,
-          maxMessageBytes: config.netconf.maxMessageBytes,
-          maxHelloBytes: config.netconf.maxHelloBytes,
-          keepalive: config.northbound.keepalive,
-          waitForDevice: config.northbound.waitForDevice,
-        },
-        admission: this.limits.northboundAdmission,
-        sshPolicy: this.sshPolicy,
-        sessionCaps: this.limits.sessionCaps,
-        audit: this.audit,
-      });
+      this.northbound = gatewayNorthboundServer(this.parts, hostKey);
       this.devicePorts.attach(this.northbound);
       this.ports.northbound = await this.northbound.listen(config.northbound.host, config.northbound.port, { kind: 'shared' });
       await this.devicePorts.sync(true);
 
-      const callhome = {
-        config,
-        inventory: () => this.inventoryValue,
-        pending: this.pending,
-        registry: this.registry,
-        metrics: this.metrics,
-        held: this.heldMetrics,
-        logger,
-      };
-      this.callhomeSsh = new SshCallHome({
-        ...callhome,
-        sshPolicy: this.sshPolicy,
-        sessionModes: this.sessionModes,
-        admit: (socket) => this.limits.callhomeAdmission.admit(socket),
-        admitDevice: deviceCeiling(this.registry, config.limits.maxDevices, logger),
-        onSession: (session) => trackAttempt(this.history, session),
-      });
+      this.callhomeSsh = sshCallHome(this.parts);
       this.ports.callhomeSsh = await this.callhomeSsh.start();
       if (config.callhome.tls.enabled) {
-        this.callhomeTls = new TlsCallHome({
-          ...callhome,
-          admit: (socket) => this.limits.callhomeAdmission.admit(socket, 'tls'),
-          onSession: (session) => trackAttempt(this.history, session),
-        });
+        this.callhomeTls = tlsCallHome(this.parts);
         this.ports.callhomeTls = await this.callhomeTls.start();
       }
 
@@ -234,8 +176,8 @@ export class Gateway {
           northbound: `${config.northbound.host}:${this.ports.northbound}`,
           http: `${config.http.host}:${this.ports.http}`,
           devicePorts: Object.fromEntries(this.northbound.devicePorts()),
-          devices: this.inventoryValue.devices.size,
-          users: this.usersValue.size,
+          devices: this.inventory.devices.size,
+          users: this.files.users.size,
           openFileCeiling: this.limits.fds.ceiling,
         },
         'gateway ready',

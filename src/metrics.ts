@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { totalmem } from 'node:os';
 import { reasonLabel, type ErrorCode } from './errors.js';
+import { DIRECTIONS } from './netconf/direction.js';
 
 // The documented values of each label. Every counter (and labelled gauge) is exported with
 // each of them at 0 from start-up: Prometheus sees a series that first appears at 5 as no
@@ -11,7 +12,6 @@ import { reasonLabel, type ErrorCode } from './errors.js';
 export const TRANSPORTS = ['ssh', 'tls'] as const;
 export const CONNECTION_RESULTS = ['accepted', 'unknown_device', 'auth_failed', 'handshake_failed', 'timeout', 'rejected_limit'] as const;
 export const CLIENT_SESSION_RESULTS = ['ok', 'auth_failed', 'denied', 'device_unavailable', 'rejected_limit'] as const;
-export const DIRECTIONS = ['to_device', 'to_client'] as const;
 /** The files a reload re-reads (`file` of callhome_config_reload_failures_total). */
 export const CONFIG_FILES = ['inventory', 'users'] as const;
 /** The codes a connected device can be closed with: each is a `reason` of callhome_device_disconnects_total. */
@@ -33,7 +33,6 @@ export const DISCONNECT_CODES = [
 export type Transport = (typeof TRANSPORTS)[number];
 export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
 export type ClientSessionResult = (typeof CLIENT_SESSION_RESULTS)[number];
-export type Direction = (typeof DIRECTIONS)[number];
 
 /** Each label of a metric with the values it is exported at from start-up. */
 export type LabelValues<L extends string> = { [K in L]: readonly string[] };

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configEnvNames } from '../src/config.js';
+import { configEnvNames } from '../src/config/load.js';
 import { verifyPasswordHash } from '../src/northbound/auth.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { configEnvNames, loadConfig } from '../src/config.js';
+import { configEnvNames, loadConfig } from '../src/config/load.js';
 import { isGatewayError } from '../src/errors.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chgw-config-'));

@@ -7,7 +7,6 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import {
   CLIENT_SESSION_RESULTS,
   CONNECTION_RESULTS,
-  DIRECTIONS,
   DISCONNECT_CODES,
   GatewayMetrics,
   TRANSPORTS,
@@ -15,6 +14,7 @@ import {
   memoryLimitBytes,
   zeroSeries,
 } from '../src/metrics.js';
+import { DIRECTIONS } from '../src/netconf/direction.js';
 import { HELD_KEEPALIVE_RESULTS } from '../src/device/held-metrics.js';
 import { startGateway, waitFor } from './helpers/gateway.js';
 import { ScriptedDevice, inventoryFor } from './helpers/ssh-device.js';

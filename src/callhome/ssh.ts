@@ -2,7 +2,7 @@
 // accepted socket becomes a DeviceSession. Owns the listener and the sessions still in
 // their handshake; connected ones belong to the registry. The twin of callhome/tls.ts.
 import type { Socket } from 'node:net';
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { HeldSessionMetrics } from '../device/held-metrics.js';
 import { sshHoldFactory } from '../device/hold.js';

@@ -2,7 +2,7 @@
 // accepted socket becomes a TlsDeviceSession. Owns the listener and the sessions still in
 // their handshake; connected ones belong to the registry.
 import type { Socket } from 'node:net';
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import { TlsDeviceSession, type TlsDeviceSessionDeps } from '../device/tls-session.js';
 import { loadGatewayTlsCredentials } from '../tls/gateway-credentials.js';
@@ -51,8 +51,8 @@ export class TlsCallHome {
         maxHelloBytes: config.netconf.maxHelloBytes,
         maxMessageBytes: config.netconf.maxMessageBytes,
         waitForDevice: config.northbound.waitForDevice,
-        keepaliveInterval: config.callhome.tls.keepaliveInterval,
-        drainTimeout: config.callhome.tls.drainTimeout,
+        keepaliveInterval: config.callhome.heldSession.keepaliveInterval,
+        drainTimeout: config.callhome.heldSession.drainTimeout,
       },
     });
     this.deps.onSession?.(session);

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { X509Certificate } from 'node:crypto';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../config/load.js';
 import { GatewayError } from '../errors.js';
 import { DEVICE_ID_RE } from '../inventory/inventory.js';
 import { IDENTITY_FIELDS, createCrl, initCertificates, issueDeviceFiles, loadCa, tlsPaths, type IdentityField } from '../tls/certs.js';

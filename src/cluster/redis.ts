@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { createClient, type RedisClientType } from 'redis';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 
 export type RedisClient = RedisClientType;
 

@@ -4,6 +4,7 @@
 // up one new channel per SSH message it handles: two channel requests that arrive together
 // leave the second session unstarted until the next SSH message, up to a keepalive later.
 import type { ClientChannel } from 'ssh2';
+import { interceptPush } from '../ssh/internals.js';
 
 /** Longest wait for a channel's first bytes before the next channel is requested anyway. */
 const FIRST_BYTES_WAIT_MS = 5000;
@@ -39,23 +40,21 @@ export class ChannelTurns {
  */
 function firstBytes(channel: ClientChannel, ms: number): Promise<void> {
   return new Promise((resolve) => {
-    const c = channel as unknown as { push(chunk: unknown, encoding?: BufferEncoding): boolean };
-    const push = c.push;
     let done = false;
     const finish = () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      c.push = push;
+      restore?.();
       channel.off('close', finish);
       resolve();
     };
     const timer = setTimeout(finish, ms);
-    c.push = function pushWatched(chunk: unknown, encoding?: BufferEncoding): boolean {
-      const more = push.call(this, chunk, encoding);
+    const restore = interceptPush(channel, (push, chunk, encoding) => {
+      const more = push(chunk, encoding);
       finish();
       return more;
-    };
+    });
     channel.once('close', finish);
     // ssh2 may have pushed the first bytes in the same read as the channel's confirmation.
     if (channel.readableLength > 0 || channel.destroyed) finish();

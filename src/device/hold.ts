@@ -2,7 +2,7 @@
 // `sessions: single`): the first `netconf` channel is kept and lent to one client at a time,
 // exactly as a TLS device's only session is (device/held-session.ts).
 import type { Duplex } from 'node:stream';
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import type { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -21,8 +21,8 @@ export function sshHoldFactory(config: Config, metrics: GatewayMetrics, held: He
         maxHelloBytes: config.netconf.maxHelloBytes,
         helloTimeout: config.callhome.helloTimeout,
         waitForDevice: config.northbound.waitForDevice,
-        keepaliveInterval: config.callhome.tls.keepaliveInterval,
-        drainTimeout: config.callhome.tls.drainTimeout,
+        keepaliveInterval: config.callhome.heldSession.keepaliveInterval,
+        drainTimeout: config.callhome.heldSession.drainTimeout,
         maxBase: '1.1',
       },
     );

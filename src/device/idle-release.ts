@@ -4,22 +4,12 @@
 // seconds, the gateway closes a NETCONF session with <close-session> and hangs up.
 import { GatewayError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { EOM, IDLE_RELEASE_MESSAGE_ID, baseCapabilities, closeSessionRpc, helloMessage } from '../netconf/vocabulary.js';
 import type { DeviceSession } from './session.js';
 
-const EOM = ']]>]]>';
 // base:1.0 only, so the one RPC that follows is in end-of-message framing (RFC 6242 §4.1).
-const HELLO =
-  '<?xml version="1.0" encoding="UTF-8"?>' +
-  '<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>' +
-  '<capability>urn:ietf:params:netconf:base:1.0</capability>' +
-  '</capabilities></hello>' +
-  EOM;
-/** The message-id marks this close-session in the device's logs. */
-export const IDLE_RELEASE_MESSAGE_ID = 'idle-release';
-const CLOSE_SESSION =
-  '<?xml version="1.0" encoding="UTF-8"?>' +
-  `<rpc message-id="${IDLE_RELEASE_MESSAGE_ID}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><close-session/></rpc>` +
-  EOM;
+const HELLO = helloMessage(baseCapabilities('1.0')) + EOM;
+const CLOSE_SESSION = closeSessionRpc(IDLE_RELEASE_MESSAGE_ID) + EOM;
 /** How long the device may take to send its hello. */
 const ANSWER_MS = 5000;
 /**

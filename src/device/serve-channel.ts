@@ -7,6 +7,7 @@ import { GatewayMetrics } from '../metrics.js';
 import { NetconfMeter } from '../netconf/meter.js';
 import { filterStages } from '../splice/filter-stages.js';
 import { splice } from '../splice/splice.js';
+import { exitStatusSeen, sendExitStatusRaw } from '../ssh/internals.js';
 import type { ClientSession, SessionResult } from './client.js';
 import type { HeldSession } from './held/session.js';
 import { serveHeldSession } from './serve-held.js';
@@ -108,8 +109,7 @@ export async function serveOnChannel(device: ChannelDevice, client: ClientSessio
  */
 function sendExitStatus(channel: ServerChannel, code: number | undefined): void {
   if (code === undefined) return;
-  const c = channel as unknown as { outgoing: { id: number; state: string }; _client?: { _protocol?: { exitStatus(id: number, code: number): void } } };
-  if (c.outgoing.state === 'open') c._client?._protocol?.exitStatus(c.outgoing.id, code);
+  sendExitStatusRaw(channel, code);
 }
 
 /** How long a client's channel end waits for the device's exit-status. */
@@ -117,8 +117,7 @@ const EXIT_STATUS_WAIT_MS = 500;
 
 /** Resolves once `channel` reported its exit status or closed, or after `ms`. */
 function waitForExit(channel: ClientChannel, ms: number): Promise<void> {
-  const c = channel as ClientChannel & { _exit?: { code?: number | null }; closed?: boolean };
-  if (c._exit?.code !== undefined || c.closed || channel.destroyed) return Promise.resolve();
+  if (exitStatusSeen(channel) || channel.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

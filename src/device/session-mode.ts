@@ -8,6 +8,7 @@ import type { ClientChannel } from 'ssh2';
 import { describeError } from '../errors.js';
 import { parseHello } from '../netconf/hello.js';
 import { HelloReader } from '../netconf/hello-reader.js';
+import { EOM, PROBE_MESSAGE_ID, baseCapabilities, closeSessionRpc, helloMessage } from '../netconf/vocabulary.js';
 
 export type SessionMode = 'multiple' | 'single';
 export type SessionsSetting = 'auto' | SessionMode;
@@ -48,17 +49,8 @@ export class SessionModeMemory {
 /** How long after a probe session ends a dropped connection is blamed on that end. */
 export const PROBE_DROP_WINDOW_MS = 5000;
 
-const EOM = ']]>]]>';
 // base:1.0 only, so the one RPC that follows is in end-of-message framing (RFC 6242 §4.1).
-const PROBE_HELLO_AND_CLOSE =
-  '<?xml version="1.0" encoding="UTF-8"?>' +
-  '<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>' +
-  '<capability>urn:ietf:params:netconf:base:1.0</capability>' +
-  '</capabilities></hello>' +
-  EOM +
-  '<?xml version="1.0" encoding="UTF-8"?>' +
-  '<rpc message-id="callhome-gateway-probe" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><close-session/></rpc>' +
-  EOM;
+const PROBE_HELLO_AND_CLOSE = helloMessage(baseCapabilities('1.0')) + EOM + closeSessionRpc(PROBE_MESSAGE_ID) + EOM;
 /** How long the device may take to answer the probe's <close-session> before the channel is closed anyway. */
 const PROBE_CLOSE_MS = 2000;
 

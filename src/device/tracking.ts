@@ -1,6 +1,6 @@
 // Keeps each known device's history and flap state from the registry's and the device
 // sessions' events: connects, disconnects, and why an attempt failed.
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import type { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { disconnectReason, type GatewayMetrics } from '../metrics.js';

@@ -1,7 +1,7 @@
 // The two files the gateway re-reads while running: the inventory (merged with the
 // operator's approvals) and the users. A file that fails validation on reload leaves the
 // last good one in force; a change on disk reloads it (polled, see state/file-watch.ts).
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';

@@ -1,8 +1,8 @@
 // The per-device northbound ports: which port each inventory device should have (its own
 // `port:`, else one assigned from northbound.portRange), opening, moving and closing the
 // listeners to match, and which ports the gateway keeps for itself.
-import type { Config } from '../config.js';
-import { parsePortRange } from '../config.js';
+import type { Config } from '../config/schema.js';
+import { parsePortRange } from '../config/formats.js';
 import { describeError } from '../errors.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';

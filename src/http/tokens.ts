@@ -1,6 +1,6 @@
 // The API's bearer tokens (admin and read) from the configuration: inline or as a file.
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { AdminApi } from './admin.js';
 

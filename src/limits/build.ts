@@ -1,6 +1,6 @@
 // Builds the gateway's limits from the configuration: admission control on each listener,
 // the open-file ceiling and the per-user/per-device session caps.
-import type { Config, AdmissionConfig } from '../config.js';
+import type { Config, AdmissionConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { Admission, type RejectReason } from './admission.js';

@@ -2,6 +2,7 @@
 // Payload is reported as segments of the input, never buffered, so a multi-GiB reply is
 // observed in constant memory; at most a 5-byte partial end-of-message marker is withheld.
 import { GatewayError } from '../errors.js';
+import { EOM_MARKER } from './vocabulary.js';
 
 export type Framing = 'eom' | 'chunked';
 
@@ -33,8 +34,6 @@ export interface FrameScannerOptions {
   maxMessageBytes: number;
 }
 
-/** RFC 6242 §4.3: the end-of-message marker of the 1.0 framing. */
-export const EOM_MARKER: Buffer = Buffer.from(']]>]]>', 'latin1');
 /** RFC 6242 §4.2: "the maximum allowed chunk-size value is 4294967295". */
 export const MAX_CHUNK_SIZE = 4294967295;
 

@@ -2,11 +2,8 @@
 // decides which framing follows the hellos (RFC 6242 §4.1). Input is one whole message whose
 // size the caller has already capped.
 import { FramingError, type Framing } from './framing.js';
+import { CAPABILITY_BASE_1_1, NETCONF_BASE_NS } from './vocabulary.js';
 import { XmlSyntaxError, ownNamespace, xmlTokens } from './xml.js';
-
-export const NETCONF_BASE_NS = 'urn:ietf:params:xml:ns:netconf:base:1.0';
-export const CAPABILITY_BASE_1_0 = 'urn:ietf:params:netconf:base:1.0';
-export const CAPABILITY_BASE_1_1 = 'urn:ietf:params:netconf:base:1.1';
 
 export interface Hello {
   /** Capability URIs in the order advertised, entity-decoded and trimmed; empty ones dropped. */

@@ -3,9 +3,9 @@
 // hellos, the negotiated framing and RPC latency. Memory per splice is bounded by its caps.
 import { FrameScanner, FramingError, type FrameSink, type Framing } from './framing.js';
 import { negotiatedFraming, parseHello, type Hello } from './hello.js';
-import { XmlSyntaxError, attrByLocalName, xmlTokens } from './xml.js';
+import type { Direction } from './direction.js';
+import { readMessageHead } from './vocabulary.js';
 
-export type Direction = 'to_device' | 'to_client';
 
 export interface MeterEvents {
   /**
@@ -48,78 +48,6 @@ export interface MeterHeld {
   pendingBytes: number;
   prefixBytes: number;
   scannerBytes: number;
-}
-
-/** What the start of a message says about it. */
-export interface MessageHead {
-  /** Local name of the root element: 'rpc', 'rpc-reply', 'notification', … */
-  root: string;
-  messageId?: string;
-  /** rpc: local name of the first child element (the operation). */
-  operation?: string;
-  /** rpc-reply: 'ok', the first <rpc-error>'s <error-tag>, or 'rpc-error' if that is cut off. */
-  result?: string;
-}
-
-/**
- * Reads the root element, message-id, operation and reply result from the start of a message.
- * `text` may be cut anywhere; what lies beyond is simply unknown. Never throws.
- */
-export function readMessageHead(text: string): MessageHead | undefined {
-  let head: MessageHead | undefined;
-  let depth = 0;
-  let inError = false; // inside a top-level <rpc-error>
-  let tagDepth = -1; // depth of the open <error-tag>, or -1
-  let tagText = '';
-  try {
-    for (const tok of xmlTokens(text)) {
-      if (tok.type === 'start') {
-        if (depth === 0) {
-          if (head) return head; // a second root: not one message; keep what is known
-          head = { root: tok.local };
-          const id = attrByLocalName(tok, 'message-id');
-          if (id !== undefined) head.messageId = id;
-          if (tok.local !== 'rpc' && tok.local !== 'rpc-reply') return head;
-        } else if (head!.root === 'rpc') {
-          if (depth === 1) {
-            head!.operation = tok.local;
-            return head;
-          }
-        } else if (depth === 1 && tok.local === 'rpc-error') {
-          // RFC 6241 §4.3: each error is an <rpc-error> child of <rpc-reply>.
-          inError = true;
-        } else if (inError && depth === 2 && tok.local === 'error-tag') {
-          tagDepth = depth;
-          tagText = '';
-        }
-        if (tok.selfClosing) {
-          if (depth === 0) break; // <rpc-reply …/>: nothing inside
-          if (tagDepth === depth) tagDepth = -1;
-        } else {
-          depth++;
-        }
-      } else if (tok.type === 'end') {
-        depth--;
-        if (depth < 0) return head;
-        if (depth === tagDepth) {
-          const tag = tagText.trim();
-          head!.result = tag === '' ? 'rpc-error' : tag;
-          return head;
-        }
-        if (depth === 1 && inError) {
-          head!.result = 'rpc-error';
-          return head;
-        }
-        if (depth === 0) break;
-      } else if (tagDepth >= 0) {
-        tagText += tok.text;
-      }
-    }
-  } catch (err) {
-    if (!(err instanceof XmlSyntaxError)) throw err;
-  }
-  if (head?.root === 'rpc-reply') head.result = inError ? 'rpc-error' : 'ok';
-  return head;
 }
 
 type Phase = 'hello' | 'await-peer' | 'running';

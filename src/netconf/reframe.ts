@@ -3,9 +3,7 @@
 // end-of-message → chunked makes each segment one chunk; chunked → end-of-message appends
 // the marker. Pure functions of their input; no streams.
 import type { Framing } from './framing.js';
-
-const EOM = Buffer.from(']]>]]>', 'latin1');
-const END_OF_CHUNKS = Buffer.from('\n##\n', 'latin1');
+import { END_OF_CHUNKS, EOM_MARKER } from './vocabulary.js';
 
 /** The wire bytes carrying `segment` (payload, never empty) inside a message in `framing`. */
 export function encodeSegment(framing: Framing, segment: Buffer): Buffer[] {
@@ -16,7 +14,7 @@ export function encodeSegment(framing: Framing, segment: Buffer): Buffer[] {
 
 /** The bytes that end a message in `framing` (RFC 6242 §4.2 end-of-chunks, §4.3 marker). */
 export function endOfMessage(framing: Framing): Buffer {
-  return framing === 'chunked' ? END_OF_CHUNKS : EOM;
+  return framing === 'chunked' ? END_OF_CHUNKS : EOM_MARKER;
 }
 
 /** One whole message (payload) in `framing`. */

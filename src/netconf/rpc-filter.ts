@@ -6,33 +6,9 @@
 import { FrameScanner, FramingError, type Framing } from './framing.js';
 import { negotiatedFraming, parseHello } from './hello.js';
 import { encodeMessage } from './reframe.js';
-import { XmlSyntaxError, xmlTokens, type XmlStartTag } from './xml.js';
-
-const NETCONF_BASE = 'urn:ietf:params:xml:ns:netconf:base:1.0';
-
-/**
- * What a read-only user may call, by namespace and name (an allow-list: anything else is
- * refused). Reads, subscriptions to notifications and the end of one's own session.
- */
-export const READ_ONLY_OPERATIONS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  [NETCONF_BASE, new Set(['get', 'get-config', 'close-session'])],
-  ['urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring', new Set(['get-schema'])], // RFC 6022
-  ['urn:ietf:params:xml:ns:yang:ietf-netconf-nmda', new Set(['get-data'])], // RFC 8526
-  ['urn:ietf:params:xml:ns:netconf:notification:1.0', new Set(['create-subscription'])], // RFC 5277
-  // RFC 8639: a subscriber manages its own subscriptions (kill-subscription, for others', is not here).
-  ['urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications', new Set(['establish-subscription', 'modify-subscription', 'delete-subscription'])],
-  ['urn:ietf:params:xml:ns:yang:ietf-yang-push', new Set(['resync-subscription'])], // RFC 8641
-]);
-
-/** An RPC's operation: the first child element of <rpc> (RFC 6241 §4.1), by namespace. */
-export interface RpcOperation {
-  name: string;
-  namespace: string | undefined;
-}
-
-export function readOnlyAllows(op: RpcOperation): boolean {
-  return op.namespace !== undefined && READ_ONLY_OPERATIONS.get(op.namespace)?.has(op.name) === true;
-}
+import { accessDeniedReply, readRpcHead, type RpcOperation } from './read-only.js';
+import { readMessageHead } from './vocabulary.js';
+import type { XmlStartTag } from './xml.js';
 
 export interface RpcFilterOptions {
   /** Whether an RPC may pass; absent: everything passes (the filter then only counts). */
@@ -54,66 +30,6 @@ export interface FilterOutput {
 export interface Denial {
   operation: string;
   messageId: string | undefined;
-}
-
-/** What the head of an <rpc> says, once enough of it is read. */
-type Head =
-  | { kind: 'rpc'; root: XmlStartTag; op: RpcOperation }
-  | { kind: 'other' } // a message that is not an <rpc> (nothing a device would execute)
-  | { kind: 'refuse'; root: XmlStartTag | undefined; why: string };
-
-/** Reads `text` (the start of a client message); undefined while more is needed. */
-export function readRpcHead(text: string, complete: boolean): Head | undefined {
-  // A DTD could make the device read another element than the one seen here (entities).
-  const dtd = text.includes('<!DOCTYPE');
-  let root: XmlStartTag | undefined;
-  try {
-    for (const tok of xmlTokens(text)) {
-      if (tok.type !== 'start') {
-        if (tok.type === 'end') return root ? { kind: 'refuse', root, why: 'send an <rpc> without an operation' } : { kind: 'refuse', root, why: 'send a message that is not XML' };
-        continue;
-      }
-      if (!root) {
-        root = tok;
-        if (dtd) return { kind: 'refuse', root, why: 'send a document type declaration' };
-        if (tok.local !== 'rpc') return { kind: 'other' };
-        if (tok.selfClosing) return { kind: 'refuse', root, why: 'send an <rpc> without an operation' };
-        continue;
-      }
-      const ns = tok.attrs.get(tok.prefix === '' ? 'xmlns' : `xmlns:${tok.prefix}`) ?? root.attrs.get(tok.prefix === '' ? 'xmlns' : `xmlns:${tok.prefix}`);
-      return { kind: 'rpc', root, op: { name: tok.local, namespace: ns } };
-    }
-  } catch (err) {
-    if (!(err instanceof XmlSyntaxError)) throw err;
-    return { kind: 'refuse', root, why: 'send a message that is not well-formed XML' };
-  }
-  if (!complete) return undefined;
-  if (dtd) return { kind: 'refuse', root, why: 'send a document type declaration' };
-  return root ? { kind: 'refuse', root, why: 'send an <rpc> without an operation' } : { kind: 'other' };
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
-/**
- * The <rpc-reply> refusing an <rpc>: RFC 6241 §4.2 (the <rpc>'s message-id and every other
- * attribute, namespace declarations included, copied) and appendix A (access-denied,
- * error-type protocol: the operation itself is refused, whatever its parameters).
- */
-export function accessDeniedReply(root: XmlStartTag | undefined, message: string): string {
-  const p = root && root.prefix !== '' ? `${root.prefix}:` : '';
-  const attrs = root ? [...root.attrs].map(([k, v]) => ` ${k}="${escapeXml(v)}"`).join('') : '';
-  const ns = root?.attrs.has(p === '' ? 'xmlns' : `xmlns:${root.prefix}`) ? '' : ` ${p === '' ? 'xmlns' : `xmlns:${root!.prefix}`}="${NETCONF_BASE}"`;
-  const el = (name: string, body: string, extra = '') => `<${p}${name}${extra}>${body}</${p}${name}>`;
-  return el(
-    'rpc-reply',
-    el(
-      'rpc-error',
-      el('error-type', 'protocol') + el('error-tag', 'access-denied') + el('error-severity', 'error') + el('error-message', escapeXml(message), ' xml:lang="en"'),
-    ),
-    attrs + ns,
-  );
 }
 
 function isBlank(b: Buffer): boolean {
@@ -393,7 +309,7 @@ export class RpcFilter {
     const head = Buffer.concat(this.#deviceHead, this.#deviceHeadBytes).toString('utf8');
     this.#deviceHead = [];
     this.#deviceHeadBytes = 0;
-    if (rootName(head) === 'rpc-reply') this.#replies++;
+    if (readMessageHead(head)?.root === 'rpc-reply') this.#replies++;
   }
 
   /** Once both hellos are known: the framing, then whatever waited for it. */
@@ -420,14 +336,4 @@ export class RpcFilter {
       this.#out.toClient.push(this.#queue.shift()!.bytes);
     }
   }
-}
-
-/** The local name of a message's root element, from its start. */
-function rootName(text: string): string | undefined {
-  try {
-    for (const tok of xmlTokens(text)) if (tok.type === 'start') return tok.local;
-  } catch {
-    /* not XML: no name */
-  }
-  return undefined;
 }

@@ -15,6 +15,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import type { Users } from './auth.js';
 import type { Admission, AdmissionTicket } from '../limits/admission.js';
 import type { SessionCaps } from '../limits/session-caps.js';
+import { connectionSocket } from '../ssh/internals.js';
 import { DEFAULT_SSH_IDENT, type SshPolicy } from '../ssh/policy.js';
 import type { AuditLog } from '../audit/audit.js';
 import { startNetconf, type ClientSessionServer, type Grant } from './client-session.js';
@@ -207,7 +208,7 @@ export class NorthboundServer {
     this.stopping.abort();
     for (const l of this.listeners) (l.tcp ?? l.server).close();
     this.listeners.clear();
-    const ending = new Set([...this.connections].map((conn) => (conn as unknown as { _sock: Socket })._sock));
+    const ending = new Set([...this.connections].map((conn) => connectionSocket(conn)));
     for (const conn of this.connections) conn.end();
     this.connections.clear();
     // Sockets ssh2 has not made a connection of yet (silent, or mid-banner) have no one to end them.
@@ -225,7 +226,8 @@ export class NorthboundServer {
     const client = `${info.ip}:${info.port}`;
     const log = logger.child(remoteFields(info.ip, info.port));
     this.connections.add(conn);
-    const ticket = this.tickets.get((conn as unknown as { _sock: Socket })._sock);
+    const socket = connectionSocket(conn);
+    const ticket = socket && this.tickets.get(socket);
     conn.on('handshake', (negotiated) => {
       const refusal = this.deps.sshPolicy?.refusal(conn, negotiated);
       if (refusal) {
@@ -244,7 +246,7 @@ export class NorthboundServer {
       if (err.level === 'client-timeout') {
         // ssh2 only half-closes here; a frozen peer never completes that, so drop the socket.
         log.warn({ reason: 'GW_ERR_KEEPALIVE_TIMEOUT' }, 'client stopped answering keepalives: connection closed');
-        (conn as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+        connectionSocket(conn)?.destroy();
         return;
       }
       log.debug({ err: describeError(err) }, 'client connection error');

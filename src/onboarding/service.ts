@@ -1,7 +1,7 @@
 // Onboarding: devices that called and are not in the inventory (pending), and the operator's
 // decisions on them (approvals, kept in the ApprovalStore). Answers in domain terms; the
 // HTTP side maps them to status codes (src/http/onboarding.ts).
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';

@@ -12,8 +12,8 @@ import {
   textOf,
   type XmlElement,
 } from './xml.js';
+import { NETCONF_BASE_NS as BASE_NS } from '../netconf/vocabulary.js';
 
-export const BASE_NS = 'urn:ietf:params:xml:ns:netconf:base:1.0';
 export const SIM_NS = 'urn:callhome-gateway:simulator';
 
 export type DatastoreName = 'running' | 'candidate';

@@ -4,86 +4,11 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import ssh2 from 'ssh2';
 import type { AuthContext, Connection, ParsedKey, Session } from 'ssh2';
 import { DeviceDatastore } from './datastore.js';
 import { ed25519PrivateKeyFromSeed, fingerprintOf, parsePrivateKey, publicKeyLine } from './keys.js';
 import { NetconfSession } from './netconf-server.js';
-
-// ---- one ssh2 Server for many devices ------------------------------------------------------
-
-export interface SshHostOptions {
-  /** Seconds between the device's keepalive probes to the gateway; 0 turns them off. Default 15. */
-  keepaliveInterval?: number;
-  /** Unanswered probes before the device drops the connection. Default 3. */
-  keepaliveCountMax?: number;
-  /** Software version in the SSH identification string. */
-  ident?: string;
-  /** Only its type matters: it decides the host key algorithm offered. ed25519 by default. */
-  templateKey?: ParsedKey;
-}
-
-type Attach = (client: Connection) => void;
-
-/**
- * An ssh2 `Server` shared by many devices. ssh2 fixes host keys per Server, and a Server per
- * device costs memory at 10,000 devices, so each connection gets its device's key instead:
- * ssh2 announces a connection (the `connection` event, at the peer's identification line)
- * before key exchange needs the host key, and the key is looked up per connection then.
- */
-export class SshHost {
-  readonly keyType: string;
-  private readonly server: InstanceType<typeof ssh2.Server>;
-  private readonly waiting = new WeakMap<net.Socket, Attach>();
-
-  constructor(options: SshHostOptions = {}) {
-    const template = options.templateKey ?? parsePrivateKey(ed25519PrivateKeyFromSeed());
-    this.keyType = template.type;
-    const interval = options.keepaliveInterval ?? 15;
-    this.server = new ssh2.Server({
-      hostKeys: [{ key: template }],
-      ident: options.ident ?? 'callhome-gateway-simulator',
-      // ssh2 has no "off": a probe every 24 days is off in practice
-      keepaliveInterval: interval > 0 ? interval * 1000 : 2 ** 31 - 1,
-      keepaliveCountMax: options.keepaliveCountMax ?? 3,
-    });
-    this.server.on('connection', (client: Connection) => {
-      const sock = (client as unknown as { _sock?: net.Socket })._sock;
-      const attach = sock ? this.waiting.get(sock) : undefined;
-      if (!sock || !attach) {
-        client.end();
-        return;
-      }
-      this.waiting.delete(sock);
-      attach(client);
-    });
-  }
-
-  /** Runs the SSH server side on an outbound socket with `key` as the host key. */
-  inject(socket: net.Socket, key: ParsedKey, attach: Attach): void {
-    if (key.type !== this.keyType) throw new Error(`this SSH host serves ${this.keyType} keys, not ${key.type}`);
-    this.waiting.set(socket, (client) => {
-      const proto = (client as unknown as { _protocol?: { _hostKeys?: unknown } })._protocol;
-      if (!proto || typeof proto._hostKeys !== 'object' || proto._hostKeys === null) {
-        // never present the template key instead of the device's own
-        client.end();
-        socket.destroy(new Error('ssh2 internals changed: cannot set a per-connection host key'));
-        return;
-      }
-      proto._hostKeys = hostKeyTable(key);
-      attach(client);
-    });
-    this.server.injectSocket(socket);
-  }
-}
-
-function hostKeyTable(key: ParsedKey): Record<string, ParsedKey> {
-  const table: Record<string, ParsedKey> = Object.create(null) as Record<string, ParsedKey>;
-  table[key.type] = key;
-  // ssh2 signs with one RSA key under each of its algorithm names
-  if (key.type === 'ssh-rsa') table['rsa-sha2-256'] = table['rsa-sha2-512'] = key;
-  return table;
-}
+import { SshHost } from './ssh-host.js';
 
 // ---- the device ----------------------------------------------------------------------------
 

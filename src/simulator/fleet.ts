@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { SimulatedDevice, SshHost, type SimulatedDeviceOptions, type SshHostOptions } from './device.js';
+import { SimulatedDevice, type SimulatedDeviceOptions } from './device.js';
+import { SshHost, type SshHostOptions } from './ssh-host.js';
 import { deriveSeed } from './keys.js';
 
 export interface FleetOptions {

@@ -2,12 +2,10 @@
 // (capped: an oversized one is counted and dropped, keeping only its start so it can be
 // answered), built on the gateway's own scanner in src/netconf/framing.ts, and the writers.
 // Pure: no streams, no timers.
-import { FrameScanner, FramingError, EOM_MARKER, MAX_CHUNK_SIZE, type Framing } from '../netconf/framing.js';
+import { FrameScanner, FramingError, MAX_CHUNK_SIZE, type Framing } from '../netconf/framing.js';
+import { END_OF_CHUNKS, EOM_MARKER } from '../netconf/vocabulary.js';
 
-export { FramingError, EOM_MARKER, MAX_CHUNK_SIZE, type Framing };
-
-/** RFC 6242 §4.2 end-of-chunks. */
-export const END_OF_CHUNKS = Buffer.from('\n##\n');
+export { FramingError, MAX_CHUNK_SIZE, type Framing };
 
 export interface FrameSink {
   /** A complete message no larger than the cap. */

@@ -3,16 +3,17 @@
 // sides speak base:1.1), and the RFC 6241 operations on the device's tiny datastore. Replies
 // of any size are generated piece by piece and written under the channel's backpressure.
 import type { Duplex } from 'node:stream';
-import { BASE_NS, SIM_NS, subtreeFilter, type DatastoreName, type DeviceDatastore, type EditOperation, type SessionHandle } from './datastore.js';
-import { chunkHeader, EOM_MARKER, END_OF_CHUNKS, frameMessage, FrameReader, FramingError, type Framing } from './framing.js';
+import { CAPABILITY_BASE_1_0, CAPABILITY_BASE_1_1, NETCONF_BASE_NS as BASE_NS, helloMessage } from '../netconf/vocabulary.js';
+import { SIM_NS, type DeviceDatastore, type SessionHandle } from './datastore.js';
+import { frameMessage, FrameReader, FramingError, type Framing } from './framing.js';
+import { dataReplyPieces } from './bulk-reply.js';
+import { notSupported, runOperation, type OperationSession } from './operations.js';
 import { RpcError } from './rpc-error.js';
 import { child, elementChildren, escapeText, parseXml, serialize, textOf, XmlError, type XmlElement } from './xml.js';
 
-export const CAP_BASE_10 = 'urn:ietf:params:netconf:base:1.0';
-export const CAP_BASE_11 = 'urn:ietf:params:netconf:base:1.1';
 export const SERVER_CAPABILITIES: readonly string[] = [
-  CAP_BASE_10,
-  CAP_BASE_11,
+  CAPABILITY_BASE_1_0,
+  CAPABILITY_BASE_1_1,
   'urn:ietf:params:netconf:capability:candidate:1.0',
   'urn:ietf:params:netconf:capability:validate:1.0',
   'urn:ietf:params:netconf:capability:validate:1.1',
@@ -34,9 +35,6 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024;
 const DEFAULT_HELLO_TIMEOUT = 60;
 /** Queued requests beyond this pause the channel (and so, through the SSH window, the client). */
 const QUEUE_HIGH_WATER = 4 * 1024 * 1024;
-/** One chunk of a big reply: 64 KiB including its chunk header, two full SSH packets. */
-const BLOCK = 64 * 1024;
-const ITEM = 64;
 
 type Queued = { kind: 'message'; body: Buffer } | { kind: 'oversized'; prefix: Buffer; size: number };
 
@@ -92,11 +90,7 @@ export class NetconfSession implements SessionHandle {
   }
 
   private helloXml(): string {
-    return (
-      `<?xml version="1.0" encoding="UTF-8"?>\n<hello xmlns="${BASE_NS}"><capabilities>` +
-      SERVER_CAPABILITIES.map((c) => `<capability>${c}</capability>`).join('') +
-      `</capabilities><session-id>${this.id}</session-id></hello>`
-    );
+    return helloMessage(SERVER_CAPABILITIES, this.id);
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -137,8 +131,8 @@ export class NetconfSession implements SessionHandle {
     if (child(hello, 'session-id', BASE_NS)) return this.kill('client hello has a session-id');
     const caps = child(hello, 'capabilities', BASE_NS);
     this.clientCapabilities = caps ? elementChildren(caps).filter((c) => c.local === 'capability').map((c) => textOf(c).trim()) : [];
-    const v10 = this.clientCapabilities.includes(CAP_BASE_10);
-    const v11 = this.clientCapabilities.includes(CAP_BASE_11);
+    const v10 = this.clientCapabilities.includes(CAPABILITY_BASE_1_0);
+    const v11 = this.clientCapabilities.includes(CAPABILITY_BASE_1_1);
     if (!v10 && !v11) return this.kill('no common base capability');
     clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
@@ -206,80 +200,26 @@ export class NetconfSession implements SessionHandle {
     try {
       if (!op) throw new RpcError('rpc', 'missing-element', 'the rpc names no operation', '<bad-element>rpc</bad-element>');
       if (op.ns !== BASE_NS) throw notSupported(op);
-      await this.dispatch(rpc, op);
+      await runOperation(this.operationSession(rpc), op, p);
     } catch (e) {
       if (!(e instanceof RpcError)) throw e;
       await this.sendReply(rpc, e.toXml(p));
     }
   }
 
-  private async dispatch(rpc: XmlElement, op: XmlElement): Promise<void> {
-    const p = prefixOf(rpc);
-    const ok = `<${p}ok/>`;
-    switch (op.local) {
-      case 'get': {
-        const filter = readFilter(op);
-        const data = [...this.ds.read('running'), this.stateElement()];
-        return this.sendData(rpc, filter ? subtreeFilter(data, filter) : data, !filter || filterSelectsBulk(filter));
-      }
-      case 'get-config': {
-        const source = datastoreParam(op, 'source');
-        const filter = readFilter(op);
-        const data = this.ds.read(source);
-        return this.sendData(rpc, filter ? subtreeFilter(data, filter) : data, !filter || filterSelectsBulk(filter));
-      }
-      case 'edit-config': {
-        const target = datastoreParam(op, 'target');
-        const defaultOperation = enumParam(op, 'default-operation', ['merge', 'replace', 'none'], 'merge') as EditOperation;
-        const testOption = enumParam(op, 'test-option', ['test-then-set', 'set', 'test-only'], 'test-then-set');
-        enumParam(op, 'error-option', ['stop-on-error', 'continue-on-error', 'rollback-on-error'], 'stop-on-error');
-        const config = child(op, 'config', BASE_NS);
-        if (!config) {
-          if (child(op, 'url', BASE_NS)) throw new RpcError('protocol', 'operation-not-supported', 'the :url capability is not supported');
-          throw missing('config');
-        }
-        this.ds.edit(target, config, defaultOperation, testOption === 'test-only', this.id);
-        return this.sendReply(rpc, ok);
-      }
-      case 'validate': {
-        const source = child(op, 'source', BASE_NS);
-        if (!source) throw missing('source');
-        const what = elementChildren(source)[0];
-        if (!what || !['running', 'candidate', 'config'].includes(what.local)) {
-          throw new RpcError('protocol', 'invalid-value', 'validate needs <running/>, <candidate/> or <config>');
-        }
-        return this.sendReply(rpc, ok);
-      }
-      case 'commit':
-        if (child(op, 'confirmed', BASE_NS)) throw new RpcError('protocol', 'operation-not-supported', 'the :confirmed-commit capability is not supported');
-        this.ds.commit(this.id);
-        return this.sendReply(rpc, ok);
-      case 'discard-changes':
-        this.ds.discardChanges(this.id);
-        return this.sendReply(rpc, ok);
-      case 'lock':
-        this.ds.lock(datastoreParam(op, 'target'), this.id);
-        return this.sendReply(rpc, ok);
-      case 'unlock':
-        this.ds.unlock(datastoreParam(op, 'target'), this.id);
-        return this.sendReply(rpc, ok);
-      case 'close-session':
-        // RFC 6241 §7.8: reply, then release everything and close
-        await this.sendReply(rpc, ok);
+  /** The session as the operations of `rpc` see it. */
+  private operationSession(rpc: XmlElement): OperationSession {
+    return {
+      id: this.id,
+      datastore: this.ds,
+      reply: (inner) => this.sendReply(rpc, inner),
+      data: (elements, bulk) => this.sendData(rpc, elements, bulk),
+      state: () => this.stateElement(),
+      end: () => {
         this.cleanup();
         this.stream.end();
-        return;
-      case 'kill-session': {
-        const sid = child(op, 'session-id', BASE_NS);
-        if (!sid) throw missing('session-id');
-        const n = Number(textOf(sid).trim());
-        if (!Number.isInteger(n) || n <= 0) throw new RpcError('protocol', 'invalid-value', 'bad session-id', '<bad-element>session-id</bad-element>');
-        this.ds.killSession(n, this.id);
-        return this.sendReply(rpc, ok);
-      }
-      default:
-        throw notSupported(op);
-    }
+      },
+    };
   }
 
   private stateElement(): XmlElement {
@@ -309,35 +249,8 @@ export class NetconfSession implements SessionHandle {
     const parentNs = p === '' ? BASE_NS : (rpc.nsDecls.find(([x]) => x === '')?.[1] ?? '');
     const head = Buffer.from(`${this.replyHead(rpc)}<${p}data>${data.map((e) => serialize(e, parentNs)).join('')}`);
     const tail = Buffer.from(`</${p}data></${p}rpc-reply>`);
-    const open = Buffer.from(`<bulk xmlns="${SIM_NS}">`);
-    const close = Buffer.from('</bulk>');
     const want = bulk ? (this.options.replySize?.() ?? 0) : 0;
-    const fill = want - head.length - tail.length - open.length - close.length;
-    const framing = this.framing ?? 'eom';
-    if (fill < 0) {
-      return this.write(frameMessage(Buffer.concat([head, tail]), framing));
-    }
-    const chunked = framing === 'chunked';
-    const blockContent = chunked ? BLOCK - chunkHeader(BLOCK).length : BLOCK;
-    const blocks = Math.floor(fill / blockContent);
-    const rest = fill % blockContent;
-    const first = Buffer.concat([head, open]);
-    const last = Buffer.concat([fillerBytes(rest), close, tail]);
-    if (chunked) {
-      await this.write(Buffer.concat([chunkHeader(first.length), first]));
-      if (blocks > 0) {
-        const block = Buffer.concat([chunkHeader(blockContent), fillerBytes(blockContent)]);
-        for (let i = 0; i < blocks; i++) await this.write(block);
-      }
-      await this.write(Buffer.concat([chunkHeader(last.length), last, END_OF_CHUNKS]));
-    } else {
-      await this.write(first);
-      if (blocks > 0) {
-        const block = fillerBytes(blockContent);
-        for (let i = 0; i < blocks; i++) await this.write(block);
-      }
-      await this.write(Buffer.concat([last, EOM_MARKER]));
-    }
+    for (const piece of dataReplyPieces(head, tail, want, this.framing ?? 'eom')) await this.write(piece);
   }
 
   private writeNow(buf: Buffer): void {
@@ -393,52 +306,6 @@ function isBlank(b: Buffer): boolean {
 
 function prefixOf(rpc: XmlElement | undefined): string {
   return rpc && rpc.prefix ? `${rpc.prefix}:` : '';
-}
-
-function notSupported(op: XmlElement): RpcError {
-  return new RpcError('protocol', 'operation-not-supported', `<${op.local}> is not supported`, `<bad-element>${escapeText(op.local)}</bad-element>`);
-}
-
-function missing(name: string): RpcError {
-  return new RpcError('protocol', 'missing-element', `<${name}> is missing`, `<bad-element>${name}</bad-element>`);
-}
-
-function datastoreParam(op: XmlElement, name: 'source' | 'target'): DatastoreName {
-  const el = child(op, name, BASE_NS);
-  if (!el) throw missing(name);
-  const which = elementChildren(el)[0];
-  if (which && which.ns === BASE_NS && (which.local === 'running' || which.local === 'candidate')) return which.local;
-  throw new RpcError('protocol', 'invalid-value', `<${name}> must be <running/> or <candidate/>`, `<bad-element>${name}</bad-element>`);
-}
-
-function enumParam(op: XmlElement, name: string, allowed: string[], dflt: string): string {
-  const el = child(op, name, BASE_NS);
-  if (!el) return dflt;
-  const v = textOf(el).trim();
-  if (!allowed.includes(v)) throw new RpcError('protocol', 'invalid-value', `bad <${name}> "${v}"`, `<bad-element>${name}</bad-element>`);
-  return v;
-}
-
-function readFilter(op: XmlElement): XmlElement | undefined {
-  const f = child(op, 'filter', BASE_NS);
-  if (!f) return undefined;
-  const type = f.attrs.find((a) => a.local === 'type' && (a.ns === '' || a.ns === BASE_NS))?.value ?? 'subtree';
-  if (type !== 'subtree') throw new RpcError('protocol', 'operation-not-supported', `${type} filters are not supported (no :xpath)`, '<bad-attribute>type</bad-attribute><bad-element>filter</bad-element>');
-  return f;
-}
-
-/** The filler is a virtual top-level `bulk` element: a filter gets it only by asking for it. */
-function filterSelectsBulk(filter: XmlElement): boolean {
-  return elementChildren(filter).some((f) => f.local === 'bulk' && (f.ns === '' || f.ns === SIM_NS) && elementChildren(f).length === 0 && textOf(f).trim() === '');
-}
-
-/** `n` bytes of filler: 64-byte <item> entries, padded with newlines. */
-function fillerBytes(n: number): Buffer {
-  const buf = Buffer.alloc(n, 0x0a);
-  const item = Buffer.from(`<item>${'0123456789abcdefghijklmnopqrstuvwxyz'.repeat(2).slice(0, ITEM - 14)}</item>\n`);
-  const count = Math.floor(n / ITEM);
-  for (let i = 0; i < count; i++) item.copy(buf, i * ITEM);
-  return buf;
 }
 
 /** The <rpc ...> start tag of a request too big to parse whole, for its message-id. */

@@ -5,8 +5,9 @@ import { Transform, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError, describeError, isGatewayError } from '../errors.js';
 import { deliverTo } from './deliver.js';
+import type { Direction } from '../netconf/direction.js';
+import { outgoingWindow } from '../ssh/internals.js';
 
-export type Direction = 'to_device' | 'to_client';
 
 export interface SpliceObserver {
   /** Sees every chunk before it is forwarded; throws to end the splice (e.g. malformed framing). */
@@ -101,8 +102,7 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   // The drain deadline runs from the last progress, not from the close: a large reply still
   // trickling out to a slow reader is delivered whole (cf. ssh2 #1508, where closing while
   // writes wait for window drops them); only a side that stops moving is torn down.
-  const window = (d: Duplex) => (d as Duplex & { outgoing?: { window?: number } }).outgoing?.window ?? 0;
-  const progress = () => `${moved}:${client.writableLength}:${device.writableLength}:${window(client)}:${window(device)}`;
+  const progress = () => `${moved}:${client.writableLength}:${device.writableLength}:${outgoingWindow(client)}:${outgoingWindow(device)}`;
   const onClose = (which: 'client_closed' | 'device_closed') => () => {
     reason ??= which;
     if (drainTimer) return;

@@ -5,32 +5,25 @@
 // rcvd too much data") the whole connection is dropped, and the excess is never buffered.
 import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.js';
-
-interface RawChannel {
-  incoming?: { window: number };
-  push(chunk: unknown, encoding?: BufferEncoding): boolean;
-  stderr?: { push(chunk: unknown, encoding?: BufferEncoding): boolean };
-}
+import { channelStderr, incomingWindow, interceptPush } from '../ssh/internals.js';
 
 /** Installs the guard on `channel` (in place) and returns it. `onOverrun` is called once. */
 export function guardChannelWindow<T extends Duplex | object>(channel: T, onOverrun: (reason: GatewayError) => void): T {
-  const c = channel as unknown as RawChannel;
-  if (!c.incoming || typeof c.push !== 'function') return channel;
+  if (incomingWindow(channel) === undefined) return channel;
   let tripped = false;
-  const wrap = (target: { push(chunk: unknown, encoding?: BufferEncoding): boolean }) => {
-    const push = target.push;
-    target.push = function guardedPush(chunk: unknown, encoding?: BufferEncoding): boolean {
-      if (chunk !== null && c.incoming!.window < 0) {
-        if (!tripped) {
-          tripped = true;
-          onOverrun(new GatewayError('GW_ERR_PROTOCOL', `peer sent ${-c.incoming!.window} bytes beyond the channel window`));
-        }
-        return false; // dropped, never buffered
+  const guard = (push: (chunk: unknown, encoding?: BufferEncoding) => boolean, chunk: unknown, encoding?: BufferEncoding): boolean => {
+    const window = incomingWindow(channel)!;
+    if (chunk !== null && window < 0) {
+      if (!tripped) {
+        tripped = true;
+        onOverrun(new GatewayError('GW_ERR_PROTOCOL', `peer sent ${-window} bytes beyond the channel window`));
       }
-      return push.call(this, chunk, encoding);
-    };
+      return false; // dropped, never buffered
+    }
+    return push(chunk, encoding);
   };
-  wrap(c);
-  if (c.stderr && typeof c.stderr.push === 'function') wrap(c.stderr);
+  if (!interceptPush(channel, guard)) return channel;
+  const stderr = channelStderr(channel);
+  if (stderr) interceptPush(stderr, guard);
   return channel;
 }

@@ -5,6 +5,7 @@
 // negotiated what Terrapin attacks (chacha20-poly1305, or an encrypt-then-MAC MAC), or
 // always with `ssh.requireStrictKex`. `ssh.legacyAlgorithms` widens the lists for old devices.
 import type { Algorithms } from 'ssh2';
+import { strictKexNegotiated } from './internals.js';
 
 const SHA1_KEX = ['diffie-hellman-group14-sha1', 'diffie-hellman-group-exchange-sha1', 'diffie-hellman-group1-sha1'];
 const CBC = ['aes128-cbc', 'aes192-cbc', 'aes256-cbc', '3des-cbc'];
@@ -41,7 +42,7 @@ export function sshPolicy(options: { legacyAlgorithms: boolean; requireStrictKex
     ident: options.identification ?? DEFAULT_SSH_IDENT,
     legacy: options.legacyAlgorithms,
     refusal(peer, n) {
-      if (strictKex(peer)) return undefined;
+      if (strictKexNegotiated(peer)) return undefined;
       if (options.requireStrictKex) return 'peer does not support strict key exchange (ssh.requireStrictKex)';
       if (terrapinExposed(n)) {
         return `peer negotiated ${n.cs.cipher}/${n.cs.mac || 'aead'} without strict key exchange (Terrapin, CVE-2023-48795)`;
@@ -51,10 +52,6 @@ export function sshPolicy(options: { legacyAlgorithms: boolean; requireStrictKex
   };
 }
 
-/** Whether the key exchange of an ssh2 Client or server Connection ran in strict mode. */
-export function strictKex(peer: unknown): boolean {
-  return (peer as { _protocol?: { _strictMode?: boolean } })._protocol?._strictMode === true;
-}
 
 function terrapinExposed(n: NegotiatedAlgorithms): boolean {
   const exposed = (d: { cipher: string; mac: string }) =>

@@ -2,7 +2,7 @@
 // keyFile when set (a mounted Secret), else from <stateDir>/tls, created there on first start
 // like the northbound host key, so enabling TLS call home needs no manual step.
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config.js';
+import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import { initCertificates, tlsPaths } from './certs.js';
 

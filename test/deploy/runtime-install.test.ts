@@ -16,7 +16,7 @@ import { findRenderer, parseObjects, repoRoot, type K8sObject } from './helpers/
 import { expositionMetricNames, unknownMetricUses, type MetricUse } from './helpers/metric-names.js';
 import { podViews } from './helpers/pod.js';
 import { logProblems } from '../helpers/log-schema.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/load.js';
 
 const run = promisify(execFile);
 const healthcheck = path.join(repoRoot, 'deploy', 'docker', 'healthcheck.mjs');

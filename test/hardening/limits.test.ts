@@ -10,7 +10,7 @@ import { FdCeiling } from '../../src/limits/fd-ceiling.js';
 import { SourcePenalties, sourceKey } from '../../src/limits/penalties.js';
 import { SessionCaps } from '../../src/limits/session-caps.js';
 import { parseStartups } from '../../src/limits/startups.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { sshPolicy } from '../../src/ssh/policy.js';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/load.js';
 import { GatewayError } from '../../src/errors.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';

@@ -1,6 +1,7 @@
 // The lifecycle keys: defaults, the keepalive floor (ssh2 issue #474), port ranges.
 import test from 'ava';
-import { MIN_KEEPALIVE_INTERVAL, loadConfig, parsePortRange } from '../../src/config.js';
+import { loadConfig } from '../../src/config/load.js';
+import { MIN_KEEPALIVE_INTERVAL, parsePortRange } from '../../src/config/formats.js';
 import { isGatewayError } from '../../src/errors.js';
 
 test('lifecycle defaults', (t) => {

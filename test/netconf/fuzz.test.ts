@@ -5,9 +5,11 @@
 import { deepStrictEqual } from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
-import { EOM_MARKER, FrameScanner, FramingError, MAX_CHUNK_SIZE, type Framing } from '../../src/netconf/framing.js';
+import { FrameScanner, FramingError, MAX_CHUNK_SIZE, type Framing } from '../../src/netconf/framing.js';
+import { EOM_MARKER } from '../../src/netconf/vocabulary.js';
 import { negotiatedFraming, parseHello } from '../../src/netconf/hello.js';
-import { NetconfMeter, type Direction } from '../../src/netconf/meter.js';
+import type { Direction } from '../../src/netconf/direction.js';
+import { NetconfMeter } from '../../src/netconf/meter.js';
 import {
   CLIENT_HELLO_10,
   CLIENT_HELLO_11,

@@ -1,12 +1,7 @@
 import test from 'ava';
 import { FramingError } from '../../src/netconf/framing.js';
-import {
-  CAPABILITY_BASE_1_0,
-  CAPABILITY_BASE_1_1,
-  HelloError,
-  negotiatedFraming,
-  parseHello,
-} from '../../src/netconf/hello.js';
+import { HelloError, negotiatedFraming, parseHello } from '../../src/netconf/hello.js';
+import { CAPABILITY_BASE_1_0, CAPABILITY_BASE_1_1 } from '../../src/netconf/vocabulary.js';
 import { decodeEntities, xmlTokens } from '../../src/netconf/xml.js';
 import { CLIENT_HELLO_10, CLIENT_HELLO_11, DEVICE_HELLO_10, DEVICE_HELLO_11, DEVICE_HELLO_11_CAPS, NS, RPC_COMMIT } from './fixtures.js';
 

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { FramingError, type Framing } from '../../src/netconf/framing.js';
-import { NetconfMeter, readMessageHead, type Direction, type MeterEvents, type MeterOptions } from '../../src/netconf/meter.js';
+import { readMessageHead } from '../../src/netconf/vocabulary.js';
+import type { Direction } from '../../src/netconf/direction.js';
+import { NetconfMeter, type MeterEvents, type MeterOptions } from '../../src/netconf/meter.js';
 import {
   CLIENT_HELLO_10,
   CLIENT_HELLO_11,

@@ -2,7 +2,8 @@
 // that sends refused requests without reading the answers is stopped (memory stays bounded).
 import test from 'ava';
 import { Writable } from 'node:stream';
-import { RpcFilter, readOnlyAllows } from '../../src/netconf/rpc-filter.js';
+import { readOnlyAllows } from '../../src/netconf/read-only.js';
+import { RpcFilter } from '../../src/netconf/rpc-filter.js';
 import { filterStages } from '../../src/splice/filter-stages.js';
 import { CLIENT_HELLO_11, DEVICE_HELLO_11, NS, encode, eomEncode } from './fixtures.js';
 

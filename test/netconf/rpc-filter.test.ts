@@ -1,7 +1,8 @@
 import test from 'ava';
 import type { Framing } from '../../src/netconf/framing.js';
-import { readMessageHead } from '../../src/netconf/meter.js';
-import { RpcFilter, accessDeniedReply, readOnlyAllows, readRpcHead, type Denial } from '../../src/netconf/rpc-filter.js';
+import { readMessageHead } from '../../src/netconf/vocabulary.js';
+import { accessDeniedReply, readOnlyAllows, readRpcHead } from '../../src/netconf/read-only.js';
+import { RpcFilter, type Denial } from '../../src/netconf/rpc-filter.js';
 import {
   CLIENT_HELLO_10,
   CLIENT_HELLO_11,

@@ -4,7 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/load.js';
 import { Inventory } from '../../src/inventory/inventory.js';
 import { createLogger } from '../../src/log.js';
 import { Onboarding, type ApproveResult, type OnboardingProblem } from '../../src/onboarding/service.js';

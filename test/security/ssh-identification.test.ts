@@ -2,7 +2,7 @@
 // `ssh2js<version>`, which tells a scanner the library and its exact version.
 import test from 'ava';
 import net from 'node:net';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/load.js';
 import { isGatewayError } from '../../src/errors.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { ScriptedDevice } from '../helpers/ssh-device.js';

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
-import { SimulatedDevice, SshHost } from '../../src/simulator/device.js';
+import { SimulatedDevice } from '../../src/simulator/device.js';
+import { SshHost } from '../../src/simulator/ssh-host.js';
 import { BASE_10, BASE_11, BASE_NS, NetconfClient, TestGateway, errorTag, openNetconf, withTimeout, type GatewayConnection } from './helpers.js';
 
 const run = promisify(execFile);

@@ -5,7 +5,8 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { SimulatedDevice, SshHost } from '../../src/simulator/device.js';
+import { SimulatedDevice } from '../../src/simulator/device.js';
+import { SshHost } from '../../src/simulator/ssh-host.js';
 import { deriveSeed } from '../../src/simulator/keys.js';
 import { TestGateway } from './helpers.js';
 

@@ -4,10 +4,10 @@ import { performance } from 'node:perf_hooks';
 import { GatewayError, describeError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { negotiatedFraming, parseHello } from '../../netconf/hello.js';
-import { readMessageHead } from '../../netconf/meter.js';
+import { isCloseSession, okReply, readMessageHead } from '../../netconf/vocabulary.js';
 import { encodeMessage } from '../../netconf/reframe.js';
 import type { HeldEvents } from './events.js';
-import { Lend, closeSessionOk, type ClientChannel, type ServeResult } from './lend.js';
+import { Lend, type ClientChannel, type ServeResult } from './lend.js';
 import type { ReplyRouter } from './reply-router.js';
 import { targetDatastore } from './session-locks.js';
 import type { Wire } from './wire.js';
@@ -113,12 +113,12 @@ export class ClientSide {
       lend.route = 'swallow'; // nothing after <close-session> reaches the device
       return;
     }
-    if (info?.root === 'rpc' && info.operation === 'close-session') {
+    if (isCloseSession(info)) {
       // The device session outlives this client: answer locally (RFC 6241 §7.8) once the
       // client's earlier requests are answered, so replies stay in order.
       lend.route = 'swallow';
       lend.state = 'closing';
-      lend.closeMessageId = info.messageId;
+      lend.closeMessageId = info?.messageId;
       if (lend.outstanding === 0) this.finishClose(lend);
       return;
     }
@@ -137,7 +137,7 @@ export class ClientSide {
   }
 
   private finishClose(lend: Lend): void {
-    this.host.wire.toClient(lend, encodeMessage(lend.framing, closeSessionOk(lend.closeMessageId)));
+    this.host.wire.toClient(lend, encodeMessage(lend.framing, okReply(lend.closeMessageId)));
     this.host.events.message('to_client');
     lend.channel.exit?.(0);
     lend.channel.end();

@@ -1,7 +1,7 @@
 // What a held session reports, as events (the way netconf/meter.ts reports through
 // MeterEvents), so its parts never touch prom-client; heldMetricsEvents binds them to metrics.
 import { GatewayMetrics, type Transport } from '../../metrics.js';
-import type { Direction } from '../../netconf/meter.js';
+import type { Direction } from '../../netconf/direction.js';
 import type { HeldSessionMetrics } from '../held-metrics.js';
 
 export type KeepaliveResult = 'sent' | 'answered' | 'dead';

@@ -55,7 +55,3 @@ export class Keepalive {
     return writing ? { kind: 'none' } : { kind: 'send' };
   }
 }
-
-export function keepaliveRpc(messageId: string): string {
-  return `<rpc message-id="${messageId}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get><filter type="subtree"/></get></rpc>`;
-}

@@ -2,7 +2,6 @@
 import type { Duplex } from 'node:stream';
 import { GatewayError } from '../../errors.js';
 import { FrameScanner, type Framing } from '../../netconf/framing.js';
-import { CAPABILITY_BASE_1_0, CAPABILITY_BASE_1_1 } from '../../netconf/hello.js';
 import { MessageHeadBuffer } from '../../netconf/reframe.js';
 
 /** A client channel: an ssh2 ServerChannel or any Duplex (tests). */
@@ -73,29 +72,4 @@ export class HelloBuffer {
     this.#parts = [];
     return all;
   }
-}
-
-/** The base capabilities the gateway offers a device. */
-export function offeredBases(maxBase: '1.0' | '1.1'): string[] {
-  return maxBase === '1.1' ? [CAPABILITY_BASE_1_0, CAPABILITY_BASE_1_1] : [CAPABILITY_BASE_1_0];
-}
-
-export function gatewayHello(maxBase: '1.0' | '1.1'): string {
-  return (
-    '<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities>' +
-    offeredBases(maxBase)
-      .map((c) => `<capability>${c}</capability>`)
-      .join('') +
-    '</capabilities></hello>'
-  );
-}
-
-/** The <ok/> the gateway answers a lent client's <close-session> with (RFC 6241 §7.8). */
-export function closeSessionOk(messageId: string | undefined): string {
-  const attr = messageId !== undefined ? `message-id="${escapeAttr(messageId)}" ` : '';
-  return `<rpc-reply ${attr}xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><ok/></rpc-reply>`;
-}
-
-function escapeAttr(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 }

@@ -2,7 +2,7 @@
 // the order it received them, so each <rpc-reply> belongs to the oldest unanswered request,
 // whoever sent it (a client, or the gateway itself for keepalives and lock clean-up). Pure:
 // told what was sent and what came back, it says where the message goes.
-import type { MessageHead } from '../../netconf/meter.js';
+import type { MessageHead } from '../../netconf/vocabulary.js';
 
 export interface Request<C> {
   /** Who gets the reply: a client, or the gateway itself (keepalives, lock clean-up). */

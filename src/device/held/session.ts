@@ -14,13 +14,13 @@ import { GatewayError, describeError, isGatewayError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { FrameScanner, type Framing } from '../../netconf/framing.js';
 import { negotiatedFraming, parseHello, type Hello } from '../../netconf/hello.js';
-import { readMessageHead } from '../../netconf/meter.js';
+import { baseCapabilities, helloMessage, keepaliveRpc, readMessageHead, rpcMessage } from '../../netconf/vocabulary.js';
 import { MessageHeadBuffer, encodeMessage, endOfMessage } from '../../netconf/reframe.js';
 import { ClientSide } from './client-side.js';
 import { heldMetricsEvents, type HeldEvents } from './events.js';
-import { Keepalive, keepaliveRpc } from './keepalive.js';
+import { Keepalive } from './keepalive.js';
 import { LendQueue } from './lend-queue.js';
-import { HelloBuffer, gatewayHello, offeredBases, type ClientChannel, type Lend, type ServeResult } from './lend.js';
+import { HelloBuffer, type ClientChannel, type Lend, type ServeResult } from './lend.js';
 import type { HeldSessionDeps, HeldSessionOptions } from './options.js';
 import { ReplyRouter } from './reply-router.js';
 import { SessionLocks, releaseOperations } from './session-locks.js';
@@ -109,7 +109,7 @@ export class HeldSession {
   /** Sends the gateway's hello, reads the device's; resolves with it. */
   start(): Promise<Hello> {
     // RFC 6241 §8.1: both peers send their hello at once; the device will not wait long for ours.
-    this.device.write(encodeMessage('eom', gatewayHello(this.options.maxBase)));
+    this.device.write(encodeMessage('eom', helloMessage(baseCapabilities(this.options.maxBase))));
     const done = new Promise<Hello>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new GatewayError('GW_ERR_TIMEOUT', `no <hello> from the device within ${this.options.helloTimeout}s`)),
@@ -174,7 +174,7 @@ export class HeldSession {
       throw new GatewayError('GW_ERR_NOT_NETCONF', `device did not send a NETCONF <hello>: ${describeError(err)}`);
     }
     this.helloValue = hello;
-    this.wire.framing = negotiatedFraming(offeredBases(this.options.maxBase), hello.capabilities);
+    this.wire.framing = negotiatedFraming(baseCapabilities(this.options.maxBase), hello.capabilities);
     this.deviceScanner.setFraming(this.wire.framing);
     this.phase = 'running';
     this.startKeepalive();
@@ -296,7 +296,7 @@ export class HeldSession {
   private releaseLock(datastore: string): void {
     for (const op of releaseOperations(datastore)) {
       const id = `callhome-gateway-release-${++this.gatewayRequests}`;
-      this.wire.sendOwn('gateway', id, op.operation, `<rpc message-id="${id}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">${op.body}</rpc>`);
+      this.wire.sendOwn('gateway', id, op.operation, rpcMessage(id, op.body));
     }
     this.log.info({ datastore }, 'released a lock left by a departed client');
   }

@@ -1,6 +1,7 @@
 // NETCONF keepalives of a held session, with no timers: what each tick decides.
 import test from 'ava';
-import { Keepalive, keepaliveRpc } from '../../../src/device/held/keepalive.js';
+import { Keepalive } from '../../../src/device/held/keepalive.js';
+import { keepaliveRpc } from '../../../src/netconf/vocabulary.js';
 
 test('an idle session sends a keepalive each tick, but not in the middle of a client message', (t) => {
   const k = new Keepalive(1000, 0);

@@ -1,0 +1,37 @@
+// The HTTP server's wiring: health, metrics, the device and session views, and the operator
+// and onboarding actions, each answered from the gateway's parts.
+import { deviceViews } from '../http/device-views.js';
+import { hostGuard } from '../http/host-guard.js';
+import { onboardingAnswers } from '../http/onboarding.js';
+import { operatorActions } from '../http/operator.js';
+import { HttpServer } from '../http/server.js';
+import { apiTokens } from '../http/tokens.js';
+import type { GatewayParts } from './parts.js';
+
+export function gatewayHttpServer(parts: GatewayParts): HttpServer {
+  const { config, logger, metrics, registry, sessions, onboarding } = parts;
+  return new HttpServer(
+    {
+      ready: parts.running,
+      metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      devices: () =>
+        deviceViews({
+          inventory: parts.inventory(),
+          registry,
+          history: parts.history,
+          flaps: parts.flaps,
+          devicePorts: parts.devicePorts.listening(),
+          isApproved: (id) => onboarding.isApproved(id),
+        }),
+      pending: () => onboarding.pending.list(),
+      hostAllowed: hostGuard(config.http.allowedHosts),
+      sessions: () => sessions.list(),
+      admin: {
+        operator: operatorActions({ sessions, registry, audit: parts.audit, logger }),
+        ...apiTokens(config, logger),
+        ...onboardingAnswers(onboarding),
+      },
+    },
+    logger,
+  );
+}
