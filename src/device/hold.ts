@@ -1,6 +1,6 @@
 // Builds held sessions for SSH devices that allow one NETCONF session only (inventory
 // `sessions: single`): the first `netconf` channel is kept and lent to one client at a time,
-// exactly as a TLS device's only session is (device/held-session.ts).
+// exactly as a TLS device's only session is (device/held/session.ts).
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import type { GatewayError } from '../errors.js';

@@ -1,6 +1,6 @@
 // A client session on a device that has one NETCONF session (TLS, or an SSH device in the
 // single mode): instead of a new channel on the device, the client is lent the held session
-// (device/held-session.ts), waits for it, or gets a clean "busy" failure. The client's
+// (device/held/session.ts), waits for it, or gets a clean "busy" failure. The client's
 // channel is seen through an RpcFilter (read-only users, size limits, counts for the API).
 import type { GatewayError } from '../errors.js';
 import { FilteredChannel } from '../splice/filtered-channel.js';

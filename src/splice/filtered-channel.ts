@@ -1,4 +1,4 @@
-// A client channel seen through an RpcFilter, for a held device session (device/held-session.ts)
+// A client channel seen through an RpcFilter, for a held device session (device/held/session.ts)
 // that reads and writes the channel itself: what the client sends passes the filter before
 // the held session reads it, what the held session writes passes it on the way out, and the
 // filter's own answers go straight to the client. Counts the bytes both ways for the API.
