@@ -235,8 +235,9 @@ export class RedisOwnership extends EventEmitter implements Ownership {
       const seen = this.claiming.get(id);
       if (!seen || seen.epoch < owner.epoch) this.claiming.set(id, owner);
     }
+    // A claim of ours in flight decides when it lands (its epoch against this one).
     const held = this.held.get(id);
-    if (held && held.epoch < owner.epoch) this.supersede(id, owner);
+    if (held && held.epoch < owner.epoch && !this.claiming.has(id)) this.supersede(id, owner);
   }
 
   private supersede(deviceId: string, by: DeviceOwner | undefined): void {

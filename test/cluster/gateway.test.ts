@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
+import { runDevices } from '../../src/cli/devices.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { CallHomeDevice, ensureNetconfd, requirePeers } from '../e2e/peers/index.js';
@@ -79,6 +80,11 @@ test('a device on A is listed as connected on replica A by B; /api/replicas and 
   t.is(b.gateway.registry.size, 0, 'B holds no connection of its own');
   const listed = (await b.get<DeviceView[]>('/api/devices')).body;
   t.is(listed.find((d) => d.id === 'edge-1')?.state, 'connected');
+  // The operator's CLI against B shows the device and where it is.
+  let out = '';
+  t.is(await runDevices(['list', '--api', `http://127.0.0.3:${b.httpPort}`], { out: (text) => (out += text), env: {} }), 0);
+  t.regex(out, /^ID +STATE +REPLICA +TRANSPORT/);
+  t.regex(out, /\nedge-1 +connected +replica-a +ssh +127\.0\.0\.1 /);
 
   await waitFor(async () => (await b.get<Array<{ id: string; devices: number }>>('/api/replicas')).body.find((r) => r.id === 'replica-a')?.devices === 1, 5000, 'the device count in A\'s lease');
   const replicas = (await b.get<Array<{ id: string; peer: string; devices: number; since: string }>>('/api/replicas')).body;
