@@ -183,7 +183,7 @@ export class RedisOwnership extends EventEmitter implements Ownership {
           registered += results.filter((r) => r).length;
           superseded += results.filter((r) => !r).length;
         }
-        this.options.logger.info({ devices: registered, superseded }, 'registered the devices held here again');
+        if (entries.length > 0) this.options.logger.info({ devices: registered, superseded }, 'registered the devices held here again');
       } while (this.again && !this.closed);
     };
     this.reRegistering = run().finally(() => (this.reRegistering = undefined));
