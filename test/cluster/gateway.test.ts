@@ -12,6 +12,7 @@ import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 import { runDevices } from '../../src/cli/devices.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
 import { CallHomeDevice, ensureNetconfd, freePort, requirePeers } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
@@ -188,4 +189,15 @@ test('Redis unreachable at start: the start fails with one reason within seconds
   t.is((err as { code?: string }).code, 'GW_ERR_CLUSTER_UNAVAILABLE');
   t.regex(err!.message, new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0: no connection within 10 s \\(connect ECONNREFUSED`));
   t.true(Date.now() - started < 25_000);
+});
+
+test('standalone: /api/replicas is this one replica, the gauge says 1, device views carry no replica', async (t) => {
+  const gw = await startGateway({ inventory: inventoryFor([{ id: 'solo-1', device: new ScriptedDevice() }]), env: { CHGW_CLUSTER_REPLICAID: 'solo' } });
+  t.teardown(() => gw.close());
+  const replicas = (await gw.get<Array<{ id: string; peer: string; devices: number; since: string }>>('/api/replicas')).body;
+  t.deepEqual(replicas.map(({ id, peer, devices }) => ({ id, peer, devices })), [{ id: 'solo', peer: '', devices: 0 }]);
+  t.is(await gw.metric('callhome_cluster_replicas'), 1);
+  const device = (await gw.get<Record<string, unknown>>('/api/devices/solo-1')).body;
+  t.is(device.state, 'disconnected');
+  t.false('replica' in device);
 });
