@@ -1,8 +1,7 @@
 // Builds the gateway's parts from one Config and owns their lifetimes:
 // call-home listeners → device sessions → registry ← northbound server → splices,
 // plus the HTTP server. start() / close() (graceful) / destroy() (immediate).
-import { hostname } from 'node:os';
-import type { Config } from './config/schema.js';
+import { clusterMode, type Config } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics.js';
@@ -34,6 +33,7 @@ import { ConfigFiles } from './gateway/config-files.js';
 import { gatewayHttpServer } from './gateway/http.js';
 import { gatewayNorthboundServer, northboundHostKey } from './gateway/northbound.js';
 import type { GatewayParts } from './gateway/parts.js';
+import { Cluster } from './cluster/cluster.js';
 
 export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/internals.js';
 
@@ -66,6 +66,9 @@ export class Gateway {
   readonly heldMetrics: HeldSessionMetrics;
   private northbound: NorthboundServer | undefined;
   private http: HttpServer | undefined;
+  /** Cluster mode only (cluster.redis.url set). */
+  private cluster: Cluster | undefined;
+  private readonly startedAt = new Date();
   private ports: OwnPorts = { callhomeSsh: 0, callhomeTls: 0, northbound: 0, http: 0 };
 
   constructor(
@@ -103,8 +106,7 @@ export class Gateway {
       changed: () => void this.reloadInventory(),
     });
     this.pending = this.onboarding.pending;
-    // No cluster mode yet: this replica is the only one, named by its host.
-    this.sessions = new ClientSessions(hostname(), this.metrics.deviceClientSessions);
+    this.sessions = new ClientSessions(config.cluster.replicaId, this.metrics.deviceClientSessions);
     this.flaps = trackDevices(config, this.registry, this.history, this.metrics, logger);
     this.parts = {
       config,
@@ -125,6 +127,8 @@ export class Gateway {
       inventory: () => this.inventory,
       users: () => this.files.users,
       running: () => this.stateValue === 'running',
+      cluster: () => this.cluster,
+      startedAt: this.startedAt,
     };
   }
 
@@ -149,6 +153,7 @@ export class Gateway {
         logger.warn({ file }, 'removed a temporary state file left by a crash');
       }
       this.files.load();
+      if (clusterMode(config)) this.cluster = await Cluster.start({ config, logger, registry: this.registry, metrics: this.metrics });
       const hostKey = northboundHostKey(this.parts);
       logSshRuntime(logger);
 
@@ -228,6 +233,7 @@ export class Gateway {
     const hangUpBy = Math.min(Date.now() + 1000, deadline);
     while ((this.northbound?.openConnections ?? 0) > 0 && Date.now() < hangUpBy) await new Promise((r) => setTimeout(r, 20));
     this.registry.killAll(reason);
+    await this.cluster?.close();
     this.northbound?.destroy();
     this.callhomeSsh?.destroy(reason);
     this.callhomeTls?.destroy();
@@ -249,6 +255,7 @@ export class Gateway {
     this.files.stopWatching();
     this.inFlight.abort();
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
+    this.cluster?.destroy();
     this.callhomeSsh?.destroy();
     this.callhomeTls?.destroy();
     this.northbound?.destroy();

@@ -1,5 +1,6 @@
 // The HTTP server's wiring: health, metrics, the device and session views, and the operator
 // and onboarding actions, each answered from the gateway's parts.
+import { Cluster } from '../cluster/cluster.js';
 import { deviceViews } from '../http/device-views.js';
 import { hostGuard } from '../http/host-guard.js';
 import { onboardingAnswers } from '../http/onboarding.js';
@@ -14,15 +15,20 @@ export function gatewayHttpServer(parts: GatewayParts): HttpServer {
     {
       ready: parts.running,
       metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-      devices: () =>
-        deviceViews({
+      devices: () => {
+        const local = deviceViews({
           inventory: parts.inventory(),
           registry,
           history: parts.history,
           flaps: parts.flaps,
           devicePorts: parts.devicePorts.listening(),
           isApproved: (id) => onboarding.isApproved(id),
-        }),
+        });
+        // Cluster mode: devices held by other replicas too, each with its owner.
+        const cluster = parts.cluster();
+        return cluster ? cluster.devices(local) : local;
+      },
+      replicas: async () => parts.cluster()?.replicas() ?? Cluster.standalone(config, registry, parts.startedAt),
       pending: () => onboarding.pending.list(),
       hostAllowed: hostGuard(config.http.allowedHosts),
       sessions: () => sessions.list(),

@@ -2,6 +2,7 @@
 // northbound.ts, callhome.ts). Files that change at run time (inventory, users) are read
 // through functions, so a reload is seen at once.
 import type { AuditLog } from '../audit/audit.js';
+import type { Cluster } from '../cluster/cluster.js';
 import type { Config } from '../config/schema.js';
 import type { HeldSessionMetrics } from '../device/held-metrics.js';
 import type { DeviceHistory } from '../device/history.js';
@@ -39,4 +40,7 @@ export interface GatewayParts {
   users(): Users;
   /** Whether the gateway is running (readyz). */
   running(): boolean;
+  /** Cluster mode only (cluster.redis.url set), once started. */
+  cluster(): Cluster | undefined;
+  startedAt: Date;
 }
