@@ -53,7 +53,7 @@ export class ClusterRedis extends EventEmitter {
       c.on('error', (err: Error) => {
         // node-redis repeats the error on every retry: log each distinct reason once.
         const reason = err.message || String(err);
-        if (reason !== lastError) logger.warn({ connection: name, reason }, 'Redis connection error');
+        if (reason !== lastError) logger.warn({ connection: name, err: reason }, 'Redis connection error');
         lastError = reason;
       });
     }
@@ -71,7 +71,7 @@ export class ClusterRedis extends EventEmitter {
   private markDown(reason: string): void {
     if (!this.upValue || this.closed) return;
     this.upValue = false;
-    this.logger.warn({ reason }, 'Redis unreachable: serving the devices and managers held here; remote lookups fail until it is back');
+    this.logger.warn({ err: reason }, 'Redis unreachable: serving the devices and managers held here; remote lookups fail until it is back');
     this.emit('down', reason);
   }
 
