@@ -2,6 +2,8 @@
 // call-home listeners → device sessions → registry ← northbound server → splices,
 // plus the HTTP server. start() / close() (graceful) / destroy() (immediate).
 import { clusterMode, type Config } from './config/schema.js';
+import { ClusterRedis } from './cluster/redis.js';
+import { SharedState } from './cluster/shared-state.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics.js';
@@ -60,6 +62,8 @@ export class Gateway {
   private readonly devicePorts: DevicePorts;
   private readonly files: ConfigFiles;
   private readonly parts: GatewayParts;
+  /** Cluster mode: approvals, pending devices and assigned ports shared through Redis. */
+  private readonly shared: SharedState | undefined;
   private stateValue: GatewayState = 'created';
   private callhomeSsh: SshCallHome | undefined;
   private callhomeTls: TlsCallHome | undefined;
@@ -82,6 +86,7 @@ export class Gateway {
     this.limits = buildLimits(config, logger, this.metrics);
     this.sshPolicy = sshPolicy(config.ssh);
     this.audit = new AuditLog({ enabled: config.audit.enabled, file: config.audit.file || undefined });
+    this.shared = clusterMode(config) ? new SharedState(new ClusterRedis(config, logger), logger) : undefined;
     this.files = new ConfigFiles({
       config,
       logger,
@@ -96,6 +101,7 @@ export class Gateway {
       inventory: () => this.inventory,
       ownPorts: () => this.ports,
       isApproved: (id) => this.onboarding.isApproved(id),
+      shared: this.shared,
     });
     this.onboarding = new Onboarding({
       config,
@@ -104,6 +110,7 @@ export class Gateway {
       reservedPort: (port) => this.devicePorts.reservedPort(port),
       devicePorts: () => this.devicePorts.listening(),
       changed: () => void this.reloadInventory(),
+      shared: this.shared,
     });
     this.pending = this.onboarding.pending;
     this.sessions = new ClientSessions(config.cluster.replicaId, this.metrics.deviceClientSessions);
@@ -151,6 +158,12 @@ export class Gateway {
     try {
       for (const file of removeStaleTempFiles(config.stateDir, [APPROVALS_FILE, PORT_ASSIGNMENTS_FILE])) {
         logger.warn({ file }, 'removed a temporary state file left by a crash');
+      }
+      if (this.shared) {
+        await this.shared.redis.connect();
+        await this.shared.start();
+        this.shared.on('approvals', () => void this.reloadInventory());
+        this.shared.on('ports', () => void this.devicePorts.sync(false).catch(() => undefined));
       }
       this.files.load();
       if (clusterMode(config)) this.cluster = await Cluster.start({ config, logger, registry: this.registry, metrics: this.metrics });
@@ -220,6 +233,7 @@ export class Gateway {
   async close(graceSeconds = this.config.shutdown.grace): Promise<boolean> {
     if (this.stateValue === 'closing' || this.stateValue === 'closed') return true;
     this.stateValue = 'closing';
+    this.devicePorts.detach();
     const deadline = Date.now() + graceSeconds * 1000;
     this.files.stopWatching();
     // net.Server#close() calls back only once every connection is gone, so stop
@@ -243,6 +257,8 @@ export class Gateway {
     await Promise.race([listenersClosed, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(1000, deadline - Date.now()))))]);
     clearTimeout(timer);
     await this.http?.close();
+    await this.shared?.close();
+    await this.shared?.redis.close();
     await this.audit.close();
     this.stateValue = 'closed';
     return clean;
@@ -253,6 +269,7 @@ export class Gateway {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     this.files.stopWatching();
+    this.devicePorts.detach();
     this.inFlight.abort();
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     this.cluster?.destroy();
@@ -260,5 +277,6 @@ export class Gateway {
     this.callhomeTls?.destroy();
     this.northbound?.destroy();
     this.http?.destroy();
+    this.shared?.redis.destroy();
   }
 }

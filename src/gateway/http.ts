@@ -29,7 +29,7 @@ export function gatewayHttpServer(parts: GatewayParts): HttpServer {
         return cluster ? cluster.devices(local) : local;
       },
       replicas: async () => parts.cluster()?.replicas() ?? Cluster.standalone(config, registry, parts.startedAt),
-      pending: () => onboarding.pending.list(),
+      pending: () => onboarding.pending.listAll(),
       hostAllowed: hostGuard(config.http.allowedHosts),
       sessions: () => sessions.list(),
       admin: {

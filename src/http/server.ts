@@ -25,7 +25,7 @@ export interface HttpApi {
   devices(): DeviceView[] | Promise<DeviceView[]>;
   /** GET /api/replicas: the live replicas (cluster/types.ts ReplicaInfo). */
   replicas?(): Promise<unknown[]>;
-  pending(): unknown[];
+  pending(): unknown[] | Promise<unknown[]>;
   /** Live client sessions (src/northbound/sessions.ts). */
   sessions?(): Array<{ id: string }>;
   /** Onboarding writes and the bearer-token check (src/http/admin.ts). */
@@ -146,7 +146,7 @@ export class HttpServer {
         send(res, 503, { error: err.message });
       }
     } else if (path === '/api/pending') {
-      send(res, 200, this.api.pending());
+      send(res, 200, await this.api.pending());
     } else {
       send(res, 404, { error: 'not found' });
     }
