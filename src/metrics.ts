@@ -103,6 +103,8 @@ export class GatewayMetrics {
   /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
   readonly deviceClientSessions: Gauge<'device'>;
   readonly forwardedSessionsTotal: Counter<'direction' | 'result'>;
+  /** Live replicas seen (cluster/cluster.ts updates it; 1 standalone). */
+  readonly clusterReplicas: Gauge;
   readonly memoryLimit: Gauge;
   readonly openSockets: Gauge;
   readonly openSocketsCeiling: Gauge;
@@ -190,6 +192,11 @@ export class GatewayMetrics {
       labelNames: ['direction', 'result'],
       registers,
     });
+    this.clusterReplicas = new Gauge({
+      name: 'callhome_cluster_replicas',
+      help: 'Live replicas this replica sees in the cluster (1 without cluster mode)',
+      registers,
+    });
     this.memoryLimit = new Gauge({
       name: 'callhome_memory_limit_bytes',
       help: "Memory the process may use: its cgroup's limit (the container's), else the host's memory",
@@ -225,6 +232,7 @@ export class GatewayMetrics {
     zeroSeries(this.configReloadFailuresTotal, { file: CONFIG_FILES });
     zeroSeries(this.forwardedSessionsTotal, { direction: FORWARDED_DIRECTIONS, result: FORWARDED_RESULTS });
     this.clientSessionsActive.set(0);
+    this.clusterReplicas.set(1);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 

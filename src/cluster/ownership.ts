@@ -255,11 +255,16 @@ export class RedisOwnership extends EventEmitter implements Ownership {
     }
   }
 
-  /** Graceful leave: releases every device held and drops the lease, so others take over at once. */
-  async close(): Promise<void> {
+  /** Stops renewing the lease (as a crash would): records stay until it expires. */
+  stop(): void {
     this.closed = true;
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** Graceful leave: releases every device held and drops the lease, so others take over at once. */
+  async close(): Promise<void> {
+    this.stop();
     if (!this.redis.up) return;
     await Promise.allSettled([...this.held].map(([id, held]) => this.release(id, held.epoch)));
     await this.redis.client.del(KEYS.lease + this.replicaId).catch(() => undefined);
