@@ -41,6 +41,7 @@ export class PeerServer {
     this.server.on('connection', (socket: net.Socket) => this.onConnection(socket));
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       this.refused('unauthorized', socket, `peer connection refused in the TLS handshake: ${describeError(err)}`);
+      socket.destroy(); // with a listener here, node leaves that to us (a handshake timeout included)
     });
   }
 

@@ -4,6 +4,7 @@
 import anyTest from 'ava';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -30,6 +31,7 @@ import {
 } from '../e2e/peers/index.js';
 import { issueDeviceFiles } from '../../src/tls/certs.js';
 import { FrameType, encodeFrame } from '../../src/cluster/peer-frames.js';
+import { HANDSHAKE_SECONDS, MAX_PENDING } from '../../src/cluster/peer-server.js';
 import { HOSTS, commonFreePort, startCluster, type TestCluster } from './helpers.js';
 
 const test = requirePeers(anyTest);
@@ -272,6 +274,26 @@ test.serial('peer connections without a valid peer certificate are refused; the 
   await waitFor(async () => (await forwarded(a, 'in', 'protocol_error')) === proto + 1, 5_000, 'counted as protocol_error');
   assertNcOk(await runNcclient(viaB('alice@edge-1', { steps: [{ op: 'get-config', source: 'running' }] }))); // still serving
   t.pass();
+});
+
+test.serial('silent peer connections: at most MAX_PENDING before their request, each dropped at the handshake deadline', async (t) => {
+  const before = await forwarded(a, 'in', 'rejected_limit');
+  const opened = Date.now();
+  const sockets = Array.from({ length: MAX_PENDING + 6 }, () => netConnect({ host: HOSTS[0], port: cluster.peerPort }));
+  const closedAt = sockets.map(
+    (s) =>
+      new Promise<number>((resolve) => {
+        s.on('error', () => {});
+        s.on('close', () => resolve(Date.now() - opened));
+      }),
+  );
+  await waitFor(async () => (await forwarded(a, 'in', 'rejected_limit')) >= before + 6, 5_000, 'the connections beyond the limit dropped at accept');
+  const times = await Promise.all(closedAt);
+  const late = times.filter((ms) => ms > 5_000);
+  t.true(late.length >= MAX_PENDING - 2, `${late.length} connections held until the deadline`);
+  t.true(Math.max(...times) < (HANDSHAKE_SECONDS + 5) * 1000, `the last closed after ${Math.max(...times)} ms`);
+  // The listener serves again once they are gone.
+  assertNcOk(await runNcclient(viaB('alice@edge-1', { steps: [{ op: 'get-config', source: 'running' }] })));
 });
 
 test.serial('Redis unreachable: a manager on gw-b is refused at once with a clear reason; back when Redis is', async (t) => {
