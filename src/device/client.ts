@@ -9,7 +9,6 @@ import type { ClientSessionResult, GatewayMetrics } from '../metrics.js';
 import type { NetconfMeter } from '../netconf/meter.js';
 import type { RpcFilter } from '../netconf/rpc-filter.js';
 import type { SpliceHandle } from '../splice/splice.js';
-import type { UserAccess } from '../northbound/auth.js';
 
 export interface ClientSessionStats {
   bytesToDevice: number;
@@ -24,7 +23,8 @@ export type ClientSessionKind = 'channel' | 'held';
 /** Who a session serves: what a forwarded session's request carries to the device's owner (cluster/peer-protocol.ts). */
 export interface ClientIdentity {
   user: string;
-  access: UserAccess;
+  /** The user's access (northbound/auth.ts UserAccess; spelled out here: device/ does not import northbound/). */
+  access: 'read-write' | 'read-only';
   /** The session's id on the replica the manager reached (audit, /api/sessions). */
   session: string;
   /** The manager's address. */
