@@ -20,8 +20,25 @@ export interface ClientSessionStats {
 /** How the session reached the device, as the operator API lists it. */
 export type ClientSessionKind = 'channel' | 'held';
 
+/** Who a session serves: what a forwarded session's request carries to the device's owner (cluster/peer-protocol.ts). */
+export interface ClientIdentity {
+  user: string;
+  /** The user's access (northbound/auth.ts UserAccess; spelled out here: device/ does not import northbound/). */
+  access: 'read-write' | 'read-only';
+  /** The session's id on the replica the manager reached (audit, /api/sessions). */
+  session: string;
+  /** The manager's address. */
+  client: string;
+}
+
 export interface ClientSession {
   readonly deviceId: string;
+  readonly who: ClientIdentity;
+  /**
+   * Set on the device's owner when another replica forwarded the session: that replica
+   * meters its NETCONF messages (and audits them), so the owner does not count them again.
+   */
+  readonly forwarded?: boolean;
   /** The client's accepted `netconf` subsystem channel. */
   readonly channel: ServerChannel;
   readonly log: Logger;

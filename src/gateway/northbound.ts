@@ -15,7 +15,21 @@ export function northboundHostKey({ config, logger }: Pick<GatewayParts, 'config
   return hostKey;
 }
 
-export function gatewayNorthboundServer(parts: GatewayParts, hostKey: ReturnType<typeof loadOrCreateHostKey>): NorthboundServer {
+/** What a served client session may cost, for local and forwarded sessions alike. */
+export function clientSessionLimits(config: GatewayParts['config']): { channelOpenTimeout: number; maxMessageBytes: number; maxHelloBytes: number } {
+  return {
+    channelOpenTimeout: config.callhome.helloTimeout,
+    maxMessageBytes: config.netconf.maxMessageBytes,
+    maxHelloBytes: config.netconf.maxHelloBytes,
+  };
+}
+
+/** `directory`: cluster mode's lookup of devices held by other replicas (cluster/forwarding.ts). */
+export function gatewayNorthboundServer(
+  parts: GatewayParts,
+  hostKey: ReturnType<typeof loadOrCreateHostKey>,
+  directory?: ConstructorParameters<typeof NorthboundServer>[0]['directory'],
+): NorthboundServer {
   const { config, limits } = parts;
   return new NorthboundServer({
     hostKey: hostKey.privateKey,
@@ -28,9 +42,7 @@ export function gatewayNorthboundServer(parts: GatewayParts, hostKey: ReturnType
     logger: parts.logger.child({ side: 'northbound' }),
     options: {
       loginGraceTime: config.northbound.loginGraceTime,
-      channelOpenTimeout: config.callhome.helloTimeout,
-      maxMessageBytes: config.netconf.maxMessageBytes,
-      maxHelloBytes: config.netconf.maxHelloBytes,
+      ...clientSessionLimits(config),
       keepalive: config.northbound.keepalive,
       waitForDevice: config.northbound.waitForDevice,
     },
@@ -38,5 +50,6 @@ export function gatewayNorthboundServer(parts: GatewayParts, hostKey: ReturnType
     sshPolicy: parts.sshPolicy,
     sessionCaps: limits.sessionCaps,
     audit: parts.audit,
+    ...(directory ? { directory } : {}),
   });
 }
