@@ -2,7 +2,9 @@
 // call-home listeners → device sessions → registry ← northbound server → splices,
 // plus the HTTP server. start() / close() (graceful) / destroy() (immediate).
 import { hostname } from 'node:os';
-import type { Config } from './config.js';
+import { clusterMode, type Config } from './config.js';
+import { ClusterRedis } from './cluster/redis.js';
+import { SharedState } from './cluster/shared-state.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics.js';
@@ -64,6 +66,8 @@ export class Gateway {
   private readonly onboarding: Onboarding;
   private readonly devicePorts: DevicePorts;
   private readonly files: ConfigFiles;
+  /** Cluster mode: approvals, pending devices and assigned ports shared through Redis. */
+  private readonly shared: SharedState | undefined;
   private stateValue: GatewayState = 'created';
   private callhomeSsh: SshCallHome | undefined;
   private callhomeTls: TlsCallHome | undefined;
@@ -83,6 +87,7 @@ export class Gateway {
     this.limits = buildLimits(config, logger, this.metrics);
     this.sshPolicy = sshPolicy(config.ssh);
     this.audit = new AuditLog({ enabled: config.audit.enabled, file: config.audit.file || undefined });
+    this.shared = clusterMode(config) ? new SharedState(new ClusterRedis(config, logger), logger) : undefined;
     this.files = new ConfigFiles({
       config,
       logger,
@@ -97,6 +102,7 @@ export class Gateway {
       inventory: () => this.inventoryValue,
       ownPorts: () => this.ports,
       isApproved: (id) => this.onboarding.isApproved(id),
+      shared: this.shared,
     });
     this.onboarding = new Onboarding({
       config,
@@ -105,6 +111,7 @@ export class Gateway {
       reservedPort: (port) => this.devicePorts.reservedPort(port),
       devicePorts: () => this.devicePorts.listening(),
       changed: () => void this.reloadInventory(),
+      shared: this.shared,
     });
     this.pending = this.onboarding.pending;
     // No cluster mode yet: this replica is the only one, named by its host.
@@ -138,6 +145,12 @@ export class Gateway {
       for (const file of removeStaleTempFiles(config.stateDir, [APPROVALS_FILE, PORT_ASSIGNMENTS_FILE])) {
         logger.warn({ file }, 'removed a temporary state file left by a crash');
       }
+      if (this.shared) {
+        await this.shared.redis.connect();
+        await this.shared.start();
+        this.shared.on('approvals', () => void this.reloadInventory());
+        this.shared.on('ports', () => void this.devicePorts.sync(false).catch(() => undefined));
+      }
       this.files.load();
       const hostKey = loadOrCreateHostKey(config.northbound.hostKeyFile, fingerprintOfKeyBlob);
       logger.info(
@@ -159,7 +172,7 @@ export class Gateway {
               devicePorts: this.devicePorts.listening(),
               isApproved: (id) => this.onboarding.isApproved(id),
             }),
-          pending: () => this.pending.list(),
+          pending: () => this.onboarding.pending.listAll(),
           hostAllowed: hostGuard(config.http.allowedHosts),
           sessions: () => this.sessions.list(),
           admin: {
@@ -295,6 +308,8 @@ export class Gateway {
     await Promise.race([listenersClosed, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(1000, deadline - Date.now()))))]);
     clearTimeout(timer);
     await this.http?.close();
+    await this.shared?.close();
+    await this.shared?.redis.close();
     await this.audit.close();
     this.stateValue = 'closed';
     return clean;
@@ -311,5 +326,6 @@ export class Gateway {
     this.callhomeTls?.destroy();
     this.northbound?.destroy();
     this.http?.destroy();
+    this.shared?.redis.destroy();
   }
 }

@@ -23,19 +23,35 @@ export interface DeviceOwner {
   epoch: number;
   /** When the owner's connection was registered (ISO 8601). */
   since: string;
+  transport?: 'ssh' | 'tls';
+  /** The device's address as the owner sees it. */
+  remoteAddress?: string;
+}
+
+/** What a claim records besides the owner, for the cluster-wide /api/devices. */
+export interface OwnerDetails {
+  transport?: 'ssh' | 'tls';
+  remoteAddress?: string;
 }
 
 /**
  * Ownership of devices across replicas (cluster/ownership.ts). Events:
  * - 'owned' (owner: DeviceOwner): any replica (this one too) claimed a device: wakes clients
  *   waiting for it (northbound.waitForDevice across replicas).
- * - 'superseded' (deviceId: string, by: DeviceOwner): another replica claimed a device this
- *   one holds: the local connection must close (GW_ERR_SUPERSEDED) within 2 s.
+ * - 'superseded' (deviceId: string, by: DeviceOwner | undefined): another replica claimed a
+ *   device this one holds (by: its record), or a re-registration after an outage found a
+ *   newer claim (by: undefined when that owner has released it since): the local connection
+ *   must close (GW_ERR_SUPERSEDED) within 2 s.
+ * - 'replicas' (live: ReplicaInfo[]): the live replicas, after every lease renewal.
  */
 export interface Ownership extends EventEmitter {
   readonly replicaId: string;
-  /** Records this replica as the owner with a new, higher epoch; resolves the epoch. */
-  claim(deviceId: string, since: Date): Promise<number>;
+  /**
+   * Records this replica as the owner with a new, higher epoch; resolves the epoch. While
+   * Redis is unreachable it rejects (GW_ERR_CLUSTER_UNAVAILABLE) but keeps the device as
+   * held: it is registered (compare-and-set) as soon as Redis is back.
+   */
+  claim(deviceId: string, since: Date, details?: OwnerDetails): Promise<number>;
   /** Deletes the record only if it still names this replica at this epoch (compare-and-set). */
   release(deviceId: string, epoch: number): Promise<void>;
   /**

@@ -1,6 +1,7 @@
 // The per-device northbound ports: which port each inventory device should have (its own
 // `port:`, else one assigned from northbound.portRange), opening, moving and closing the
 // listeners to match, and which ports the gateway keeps for itself.
+import type { SharedState } from '../cluster/shared-state.js';
 import type { Config } from '../config.js';
 import { parsePortRange } from '../config.js';
 import { describeError } from '../errors.js';
@@ -24,10 +25,18 @@ export interface DevicePortsDeps {
   ownPorts(): OwnPorts;
   /** Whether a device came from an approval (its port failing to bind never stops start-up). */
   isApproved(id: string): boolean;
+  /** Cluster mode: the port assignments are shared by every replica, in Redis. */
+  shared?: SharedState;
+}
+
+interface PortAssigner {
+  assign(inventory: Inventory): Map<string, number> | Promise<Map<string, number>>;
 }
 
 export class DevicePorts {
-  private assignments: PortAssignments | undefined;
+  private assignments: PortAssigner | undefined;
+  /** One sync at a time: change events of the cluster may ask for one while another runs. */
+  private syncing: Promise<void> = Promise.resolve();
   private assigned = new Map<string, number>();
   private northbound: NorthboundServer | undefined;
 
@@ -37,7 +46,7 @@ export class DevicePorts {
   attach(northbound: NorthboundServer): void {
     const { config, logger } = this.deps;
     const range = parsePortRange(config.northbound.portRange);
-    if (range) this.assignments = new PortAssignments(config.stateDir, range, logger);
+    if (range) this.assignments = this.deps.shared ? this.deps.shared.bindPorts(range) : new PortAssignments(config.stateDir, range, logger);
     this.northbound = northbound;
   }
 
@@ -50,11 +59,17 @@ export class DevicePorts {
    * Opens, moves or closes per-device northbound listeners to match the inventory.
    * `starting`: an inventory file port that cannot be bound stops start-up.
    */
-  async sync(starting: boolean): Promise<void> {
+  sync(starting: boolean): Promise<void> {
+    const run = this.syncing.then(() => this.syncOnce(starting));
+    this.syncing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncOnce(starting: boolean): Promise<void> {
     const northbound = this.northbound;
     if (!northbound) return;
     const inventory = this.deps.inventory();
-    if (this.assignments) this.assigned = this.assignments.assign(inventory);
+    if (this.assignments) this.assigned = await this.assignments.assign(inventory);
     const current = northbound.devicePorts();
     for (const [id, port] of current) {
       const wanted = this.wantedPort(id);

@@ -18,8 +18,8 @@ export interface AdminApi {
   /** The read token ('' when none is configured or its file is unreadable: then only the admin token reads). */
   readToken(): string;
   requireTokenForReads: boolean;
-  approve(fingerprint: string, body: unknown): AdminAnswer;
-  reject(fingerprint: string): AdminAnswer;
+  approve(fingerprint: string, body: unknown): Promise<AdminAnswer>;
+  reject(fingerprint: string): Promise<AdminAnswer>;
   /** Ending sessions and dropping devices (src/http/operator.ts). */
   operator?: OperatorApi;
 }

@@ -22,7 +22,7 @@ export interface HttpApi {
   ready(): boolean;
   metrics(): Promise<{ contentType: string; body: string }>;
   devices(): DeviceView[];
-  pending(): unknown[];
+  pending(): unknown[] | Promise<unknown[]>;
   /** Live client sessions (src/northbound/sessions.ts). */
   sessions?(): Array<{ id: string }>;
   /** Onboarding writes and the bearer-token check (src/http/admin.ts). */
@@ -136,7 +136,7 @@ export class HttpServer {
       const one = list.find((s) => s.id === id);
       send(res, one ? 200 : 404, one ?? { error: `no session ${id}` });
     } else if (path === '/api/pending') {
-      send(res, 200, this.api.pending());
+      send(res, 200, await this.api.pending());
     } else {
       send(res, 404, { error: 'not found' });
     }

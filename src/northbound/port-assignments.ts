@@ -30,52 +30,12 @@ export class PortAssignments {
    * longer in the inventory are reused. Devices left without a port are logged.
    */
   assign(inventory: Inventory): Map<string, number> {
-    const [first, last] = this.range;
-    const explicit = new Set<number>();
-    for (const e of inventory.devices.values()) if (e.port !== undefined) explicit.add(e.port);
-    const result = new Map<string, number>();
-    const taken = new Set<number>(explicit);
-    let changed = false;
-    const wanting: string[] = [];
-    for (const e of inventory.devices.values()) {
-      if (e.port !== undefined) continue;
-      const had = this.byId.get(e.id);
-      if (had !== undefined && !taken.has(had)) {
-        result.set(e.id, had);
-        taken.add(had);
-      } else {
-        wanting.push(e.id);
-      }
-    }
-    // Ports held by devices that left the inventory stay theirs while others are free.
-    const heldByAbsent = new Set<number>();
-    for (const [id, port] of this.byId) if (!inventory.devices.has(id) && !taken.has(port)) heldByAbsent.add(port);
-    for (const id of wanting) {
-      let port: number | undefined;
-      for (let p = first; p <= last && port === undefined; p++) if (!taken.has(p) && !heldByAbsent.has(p)) port = p;
-      if (port === undefined) {
-        for (const [absentId, p] of this.byId) {
-          if (heldByAbsent.has(p)) {
-            port = p;
-            heldByAbsent.delete(p);
-            this.byId.delete(absentId);
-            break;
-          }
-        }
-      }
-      if (port === undefined) {
-        this.logger.error({ device: id, portRange: `${first}-${last}` }, 'northbound.portRange is full: device gets no port of its own');
-        if (this.byId.delete(id)) changed = true;
-        continue;
-      }
-      if (this.byId.get(id) !== undefined) this.logger.warn({ device: id, from: this.byId.get(id), to: port }, 'device port reassigned: its port is now taken');
-      this.byId.set(id, port);
-      result.set(id, port);
-      taken.add(port);
-      changed = true;
-    }
-    if (changed) this.save();
-    return result;
+    const outcome = assignPorts(this.byId, inventory, this.range);
+    logAssignment(outcome, this.range, this.logger);
+    this.byId.clear();
+    for (const [id, port] of outcome.byId) this.byId.set(id, port);
+    if (outcome.changed) this.save();
+    return outcome.result;
   }
 
   private load(): void {
@@ -106,4 +66,73 @@ export class PortAssignments {
       this.logger.error({ file: this.file }, `device ports not saved: ${(err as Error).message}`);
     }
   }
+}
+
+/** What one assignment round decided: the ports, the new stored map and what to log. */
+export interface PortOutcome {
+  result: Map<string, number>;
+  byId: Map<string, number>;
+  changed: boolean;
+  full: string[];
+  moved: Array<{ device: string; from: number; to: number }>;
+}
+
+/**
+ * One assignment round on `stored` (device id → port; not modified), the same on every
+ * store: earlier assignments stand, new devices get the lowest free port, a full range
+ * reuses ports of devices gone from the inventory.
+ */
+export function assignPorts(stored: ReadonlyMap<string, number>, inventory: Inventory, range: [number, number]): PortOutcome {
+  const [first, last] = range;
+  const byId = new Map(stored);
+  const explicit = new Set<number>();
+  for (const e of inventory.devices.values()) if (e.port !== undefined) explicit.add(e.port);
+  const result = new Map<string, number>();
+  const taken = new Set<number>(explicit);
+  const outcome: PortOutcome = { result, byId, changed: false, full: [], moved: [] };
+  const wanting: string[] = [];
+  for (const e of inventory.devices.values()) {
+    if (e.port !== undefined) continue;
+    const had = byId.get(e.id);
+    if (had !== undefined && !taken.has(had)) {
+      result.set(e.id, had);
+      taken.add(had);
+    } else {
+      wanting.push(e.id);
+    }
+  }
+  // Ports held by devices that left the inventory stay theirs while others are free.
+  const heldByAbsent = new Set<number>();
+  for (const [id, port] of byId) if (!inventory.devices.has(id) && !taken.has(port)) heldByAbsent.add(port);
+  for (const id of wanting) {
+    let port: number | undefined;
+    for (let p = first; p <= last && port === undefined; p++) if (!taken.has(p) && !heldByAbsent.has(p)) port = p;
+    if (port === undefined) {
+      for (const [absentId, p] of byId) {
+        if (heldByAbsent.has(p)) {
+          port = p;
+          heldByAbsent.delete(p);
+          byId.delete(absentId);
+          break;
+        }
+      }
+    }
+    if (port === undefined) {
+      outcome.full.push(id);
+      if (byId.delete(id)) outcome.changed = true;
+      continue;
+    }
+    const had = byId.get(id);
+    if (had !== undefined) outcome.moved.push({ device: id, from: had, to: port });
+    byId.set(id, port);
+    result.set(id, port);
+    taken.add(port);
+    outcome.changed = true;
+  }
+  return outcome;
+}
+
+export function logAssignment(outcome: PortOutcome, range: [number, number], logger: Logger): void {
+  for (const id of outcome.full) logger.error({ device: id, portRange: `${range[0]}-${range[1]}` }, 'northbound.portRange is full: device gets no port of its own');
+  for (const m of outcome.moved) logger.warn(m, 'device port reassigned: its port is now taken');
 }

@@ -23,6 +23,8 @@ export interface ApprovalStoreOptions {
   /** onboarding.secretsDir: the only directory secret files named through the API may be in ('' = none). */
   secretsDir?: string;
   maxRejected?: number;
+  /** false: no approvals.json (cluster mode: the approvals live in Redis, src/cluster/shared-approvals.ts). */
+  file?: boolean;
 }
 
 export interface ApprovalCredentials {
@@ -42,10 +44,14 @@ export interface Approval {
   approvedAt: string;
 }
 
-interface StoreFile {
+export interface ApprovalState {
   approved: Approval[];
   rejected: Array<{ fingerprint: string; rejectedAt: string }>;
 }
+type StoreFile = ApprovalState;
+
+/** One operator decision, as every store records it. */
+export type ApprovalChange = { kind: 'approve'; approval: Approval } | { kind: 'reject'; fingerprint: string; rejectedAt: string };
 
 const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
@@ -80,7 +86,8 @@ export class ApprovalStore {
   private data: StoreFile = { approved: [], rejected: [] };
   readonly file: string;
   private readonly secretsDir: string;
-  private readonly maxRejected: number;
+  readonly maxRejected: number;
+  private readonly persist: boolean;
 
   constructor(
     private readonly stateDir: string,
@@ -89,7 +96,8 @@ export class ApprovalStore {
     this.secretsDir = options.secretsDir ?? '';
     this.maxRejected = options.maxRejected ?? MAX_REJECTED;
     this.file = path.join(stateDir, APPROVALS_FILE);
-    if (existsSync(this.file)) {
+    this.persist = options.file ?? true;
+    if (this.persist && existsSync(this.file)) {
       try {
         const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<StoreFile>;
         this.data = { approved: parsed.approved ?? [], rejected: parsed.rejected ?? [] };
@@ -147,6 +155,13 @@ export class ApprovalStore {
 
   /** Validates and records an approval (replacing one for the same fingerprint or id). */
   approve(fingerprint: string, keyType: string, body: unknown, now = new Date()): Approval {
+    const approval = this.prepare(fingerprint, keyType, body, now);
+    this.commit({ kind: 'approve', approval });
+    return approval;
+  }
+
+  /** Validates an approval without recording it; throws a GatewayError saying what is wrong. */
+  prepare(fingerprint: string, keyType: string, body: unknown, now = new Date()): Approval {
     const b = (body ?? {}) as Record<string, unknown>;
     const id = b.id;
     if (typeof id !== 'string' || !DEVICE_ID_RE.test(id)) throw usage('id must be 1..64 characters of [A-Za-z0-9._-]');
@@ -177,10 +192,34 @@ export class ApprovalStore {
     };
     // Check that the entry makes a valid inventory entry (secret files readable, key parses).
     parseInventory(YAML.stringify({ devices: [toInventoryEntry(approval, checked)] }), `approval of ${fingerprint}`);
-    this.data.approved = this.data.approved.filter((a) => a.fingerprint !== fingerprint && a.id !== id).concat(approval);
-    this.data.rejected = this.data.rejected.filter((r) => r.fingerprint !== fingerprint);
-    this.save();
     return approval;
+  }
+
+  /** Records a decision in memory, and in approvals.json unless the store has no file. */
+  commit(change: ApprovalChange): void {
+    if (change.kind === 'approve') {
+      const { fingerprint, id } = change.approval;
+      this.data.approved = this.data.approved.filter((a) => a.fingerprint !== fingerprint && a.id !== id).concat(change.approval);
+      this.data.rejected = this.data.rejected.filter((r) => r.fingerprint !== fingerprint);
+    } else {
+      const { fingerprint, rejectedAt } = change;
+      this.data.approved = this.data.approved.filter((a) => a.fingerprint !== fingerprint);
+      if (!this.isRejected(fingerprint)) this.data.rejected.push({ fingerprint, rejectedAt });
+      if (this.data.rejected.length > this.maxRejected) this.data.rejected = this.data.rejected.slice(-this.maxRejected);
+    }
+    if (this.persist) this.save();
+  }
+
+  /** What the store holds (a copy). */
+  snapshot(): ApprovalState {
+    return { approved: [...this.data.approved], rejected: [...this.data.rejected] };
+  }
+
+  /** Replaces what the store holds (cluster mode: the copy read from Redis); true when it differs. */
+  replace(next: ApprovalState): boolean {
+    const changed = canonical(next) !== canonical(this.data);
+    this.data = { approved: [...next.approved], rejected: [...next.rejected] };
+    return changed;
   }
 
   /**
@@ -188,10 +227,7 @@ export class ApprovalStore {
    * which fingerprints may be rejected; the list keeps the newest maxRejected.
    */
   reject(fingerprint: string, now = new Date()): void {
-    this.data.approved = this.data.approved.filter((a) => a.fingerprint !== fingerprint);
-    if (!this.isRejected(fingerprint)) this.data.rejected.push({ fingerprint, rejectedAt: now.toISOString() });
-    if (this.data.rejected.length > this.maxRejected) this.data.rejected = this.data.rejected.slice(-this.maxRejected);
-    this.save();
+    this.commit({ kind: 'reject', fingerprint, rejectedAt: now.toISOString() });
   }
 
   /**
@@ -224,6 +260,12 @@ export class ApprovalStore {
   private save(): void {
     writeDurably(this.file, JSON.stringify(this.data, null, 2) + '\n');
   }
+}
+
+/** The same decisions in any order compare equal. */
+function canonical(state: ApprovalState): string {
+  const byFingerprint = (a: { fingerprint: string }, b: { fingerprint: string }) => (a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0);
+  return JSON.stringify([[...state.approved].sort(byFingerprint), [...state.rejected].sort(byFingerprint)]);
 }
 
 function usage(message: string): GatewayError {
@@ -290,5 +332,15 @@ export class OnboardingPending extends PendingDevices {
 
   get(fingerprint: string): PendingDevice | undefined {
     return this.list().find((p) => p.fingerprint === fingerprint);
+  }
+
+  /** The pending device, wherever it called (cluster mode: on any replica). */
+  find(fingerprint: string): Promise<PendingDevice | undefined> {
+    return Promise.resolve(this.get(fingerprint));
+  }
+
+  /** Every pending device, wherever it called (cluster mode: on any replica). */
+  listAll(): PendingDevice[] | Promise<PendingDevice[]> {
+    return this.list();
   }
 }

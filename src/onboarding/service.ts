@@ -1,11 +1,12 @@
 // Onboarding: devices that called and are not in the inventory (pending), and the operator's
 // decisions on them (approvals, kept in the ApprovalStore). Answers in domain terms; the
 // HTTP side maps them to status codes (src/http/onboarding.ts).
+import type { SharedState } from '../cluster/shared-state.js';
 import type { Config } from '../config.js';
-import { describeError } from '../errors.js';
+import { GatewayError, describeError } from '../errors.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';
-import { ApprovalStore, OnboardingPending, isFingerprint, loadMergedInventory, type Approval } from './approvals.js';
+import { ApprovalStore, OnboardingPending, isFingerprint, loadMergedInventory, type Approval, type ApprovalChange } from './approvals.js';
 
 export type OnboardingProblem =
   /** The request is malformed (fingerprint, body): HTTP 400. */
@@ -13,7 +14,9 @@ export type OnboardingProblem =
   /** No such pending (or approved) device: HTTP 404. */
   | 'not_found'
   /** It would clash with the inventory file or a port: HTTP 409. */
-  | 'conflict';
+  | 'conflict'
+  /** Cluster mode: the decision cannot be recorded while Redis is unreachable: HTTP 503. */
+  | 'unavailable';
 
 export type ApproveResult = { ok: true; approval: Approval } | { ok: false; problem: OnboardingProblem; message: string };
 export type RejectResult = { ok: true; fingerprint: string } | { ok: false; problem: OnboardingProblem; message: string };
@@ -28,16 +31,24 @@ export interface OnboardingDeps {
   devicePorts(): Map<string, number>;
   /** Called after each decision, so the merged inventory takes it up. */
   changed(): void;
+  /** Cluster mode: decisions and the pending list live in Redis, shared by every replica. */
+  shared?: SharedState;
 }
 
 export class Onboarding {
   readonly approvals: ApprovalStore;
   readonly pending: OnboardingPending;
   private approvedIds = new Set<string>();
+  /** Records a decision where every replica sees it (cluster mode), before it counts here. */
+  private readonly share: (change: ApprovalChange) => Promise<void>;
 
   constructor(private readonly deps: OnboardingDeps) {
-    this.approvals = new ApprovalStore(deps.config.stateDir, { secretsDir: deps.config.onboarding.secretsDir });
-    this.pending = new OnboardingPending((fp) => this.approvals.isRejected(fp));
+    const { shared } = deps;
+    this.approvals = new ApprovalStore(deps.config.stateDir, { secretsDir: deps.config.onboarding.secretsDir, file: !shared });
+    const isRejected = (fp: string) => this.approvals.isRejected(fp);
+    this.pending = shared ? shared.bindPending(isRejected) : new OnboardingPending(isRejected);
+    const approvals = shared?.bindApprovals(this.approvals);
+    this.share = approvals ? (change) => approvals.write(change) : () => Promise.resolve();
   }
 
   /** Whether a device of the inventory came from an approval (not from the inventory file). */
@@ -54,9 +65,14 @@ export class Onboarding {
     return inventory;
   }
 
-  approve(fingerprint: string, body: unknown): ApproveResult {
+  async approve(fingerprint: string, body: unknown): Promise<ApproveResult> {
     if (!isFingerprint(fingerprint)) return { ok: false, problem: 'invalid', message: 'not a SHA256 fingerprint' };
-    const seen = this.pending.get(fingerprint);
+    let seen;
+    try {
+      seen = await this.pending.find(fingerprint);
+    } catch (err) {
+      return refusal(err);
+    }
     if (!seen) return { ok: false, problem: 'not_found', message: `no pending device with fingerprint ${fingerprint}` };
     const id = (body as { id?: unknown } | null)?.id;
     if (typeof id === 'string' && this.deps.inventory().get(id) && !this.approvedIds.has(id)) {
@@ -66,9 +82,11 @@ export class Onboarding {
     if (portConflict) return { ok: false, problem: 'conflict', message: portConflict };
     let approval: Approval;
     try {
-      approval = this.approvals.approve(fingerprint, seen.keyType, body);
+      approval = this.approvals.prepare(fingerprint, seen.keyType, body);
+      await this.share({ kind: 'approve', approval });
+      this.approvals.commit({ kind: 'approve', approval });
     } catch (err) {
-      return { ok: false, problem: 'invalid', message: describeError(err) };
+      return refusal(err);
     }
     this.pending.forget(fingerprint);
     this.deps.logger.info({ device: approval.id, fingerprint, keyType: approval.keyType }, 'device approved');
@@ -76,14 +94,20 @@ export class Onboarding {
     return { ok: true, approval };
   }
 
-  reject(fingerprint: string): RejectResult {
+  async reject(fingerprint: string): Promise<RejectResult> {
     if (!isFingerprint(fingerprint)) return { ok: false, problem: 'invalid', message: 'not a SHA256 fingerprint' };
     // Only a key that called (pending) or was approved: the rejected list is not a place
     // any caller can fill with made-up fingerprints.
-    if (!this.pending.get(fingerprint) && !this.approvals.isApproved(fingerprint)) {
-      return { ok: false, problem: 'not_found', message: `no pending or approved device with fingerprint ${fingerprint}` };
+    try {
+      if (!(await this.pending.find(fingerprint)) && !this.approvals.isApproved(fingerprint)) {
+        return { ok: false, problem: 'not_found', message: `no pending or approved device with fingerprint ${fingerprint}` };
+      }
+      const change: ApprovalChange = { kind: 'reject', fingerprint, rejectedAt: new Date().toISOString() };
+      await this.share(change);
+      this.approvals.commit(change);
+    } catch (err) {
+      return refusal(err);
     }
-    this.approvals.reject(fingerprint);
     this.pending.forget(fingerprint);
     this.deps.logger.info({ fingerprint }, 'device rejected for good');
     this.deps.changed();
@@ -101,4 +125,10 @@ export class Onboarding {
     const owner = [...this.deps.inventory().devices.values()].find((e) => e.port === port && e.id !== id);
     return owner ? `port ${port} belongs to device ${owner.id}` : undefined;
   }
+}
+
+/** A decision that could not be recorded: unavailable while the cluster's Redis is unreachable, else invalid. */
+function refusal(err: unknown): { ok: false; problem: OnboardingProblem; message: string } {
+  const unavailable = err instanceof GatewayError && err.code === 'GW_ERR_CLUSTER_UNAVAILABLE';
+  return { ok: false, problem: unavailable ? 'unavailable' : 'invalid', message: describeError(err) };
 }

@@ -71,7 +71,7 @@ export async function startGateway(
   const gateway = new Gateway(config, createLogger('debug', sink));
   await gateway.start();
   const ports = gateway.addresses();
-  const base = `http://127.0.0.1:${ports.http}`;
+  const base = `http://${/^(0\.0\.0\.0|::)$/.test(config.http.host) ? '127.0.0.1' : config.http.host}:${ports.http}`;
   const self: TestGateway = {
     gateway,
     config,

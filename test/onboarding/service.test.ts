@@ -44,25 +44,25 @@ function refused(t: ExecutionContext, r: ApproveResult, problem: OnboardingProbl
   }
 }
 
-test('approve answers invalid, not_found and conflict without recording anything', (t) => {
+test('approve answers invalid, not_found and conflict without recording anything', async (t) => {
   const { onboarding, changes } = setUp();
-  t.like(onboarding.approve('nope', { id: 'a', credentials: creds }), { ok: false, problem: 'invalid' });
-  t.like(onboarding.approve(fp('A'), { id: 'a', credentials: creds }), { ok: false, problem: 'not_found' });
+  t.like(await onboarding.approve('nope', { id: 'a', credentials: creds }), { ok: false, problem: 'invalid' });
+  t.like(await onboarding.approve(fp('A'), { id: 'a', credentials: creds }), { ok: false, problem: 'not_found' });
   onboarding.pending.record(fp('A'), 'ssh-ed25519', '192.0.2.1');
-  refused(t, onboarding.approve(fp('A'), { id: 'file-1', credentials: creds }), 'conflict', /already in the inventory file/);
-  refused(t, onboarding.approve(fp('A'), { id: 'a', credentials: creds, port: 4334 }), 'conflict', /call-home port/);
-  refused(t, onboarding.approve(fp('A'), { id: 'a', credentials: creds, port: 10900 }), 'conflict', /device live-1/);
-  refused(t, onboarding.approve(fp('A'), { id: 'a', credentials: creds, port: 10830 }), 'conflict', /device file-1/);
-  refused(t, onboarding.approve(fp('A'), { id: 'bad id!', credentials: creds }), 'invalid', /id must be/);
+  refused(t, await onboarding.approve(fp('A'), { id: 'file-1', credentials: creds }), 'conflict', /already in the inventory file/);
+  refused(t, await onboarding.approve(fp('A'), { id: 'a', credentials: creds, port: 4334 }), 'conflict', /call-home port/);
+  refused(t, await onboarding.approve(fp('A'), { id: 'a', credentials: creds, port: 10900 }), 'conflict', /device live-1/);
+  refused(t, await onboarding.approve(fp('A'), { id: 'a', credentials: creds, port: 10830 }), 'conflict', /device file-1/);
+  refused(t, await onboarding.approve(fp('A'), { id: 'bad id!', credentials: creds }), 'invalid', /id must be/);
   t.is(onboarding.approvals.approved.length, 0);
   t.is(changes(), 0);
   t.truthy(onboarding.pending.get(fp('A')), 'still pending');
 });
 
-test('an approval leaves pending, joins the inventory and is told apart from the file', (t) => {
+test('an approval leaves pending, joins the inventory and is told apart from the file', async (t) => {
   const { onboarding, changes, inventory } = setUp();
   onboarding.pending.record(fp('A'), 'ssh-ed25519', '192.0.2.1');
-  const r = onboarding.approve(fp('A'), { id: 'a', credentials: creds });
+  const r = await onboarding.approve(fp('A'), { id: 'a', credentials: creds });
   t.true(r.ok);
   t.is(changes(), 1);
   t.is(onboarding.pending.get(fp('A')), undefined);
@@ -71,26 +71,26 @@ test('an approval leaves pending, joins the inventory and is told apart from the
   t.false(onboarding.isApproved('file-1'));
 });
 
-test('reject: only a pending or approved key, and it stays out of pending', (t) => {
+test('reject: only a pending or approved key, and it stays out of pending', async (t) => {
   const { onboarding } = setUp();
-  t.like(onboarding.reject(fp('B')), { ok: false, problem: 'not_found' });
-  t.like(onboarding.reject('nope'), { ok: false, problem: 'invalid' });
+  t.like(await onboarding.reject(fp('B')), { ok: false, problem: 'not_found' });
+  t.like(await onboarding.reject('nope'), { ok: false, problem: 'invalid' });
   onboarding.pending.record(fp('B'), 'ssh-ed25519', '192.0.2.1');
-  t.deepEqual(onboarding.reject(fp('B')), { ok: true, fingerprint: fp('B') });
+  t.deepEqual(await onboarding.reject(fp('B')), { ok: true, fingerprint: fp('B') });
   onboarding.pending.record(fp('B'), 'ssh-ed25519', '192.0.2.1');
   t.is(onboarding.pending.get(fp('B')), undefined);
 });
 
-test('HTTP maps invalid, not_found and conflict to 400, 404 and 409, and success to 201 and 200', (t) => {
+test('HTTP maps invalid, not_found and conflict to 400, 404 and 409, and success to 201 and 200', async (t) => {
   const { onboarding } = setUp();
   const http = onboardingAnswers(onboarding);
-  t.is(http.approve('nope', {}).status, 400);
-  t.is(http.approve(fp('C'), { id: 'c', credentials: creds }).status, 404);
+  t.is((await http.approve('nope', {})).status, 400);
+  t.is((await http.approve(fp('C'), { id: 'c', credentials: creds })).status, 404);
   onboarding.pending.record(fp('C'), 'ssh-ed25519', '192.0.2.1');
-  t.is(http.approve(fp('C'), { id: 'file-1', credentials: creds }).status, 409);
-  const ok = http.approve(fp('C'), { id: 'c', credentials: creds });
+  t.is((await http.approve(fp('C'), { id: 'file-1', credentials: creds })).status, 409);
+  const ok = await http.approve(fp('C'), { id: 'c', credentials: creds });
   t.is(ok.status, 201);
   t.like(ok.body as object, { id: 'c', fingerprint: fp('C'), port: null, credentials: { username: 'u', password: '(set)' } });
-  t.is(http.reject(fp('D')).status, 404);
-  t.deepEqual(http.reject(fp('C')), { status: 200, body: { fingerprint: fp('C'), state: 'rejected' } });
+  t.is((await http.reject(fp('D'))).status, 404);
+  t.deepEqual(await http.reject(fp('C')), { status: 200, body: { fingerprint: fp('C'), state: 'rejected' } });
 });
