@@ -1,7 +1,6 @@
 // Builds the gateway's parts from one Config and owns their lifetimes:
 // call-home listeners → device sessions → registry ← northbound server → splices,
 // plus the HTTP server. start() / close() (graceful) / destroy() (immediate).
-import { hostname } from 'node:os';
 import { clusterMode, type Config } from './config.js';
 import { ClusterRedis } from './cluster/redis.js';
 import { SharedState } from './cluster/shared-state.js';
@@ -41,6 +40,7 @@ import { sshPolicy, type SshPolicy } from './ssh/policy.js';
 import { logSshRuntime } from './ssh/runtime.js';
 import { removeStaleTempFiles } from './state/durable-file.js';
 import { ConfigFiles } from './gateway/config-files.js';
+import { Cluster } from './cluster/cluster.js';
 
 export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/runtime.js';
 
@@ -74,6 +74,9 @@ export class Gateway {
   readonly heldMetrics: HeldSessionMetrics;
   private northbound: NorthboundServer | undefined;
   private http: HttpServer | undefined;
+  /** Cluster mode only (cluster.redis.url set). */
+  private cluster: Cluster | undefined;
+  private readonly startedAt = new Date();
   private ports: OwnPorts = { callhomeSsh: 0, callhomeTls: 0, northbound: 0, http: 0 };
 
   constructor(
@@ -114,8 +117,7 @@ export class Gateway {
       shared: this.shared,
     });
     this.pending = this.onboarding.pending;
-    // No cluster mode yet: this replica is the only one, named by its host.
-    this.sessions = new ClientSessions(hostname(), this.metrics.deviceClientSessions);
+    this.sessions = new ClientSessions(config.cluster.replicaId, this.metrics.deviceClientSessions);
     this.flaps = trackDevices(config, this.registry, this.history, this.metrics, logger);
   }
 
@@ -152,6 +154,7 @@ export class Gateway {
         this.shared.on('ports', () => void this.devicePorts.sync(false).catch(() => undefined));
       }
       this.files.load();
+      if (clusterMode(config)) this.cluster = await Cluster.start({ config, logger, registry: this.registry, metrics: this.metrics });
       const hostKey = loadOrCreateHostKey(config.northbound.hostKeyFile, fingerprintOfKeyBlob);
       logger.info(
         { file: config.northbound.hostKeyFile, fingerprint: hostKey.fingerprint, generated: hostKey.generated },
@@ -163,15 +166,18 @@ export class Gateway {
         {
           ready: () => this.stateValue === 'running',
           metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
-          devices: () =>
-            deviceViews({
+          devices: () => {
+            const local = deviceViews({
               inventory: this.inventoryValue,
               registry: this.registry,
               history: this.history,
               flaps: this.flaps,
               devicePorts: this.devicePorts.listening(),
               isApproved: (id) => this.onboarding.isApproved(id),
-            }),
+            });
+            return this.cluster ? this.cluster.devices(local) : local;
+          },
+          replicas: async () => this.cluster?.replicas() ?? Cluster.standalone(config, this.registry, this.startedAt),
           pending: () => this.onboarding.pending.listAll(),
           hostAllowed: hostGuard(config.http.allowedHosts),
           sessions: () => this.sessions.list(),
@@ -299,6 +305,7 @@ export class Gateway {
     const hangUpBy = Math.min(Date.now() + 1000, deadline);
     while ((this.northbound?.openConnections ?? 0) > 0 && Date.now() < hangUpBy) await new Promise((r) => setTimeout(r, 20));
     this.registry.killAll(reason);
+    await this.cluster?.close();
     this.northbound?.destroy();
     this.callhomeSsh?.destroy(reason);
     this.callhomeTls?.destroy();
@@ -322,6 +329,7 @@ export class Gateway {
     this.files.stopWatching();
     this.inFlight.abort();
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
+    this.cluster?.destroy();
     this.callhomeSsh?.destroy();
     this.callhomeTls?.destroy();
     this.northbound?.destroy();

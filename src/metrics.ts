@@ -92,6 +92,8 @@ export class GatewayMetrics {
   readonly configReloadFailuresTotal: Counter<'file'>;
   /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
   readonly deviceClientSessions: Gauge<'device'>;
+  /** Live replicas seen (cluster/cluster.ts updates it; 1 standalone). */
+  readonly clusterReplicas: Gauge;
   readonly memoryLimit: Gauge;
   readonly openSockets: Gauge;
   readonly openSocketsCeiling: Gauge;
@@ -173,6 +175,11 @@ export class GatewayMetrics {
       labelNames: ['device'],
       registers,
     });
+    this.clusterReplicas = new Gauge({
+      name: 'callhome_cluster_replicas',
+      help: 'Live replicas this replica sees in the cluster (1 without cluster mode)',
+      registers,
+    });
     this.memoryLimit = new Gauge({
       name: 'callhome_memory_limit_bytes',
       help: "Memory the process may use: its cgroup's limit (the container's), else the host's memory",
@@ -207,6 +214,7 @@ export class GatewayMetrics {
     zeroSeries(this.deviceDisconnectsTotal, { reason: DISCONNECT_CODES.map(disconnectReason) });
     zeroSeries(this.configReloadFailuresTotal, { file: CONFIG_FILES });
     this.clientSessionsActive.set(0);
+    this.clusterReplicas.set(1);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -108,10 +108,12 @@ export async function runDevices(args: string[], io: Io = { out: (t) => process.
   switch (sub) {
     case 'list': {
       const list = (await call(api, 'GET', 'api/devices', tok)) as Row[];
-      const rows = [['ID', 'STATE', 'TRANSPORT', 'REMOTE', 'PORT', 'SESSIONS', 'SOURCE', 'LAST ERROR']];
+      // Cluster mode: which replica holds each connected device.
+      const clustered = list.some((d) => 'replica' in d);
+      const rows = [['ID', 'STATE', ...(clustered ? ['REPLICA'] : []), 'TRANSPORT', 'REMOTE', 'PORT', 'SESSIONS', 'SOURCE', 'LAST ERROR']];
       for (const d of list) {
         const e = d.lastError as { reason?: string; at?: string } | null | undefined;
-        rows.push([s(d.id), s(d.state), s(d.transport), s(d.remoteAddress), s(d.port), s(d.sessions), s(d.source ?? 'inventory'), e ? `${e.reason} at ${e.at}` : '-']);
+        rows.push([s(d.id), s(d.state), ...(clustered ? [s(d.replica)] : []), s(d.transport), s(d.remoteAddress), s(d.port), s(d.sessions), s(d.source ?? 'inventory'), e ? `${e.reason} at ${e.at}` : '-']);
       }
       io.out(table(rows));
       return 0;

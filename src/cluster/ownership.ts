@@ -235,8 +235,9 @@ export class RedisOwnership extends EventEmitter implements Ownership {
       const seen = this.claiming.get(id);
       if (!seen || seen.epoch < owner.epoch) this.claiming.set(id, owner);
     }
+    // A claim of ours in flight decides when it lands (its epoch against this one).
     const held = this.held.get(id);
-    if (held && held.epoch < owner.epoch) this.supersede(id, owner);
+    if (held && held.epoch < owner.epoch && !this.claiming.has(id)) this.supersede(id, owner);
   }
 
   private supersede(deviceId: string, by: DeviceOwner | undefined): void {
@@ -255,11 +256,16 @@ export class RedisOwnership extends EventEmitter implements Ownership {
     }
   }
 
-  /** Graceful leave: releases every device held and drops the lease, so others take over at once. */
-  async close(): Promise<void> {
+  /** Stops renewing the lease (as a crash would): records stay until it expires. */
+  stop(): void {
     this.closed = true;
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** Graceful leave: releases every device held and drops the lease, so others take over at once. */
+  async close(): Promise<void> {
+    this.stop();
     if (!this.redis.up) return;
     await Promise.allSettled([...this.held].map(([id, held]) => this.release(id, held.epoch)));
     await this.redis.client.del(KEYS.lease + this.replicaId).catch(() => undefined);

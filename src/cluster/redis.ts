@@ -53,7 +53,7 @@ export class ClusterRedis extends EventEmitter {
       c.on('error', (err: Error) => {
         // node-redis repeats the error on every retry: log each distinct reason once.
         const reason = err.message || String(err);
-        if (reason !== lastError) logger.warn({ connection: name, reason }, 'Redis connection error');
+        if (reason !== lastError) logger.warn({ connection: name, code: 'GW_ERR_CLUSTER_UNAVAILABLE', reason: 'cluster_unavailable', err: reason }, 'Redis connection error');
         lastError = reason;
       });
     }
@@ -71,7 +71,7 @@ export class ClusterRedis extends EventEmitter {
   private markDown(reason: string): void {
     if (!this.upValue || this.closed) return;
     this.upValue = false;
-    this.logger.warn({ reason }, 'Redis unreachable: serving the devices and managers held here; remote lookups fail until it is back');
+    this.logger.warn({ code: 'GW_ERR_CLUSTER_UNAVAILABLE', reason: 'cluster_unavailable', err: reason }, 'Redis unreachable: serving the devices and managers held here; remote lookups fail until it is back');
     this.emit('down', reason);
   }
 
@@ -96,6 +96,8 @@ export class ClusterRedis extends EventEmitter {
 
   async close(): Promise<void> {
     this.closed = true;
+    // A client still reconnecting has nothing to flush: drop it rather than wait.
+    if (!this.upValue) return this.destroy();
     await Promise.allSettled([this.client.close(), this.subscriber.close()]);
   }
 

@@ -21,7 +21,10 @@ export interface DeviceView {
 export interface HttpApi {
   ready(): boolean;
   metrics(): Promise<{ contentType: string; body: string }>;
-  devices(): DeviceView[];
+  /** Cluster mode: cluster-wide, with each connected device's owner `replica`. */
+  devices(): DeviceView[] | Promise<DeviceView[]>;
+  /** GET /api/replicas: the live replicas (cluster/types.ts ReplicaInfo). */
+  replicas?(): Promise<unknown[]>;
   pending(): unknown[] | Promise<unknown[]>;
   /** Live client sessions (src/northbound/sessions.ts). */
   sessions?(): Array<{ id: string }>;
@@ -118,14 +121,14 @@ export class HttpServer {
       res.writeHead(200, { 'Content-Type': contentType });
       res.end(body);
     } else if (path === '/api/devices') {
-      send(res, 200, this.api.devices());
+      send(res, 200, await this.api.devices());
     } else if (path.startsWith('/api/devices/')) {
       const id = decodeSegment(path.slice('/api/devices/'.length));
       if (id === undefined) {
         send(res, 400, { error: 'malformed percent-encoding in the device id' });
         return;
       }
-      const device = this.api.devices().find((d) => d.id === id);
+      const device = (await this.api.devices()).find((d) => d.id === id);
       if (device) send(res, 200, device);
       else send(res, 404, { error: `no device ${id}` });
     } else if (this.api.sessions && (path === '/api/sessions' || path.startsWith('/api/sessions/'))) {
@@ -135,6 +138,13 @@ export class HttpServer {
       if (id === undefined) return send(res, 400, { error: 'malformed percent-encoding in the session id' });
       const one = list.find((s) => s.id === id);
       send(res, one ? 200 : 404, one ?? { error: `no session ${id}` });
+    } else if (path === '/api/replicas' && this.api.replicas) {
+      try {
+        send(res, 200, await this.api.replicas());
+      } catch (err) {
+        if (!(err instanceof GatewayError)) throw err;
+        send(res, 503, { error: err.message });
+      }
     } else if (path === '/api/pending') {
       send(res, 200, await this.api.pending());
     } else {

@@ -110,8 +110,7 @@ test('a replica whose lease expires stops owning its devices; the sweep removes 
   t.is((await a.ownership.lookup('r9'))?.replica, 'dead');
   t.deepEqual((await a.ownership.replicas()).map((r) => r.id), ['a', 'b', 'dead']);
   // Stop its heartbeat as kill -9 would (the connection stays open: only the lease matters).
-  (dead as unknown as { timer: NodeJS.Timeout }).timer.unref();
-  clearInterval((dead as unknown as { timer: NodeJS.Timeout }).timer);
+  dead.stop();
   const cut = Date.now();
   await waitFor(async () => (await a.ownership.lookup('r9')) === undefined, 3000, 'the dead owner to vanish');
   t.true(Date.now() - cut <= 1500, 'within leaseTtl');

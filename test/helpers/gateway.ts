@@ -33,10 +33,13 @@ export async function startGateway(
     inventory?: string;
     users?: string;
     env?: Record<string, string>;
+    /** The loopback address every listener binds (default 127.0.0.1): replicas side by side, like pods. */
+    host?: string;
     /** Test-only edits of the loaded config, e.g. keepalive intervals below the public floor. */
     tweak?: (config: Config) => void;
   } = {},
 ): Promise<TestGateway> {
+  const host = options.host ?? '127.0.0.1';
   const dir = mkdtempSync(path.join(tmpdir(), 'chgw-gw-'));
   const inventoryFile = path.join(dir, 'devices.yaml');
   const usersFile = path.join(dir, 'users.yaml');
@@ -46,13 +49,13 @@ export async function startGateway(
     CHGW_STATEDIR: path.join(dir, 'state'),
     CHGW_INVENTORY_FILE: inventoryFile,
     CHGW_USERS_FILE: usersFile,
-    CHGW_CALLHOME_SSH_HOST: '127.0.0.1',
+    CHGW_CALLHOME_SSH_HOST: host,
     CHGW_CALLHOME_SSH_PORT: '0',
-    CHGW_CALLHOME_TLS_HOST: '127.0.0.1',
+    CHGW_CALLHOME_TLS_HOST: host,
     CHGW_CALLHOME_TLS_PORT: '0',
-    CHGW_NORTHBOUND_HOST: '127.0.0.1',
+    CHGW_NORTHBOUND_HOST: host,
     CHGW_NORTHBOUND_PORT: '0',
-    CHGW_HTTP_HOST: '127.0.0.1',
+    CHGW_HTTP_HOST: host,
     CHGW_HTTP_PORT: '0',
     CHGW_LOG_LEVEL: 'debug',
     CHGW_AUDIT_FILE: path.join(dir, 'audit.jsonl'),
