@@ -9,6 +9,8 @@ import {
   CONNECTION_RESULTS,
   DIRECTIONS,
   DISCONNECT_CODES,
+  FORWARDED_DIRECTIONS,
+  FORWARDED_RESULTS,
   GatewayMetrics,
   TRANSPORTS,
   disconnectReason,
@@ -87,6 +89,7 @@ test('a fresh gateway exports every documented label value of every counter at 0
     expect('callhome_netconf_bytes_total', { direction });
   }
   for (const code of DISCONNECT_CODES) expect('callhome_device_disconnects_total', { reason: disconnectReason(code) });
+  for (const direction of FORWARDED_DIRECTIONS) for (const result of FORWARDED_RESULTS) expect('callhome_cluster_forwarded_sessions_total', { direction, result });
   t.deepEqual(missing, [], `not exported at start-up: ${missing.join(', ')}`);
 
   // The generic rule, so a counter added later cannot be forgotten: every counter of the
@@ -104,6 +107,8 @@ test('the README documents exactly the label values exported at start-up', (t) =
     ['callhome_netconf_messages_total', 'direction', DIRECTIONS],
     ['callhome_device_disconnects_total', 'reason', DISCONNECT_CODES.map(disconnectReason)],
     ['callhome_held_session_keepalives_total', 'result', HELD_KEEPALIVE_RESULTS],
+    ['callhome_cluster_forwarded_sessions_total', 'direction', FORWARDED_DIRECTIONS],
+    ['callhome_cluster_forwarded_sessions_total', 'result', FORWARDED_RESULTS],
   ];
   for (const [metric, label, values] of cases) {
     t.deepEqual([...(documentedLabelValues(metric).get(label) ?? [])].sort(), [...values].sort(), `${metric} ${label}`);

@@ -8,9 +8,9 @@ import { X509Certificate } from 'node:crypto';
 import { loadConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { DEVICE_ID_RE } from '../inventory/inventory.js';
-import { IDENTITY_FIELDS, createCrl, initCertificates, issueDeviceFiles, loadCa, tlsPaths, type IdentityField } from '../tls/certs.js';
+import { IDENTITY_FIELDS, createCrl, initCertificates, issueDeviceFiles, issuePeerFiles, loadCa, tlsPaths, type IdentityField } from '../tls/certs.js';
 
-export const CERTS_HELP = `Usage: callhome-gateway certs <init|issue|crl> [options]
+export const CERTS_HELP = `Usage: callhome-gateway certs <init|issue|peer|crl> [options]
 
   certs init [--config FILE]... [--force]
       Creates a CA and the gateway's TLS client certificate in <stateDir>/tls
@@ -19,6 +19,10 @@ export const CERTS_HELP = `Usage: callhome-gateway certs <init|issue|crl> [optio
       Issues a device (TLS server) certificate signed by that CA, carrying ID in the chosen
       field (default cn). Writes DIR/ID.crt, DIR/ID.key and DIR/ca.crt (what the device
       must trust to accept the gateway); DIR defaults to the current directory.
+  certs peer [--out DIR] [--days N] [--config FILE]...
+      Issues this replica's peer certificate (cluster mode: mutual TLS between replicas)
+      from that CA. Writes DIR/peer.crt, DIR/peer.key and DIR/ca.crt; without --out, to
+      cluster.peer.certFile, cluster.peer.keyFile and cluster.peer.caFile.
   certs crl [--revoke SERIAL]... [--out FILE] [--days N] [--config FILE]...
       Writes a CRL signed by the CA revoking the given serial numbers (hex, as
       \`openssl x509 -serial\` prints them); FILE defaults to <stateDir>/tls/ca.crl.
@@ -41,7 +45,8 @@ export async function runCerts(argv: string[], out: (line: string) => void = (l)
       revoke: { type: 'string', multiple: true },
     },
   });
-  const stateDir = loadConfig(values.config ?? []).stateDir;
+  const config = loadConfig(values.config ?? []);
+  const stateDir = config.stateDir;
   const days = values.days === undefined ? undefined : Number(values.days);
   if (days !== undefined && !(Number.isFinite(days) && days > 0)) throw usage(`--days must be a positive number, not "${values.days}"`);
   switch (sub) {
@@ -63,6 +68,17 @@ export async function runCerts(argv: string[], out: (line: string) => void = (l)
       out(`sha256 Fingerprint=${new X509Certificate(readFileSync(files.cert)).fingerprint256}`);
       return 0;
     }
+    case 'peer': {
+      const { peer } = config.cluster;
+      const files = values.out !== undefined
+        ? { cert: path.join(values.out, 'peer.crt'), key: path.join(values.out, 'peer.key'), ca: path.join(values.out, 'ca.crt') }
+        : { cert: peer.certFile, key: peer.keyFile, ca: peer.caFile };
+      const { serial } = issuePeerFiles(stateDir, files, days ? { days } : {});
+      out(`peer certificate ${files.cert}, key ${files.key}, CA ${files.ca}`);
+      out(`serial ${serial.toUpperCase()}`);
+      out(`sha256 Fingerprint=${new X509Certificate(readFileSync(files.cert)).fingerprint256}`);
+      return 0;
+    }
     case 'crl': {
       const ca = loadCa(stateDir);
       const serials = values.revoke ?? [];
@@ -73,6 +89,6 @@ export async function runCerts(argv: string[], out: (line: string) => void = (l)
       return 0;
     }
     default:
-      throw usage(sub === undefined ? 'certs needs a subcommand: init, issue or crl' : `unknown certs subcommand "${sub}"`);
+      throw usage(sub === undefined ? 'certs needs a subcommand: init, issue, peer or crl' : `unknown certs subcommand "${sub}"`);
   }
 }

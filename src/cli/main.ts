@@ -34,8 +34,10 @@ Commands:
   hash-password            read a password on stdin, print a hash for the users file
   simulate --gateway HOST:PORT --count N   run N simulated call-home devices
                            (see \`simulate --help\`)
-  certs init|issue|crl     TLS call-home certificates: the gateway's CA and client
-                           certificate, device certificates, CRLs (see \`certs --help\`)
+  certs init|issue|peer|crl
+                           TLS certificates: the gateway's CA and client certificate,
+                           device certificates, replicas' peer certificates, CRLs
+                           (see \`certs --help\`)
   devices [list|show ID|pending|approve FP --id ID ...|reject FP|disconnect ID]
                            ask a running gateway's API (see \`devices --help\`)
   sessions [list|kill ID]  the live client sessions; end one (see \`sessions --help\`)

@@ -9,6 +9,7 @@ import type { ClientSessionResult, GatewayMetrics } from '../metrics.js';
 import type { NetconfMeter } from '../netconf/meter.js';
 import type { RpcFilter } from '../netconf/rpc-filter.js';
 import type { SpliceHandle } from '../splice/splice.js';
+import type { UserAccess } from '../northbound/auth.js';
 
 export interface ClientSessionStats {
   bytesToDevice: number;
@@ -20,8 +21,24 @@ export interface ClientSessionStats {
 /** How the session reached the device, as the operator API lists it. */
 export type ClientSessionKind = 'channel' | 'held';
 
+/** Who a session serves: what a forwarded session's request carries to the device's owner (cluster/peer-protocol.ts). */
+export interface ClientIdentity {
+  user: string;
+  access: UserAccess;
+  /** The session's id on the replica the manager reached (audit, /api/sessions). */
+  session: string;
+  /** The manager's address. */
+  client: string;
+}
+
 export interface ClientSession {
   readonly deviceId: string;
+  readonly who: ClientIdentity;
+  /**
+   * Set on the device's owner when another replica forwarded the session: that replica
+   * meters its NETCONF messages (and audits them), so the owner does not count them again.
+   */
+  readonly forwarded?: boolean;
   /** The client's accepted `netconf` subsystem channel. */
   readonly channel: ServerChannel;
   readonly log: Logger;

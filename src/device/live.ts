@@ -6,9 +6,18 @@ import type { GatewayError } from '../errors.js';
 import type { ClientSession, SessionResult } from './client.js';
 import type { SessionModeDecision } from './session-mode.js';
 
-export interface LiveDevice {
-  readonly transport: 'ssh' | 'tls';
+/**
+ * What the northbound needs of a device it serves a client on: a device connected here
+ * (LiveDevice) or one another replica holds (cluster/remote-device.ts) alike.
+ */
+export interface ReachableDevice {
   readonly deviceId: string;
+  /** Serves one client session to its end, or refuses it. */
+  serveClient(client: ClientSession): Promise<SessionResult>;
+}
+
+export interface LiveDevice extends ReachableDevice {
+  readonly transport: 'ssh' | 'tls';
   readonly remoteAddress: string;
   readonly signal: AbortSignal;
   readonly connectedAt: Date | undefined;
@@ -16,7 +25,5 @@ export interface LiveDevice {
   readonly sessions: number;
   /** How client sessions reach the device, and why (device/session-mode.ts). */
   readonly sessionMode: SessionModeDecision;
-  /** Serves one client session to its end, or refuses it. */
-  serveClient(client: ClientSession): Promise<SessionResult>;
   kill(reason: GatewayError): void;
 }

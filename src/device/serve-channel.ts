@@ -3,11 +3,11 @@
 // A device that turns out to refuse a second channel is lent its held session instead.
 import type { ClientChannel, ServerChannel } from 'ssh2';
 import { GatewayError, describeError, isGatewayError } from '../errors.js';
-import { GatewayMetrics } from '../metrics.js';
+import { CLIENT_SESSION_RESULTS, GatewayMetrics, type ClientSessionResult } from '../metrics.js';
 import { NetconfMeter } from '../netconf/meter.js';
 import { filterStages } from '../splice/filter-stages.js';
 import { splice } from '../splice/splice.js';
-import type { ClientSession, SessionResult } from './client.js';
+import type { ClientSession, ClientSessionKind, SessionResult } from './client.js';
 import type { HeldSession } from './held/session.js';
 import { serveHeldSession } from './serve-held.js';
 
@@ -19,6 +19,19 @@ export interface ChannelDevice {
   trackSession(): () => void;
   /** A client's channel was refused: lend the held session from now on, if there is one. */
   fallBackToSingle(reason: string): HeldSession | undefined;
+  /** Seconds the channel may take to open; default the client's channelOpenTimeout. */
+  readonly openTimeout?: number;
+}
+
+/**
+ * What an opened channel may say of itself. A forwarded session's stream (cluster/peer-stream.ts)
+ * tells how the owner serves it; when the owner lends its held session, the held session
+ * there counts the NETCONF messages (as it does for every client it is lent to), so they are
+ * not counted here too.
+ */
+interface ChannelTraits {
+  kind?: ClientSessionKind;
+  meteredByOwner?: boolean;
 }
 
 export async function serveOnChannel(device: ChannelDevice, client: ClientSession): Promise<SessionResult> {
@@ -35,15 +48,19 @@ export async function serveOnChannel(device: ChannelDevice, client: ClientSessio
     () => {},
   );
   try {
-    deviceChannel = await withTimeout(opening, limits.channelOpenTimeout, `device ${client.deviceId} did not open a channel within ${limits.channelOpenTimeout}s`);
+    const seconds = device.openTimeout ?? limits.channelOpenTimeout;
+    deviceChannel = await withTimeout(opening, seconds, `device ${client.deviceId} did not open a channel within ${seconds}s`);
   } catch (err) {
     gaveUp = true;
     releaseCap();
     // A device that turns out to allow one session: lend it its held first session instead.
     const held = isGatewayError(err, 'GW_ERR_CHANNEL_REFUSED') ? device.fallBackToSingle(describeError(err)) : undefined;
     if (held) return serveHeldSession(held, client);
-    return { kind: 'refused', result: 'device_unavailable', reason: describeError(err) };
+    return { kind: 'refused', result: refusalResult(err), reason: describeError(err) };
   }
+  const traits = deviceChannel as ClientChannel & ChannelTraits;
+  // Each NETCONF message is counted once cluster-wide: where the manager is (see ChannelTraits, ClientSession.forwarded).
+  const counted = !client.forwarded && traits.meteredByOwner !== true;
   const release = device.trackSession();
   const stats = { to_device: 0, to_client: 0, messagesToDevice: 0 };
   // Read-only users: refused RPCs are answered by the gateway and never reach the device.
@@ -51,22 +68,22 @@ export async function serveOnChannel(device: ChannelDevice, client: ClientSessio
   // Revocation by a users-file reload or an operator ends this session with its own reason.
   const revoked = new AbortController();
   client.started(
-    'channel',
+    traits.kind ?? 'channel',
     () => ({ bytesToDevice: stats.to_device, bytesToClient: stats.to_client, rpcs: Math.max(0, stats.messagesToDevice - 1), denied: filter?.denied ?? 0 }),
     (why) => revoked.abort(why),
   );
   const meter = new NetconfMeter(
     {
       message: (direction) => {
-        metrics.netconfMessagesTotal.inc({ direction });
+        if (counted) metrics.netconfMessagesTotal.inc({ direction });
         if (direction === 'to_device') stats.messagesToDevice++; // the first is the hello
       },
       bytes: (direction, n) => {
-        metrics.netconfBytesTotal.inc({ direction }, n);
+        if (counted) metrics.netconfBytesTotal.inc({ direction }, n);
         stats[direction] += n;
       },
       rpc: (operation, id, seconds, rpcResult) => {
-        metrics.rpcDuration.observe({ operation: GatewayMetrics.operationLabel(operation) }, seconds);
+        if (counted) metrics.rpcDuration.observe({ operation: GatewayMetrics.operationLabel(operation) }, seconds);
         client.rpc(operation, id, rpcResult, Math.round(seconds * 1e6) / 1e3);
       },
       hello: (direction, _caps, sessionId) => {
@@ -108,8 +125,19 @@ export async function serveOnChannel(device: ChannelDevice, client: ClientSessio
  */
 function sendExitStatus(channel: ServerChannel, code: number | undefined): void {
   if (code === undefined) return;
+  // A forwarded session's peer stream (cluster/peer-stream.ts) takes a status at any time.
+  if (!('outgoing' in channel)) {
+    (channel as { exit(code: number): void }).exit(code);
+    return;
+  }
   const c = channel as unknown as { outgoing: { id: number; state: string }; _client?: { _protocol?: { exitStatus(id: number, code: number): void } } };
   if (c.outgoing.state === 'open') c._client?._protocol?.exitStatus(c.outgoing.id, code);
+}
+
+/** The result a refusal is counted under: a forwarded session's says it (cluster/remote-device.ts). */
+function refusalResult(err: unknown): ClientSessionResult {
+  const result = isGatewayError(err) ? err.fields.result : undefined;
+  return CLIENT_SESSION_RESULTS.includes(result as ClientSessionResult) ? (result as ClientSessionResult) : 'device_unavailable';
 }
 
 /** How long a client's channel end waits for the device's exit-status. */

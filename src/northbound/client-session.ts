@@ -4,13 +4,14 @@
 // audit, the read-only filter and the session list of the operator API.
 import { performance } from 'node:perf_hooks';
 import type { ServerChannel } from 'ssh2';
-import { GatewayError } from '../errors.js';
+import { GatewayError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClientSessionResult } from '../metrics.js';
 import { RpcFilter, readOnlyAllows } from '../netconf/rpc-filter.js';
 import { guardChannelWindow } from '../splice/window-guard.js';
-import { waitForDevice } from '../device/arrival.js';
 import type { ClientSession } from '../device/client.js';
+import { localDirectory } from '../device/directory.js';
+import type { ReachableDevice } from '../device/live.js';
 import type { NorthboundDeps } from './server.js';
 import type { UserAccess } from './auth.js';
 
@@ -73,7 +74,15 @@ export async function startNetconf(
     refuse('device_unavailable', 'the gateway is shutting down');
     return;
   }
-  let device = registry.get(deviceId);
+  const directory = server.deps.directory ?? localDirectory(registry);
+  let device: ReachableDevice | undefined;
+  try {
+    device = await directory.find(deviceId);
+  } catch (err) {
+    // Cluster mode with Redis unreachable: where the device is cannot be known.
+    refuse('device_unavailable', describeError(err));
+    return;
+  }
   const wait = options.waitForDevice ?? 0;
   if (!device && wait > 0) {
     // Hold the session (its <hello> waits in the channel) until the device calls home.
@@ -81,7 +90,7 @@ export async function startNetconf(
     const gone = new AbortController();
     const onClose = () => gone.abort();
     channel.once('close', onClose);
-    device = await waitForDevice(registry, deviceId, wait, AbortSignal.any([gone.signal, server.stopping]));
+    device = await directory.wait(deviceId, wait, AbortSignal.any([gone.signal, server.stopping]));
     channel.off('close', onClose);
     if (gone.signal.aborted) {
       metrics.clientSessionsTotal.inc({ result: 'device_unavailable' });
@@ -108,21 +117,12 @@ export async function startNetconf(
   let began: { at: number; unlist?: (() => void) | undefined; grant: Grant } | undefined;
   const client: ClientSession = {
     deviceId,
+    who: { user: who.user, access, session: sessionId, client: conn.client },
     channel,
     log: slog,
     metrics,
     limits: options,
-    filter: (always) => {
-      const readOnly = access === 'read-only';
-      if (!readOnly && !always) return undefined;
-      const filter = new RpcFilter({
-        ...(readOnly ? { allows: readOnlyAllows, who: `user ${who.user} is read-only and` } : {}),
-        maxMessageBytes: options.maxMessageBytes,
-        maxHelloBytes: options.maxHelloBytes,
-      });
-      filter.onDenied = (d) => slog.info({ operation: d.operation, messageId: d.messageId }, 'RPC refused: the user is read-only');
-      return filter;
-    },
+    filter: userFilter(who.user, access, options, slog),
     admit: () => sessionCaps?.acquire(who.user, deviceId) ?? (() => {}),
     started: (kind, stats, end) => {
       if (began) return;
@@ -151,4 +151,19 @@ export async function startNetconf(
   }
   slog.info({ reason: result.reason }, `client session ended${result.message ? `: ${result.message}` : ''}`);
   if (began) audit?.write({ event: 'session-end', ...auditSession, reason: result.reason, durationMs: Math.round(performance.now() - began.at) });
+}
+
+/** A user's RPC filter (ClientSession.filter): read-only users' refusals, size checks when `always`. */
+export function userFilter(user: string, access: UserAccess, limits: { maxMessageBytes: number; maxHelloBytes: number }, log: Logger) {
+  return (always: boolean): RpcFilter | undefined => {
+    const readOnly = access === 'read-only';
+    if (!readOnly && !always) return undefined;
+    const filter = new RpcFilter({
+      ...(readOnly ? { allows: readOnlyAllows, who: `user ${user} is read-only and` } : {}),
+      maxMessageBytes: limits.maxMessageBytes,
+      maxHelloBytes: limits.maxHelloBytes,
+    });
+    filter.onDenied = (d) => log.info({ operation: d.operation, messageId: d.messageId }, 'RPC refused: the user is read-only');
+    return filter;
+  };
 }

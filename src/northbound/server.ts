@@ -10,6 +10,7 @@ import { GatewayError, describeError } from '../errors.js';
 import { remoteFields, type Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { DeviceRegistry } from '../device/registry.js';
+import type { DeviceDirectory } from '../device/directory.js';
 import type { InFlightSessions } from '../lifecycle/drain.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Users } from './auth.js';
@@ -52,6 +53,8 @@ export interface NorthboundDeps {
   inFlight?: InFlightSessions;
   /** The live client sessions, for the operator API. */
   sessions?: ClientSessions;
+  /** Where devices are found: the registry alone unless another replica may hold them (cluster mode). */
+  directory?: DeviceDirectory;
 }
 
 interface Listener {

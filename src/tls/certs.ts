@@ -82,8 +82,11 @@ export interface IssueOptions extends Validity {
   id: string;
   /** Which field carries the id (the inventory's identity rule). */
   field?: IdentityField;
-  /** extendedKeyUsage: serverAuth for devices (TLS servers), clientAuth for the gateway. */
-  usage: 'server' | 'client';
+  /**
+   * extendedKeyUsage: serverAuth for devices (TLS servers), clientAuth for the gateway;
+   * a replica's peer certificate is both, and carries PEER_UNIT in its subject (peerCertificate()).
+   */
+  usage: 'server' | 'client' | 'peer';
 }
 
 /** A leaf certificate signed by `ca`. */
@@ -97,6 +100,7 @@ export function issueCertificate(ca: { certPem: string; keyPem: string }, opts: 
   setValidity(cert, opts, 825);
   const field = opts.field ?? 'cn';
   const subject: forge.pki.CertificateField[] = [{ name: 'commonName', value: opts.id }];
+  if (opts.usage === 'peer') subject.push({ name: 'organizationalUnitName', value: PEER_UNIT });
   // IDevID-style: the id in subject serialNumber (2.5.4.5), CN kept for people to read.
   if (field === 'serialNumber') subject.push({ type: '2.5.4.5', value: opts.id, valueTagClass: forge.asn1.Type.PRINTABLESTRING as never });
   cert.setSubject(subject);
@@ -104,7 +108,7 @@ export function issueCertificate(ca: { certPem: string; keyPem: string }, opts: 
   const extensions: unknown[] = [
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: opts.usage === 'server', clientAuth: opts.usage === 'client' },
+    { name: 'extKeyUsage', serverAuth: opts.usage !== 'client', clientAuth: opts.usage !== 'server' },
     { name: 'subjectKeyIdentifier' },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ];
@@ -171,6 +175,35 @@ export function issueDeviceFiles(stateDir: string, opts: Omit<IssueOptions, 'usa
   writeSecret(files.key, pair.keyPem);
   writeFileSync(files.ca, ca.certPem);
   return { ...files, serial: pair.serial };
+}
+
+/**
+ * The subject OU of a replica's peer certificate. A replica accepts a forwarded session only
+ * from a certificate of the gateway's CA that carries it (with serverAuth and clientAuth):
+ * device certificates and the gateway's call-home client certificate, from the same CA, never do.
+ */
+export const PEER_UNIT = 'callhome-gateway peer';
+
+export interface PeerFiles {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/**
+ * Issues this replica's peer certificate (cluster mode: mutual TLS between replicas) from
+ * the CA in <stateDir>/tls, and writes it with its key and the CA certificate to `files`.
+ * One certificate may serve every replica (a Kubernetes Secret): it proves membership, and
+ * the replicas find each other by the addresses Redis records, not by names in certificates.
+ */
+export function issuePeerFiles(stateDir: string, files: PeerFiles, validity: Validity = {}): { serial: string } {
+  const ca = loadCa(stateDir);
+  const pair = issueCertificate(ca, { ...validity, id: 'callhome-gateway peer', usage: 'peer' });
+  for (const f of [files.cert, files.key, files.ca]) mkdirSync(path.dirname(f), { recursive: true });
+  writeFileSync(files.cert, pair.certPem);
+  writeSecret(files.key, pair.keyPem);
+  if (path.resolve(files.ca) !== path.resolve(tlsPaths(stateDir).caCert)) writeFileSync(files.ca, ca.certPem);
+  return { serial: pair.serial };
 }
 
 // --- CRLs (RFC 5280 §5). node-forge reads and writes certificates but not CRLs, so the
