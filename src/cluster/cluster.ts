@@ -99,11 +99,12 @@ export class Cluster {
       registry.kill(deviceId, new GatewayError('GW_ERR_SUPERSEDED', `device ${deviceId} connected to ${where} since: this older connection is closed`));
     });
     ownership.on('replicas', (live: ReplicaInfo[]) => metrics.clusterReplicas.set(live.length));
-    let first = true;
-    this.redis.on('ready', () => {
-      if (first) return void (first = false);
+    // After an outage: register again what is held. Also once the subscriber is back: a
+    // claim published while it was away is found by the compare-and-set instead.
+    const reRegister = () =>
       void ownership.reRegister().catch((err: unknown) => logger.warn({ ...reasonOf(err), err: describeError(err) }, 'registering the devices held here again failed: retrying when Redis is back'));
-    });
+    this.redis.on('ready', reRegister);
+    this.redis.on('subscribed', reRegister);
   }
 
   /** /api/devices cluster-wide: devices connected on other replicas show as connected there. */

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { KEY_PREFIX, type ClusterRedis } from './redis.js';
-import { CLAIM, LOOKUP, OWNERS, RECLAIM, RELEASE, REPLICAS, SWEEP, runScript } from './scripts.js';
+import { CLAIM, LOOKUP, OWNERS, RECLAIM, RELEASE, RELEASE_MANY, REPLICAS, SWEEP, runScript } from './scripts.js';
 import type { DeviceOwner, OwnerDetails, Ownership, ReplicaInfo } from './types.js';
 
 export const KEYS = {
@@ -183,7 +183,7 @@ export class RedisOwnership extends EventEmitter implements Ownership {
           registered += results.filter((r) => r).length;
           superseded += results.filter((r) => !r).length;
         }
-        this.options.logger.info({ devices: registered, superseded }, 'registered the devices held here again');
+        if (entries.length > 0) this.options.logger.info({ devices: registered, superseded }, 'registered the devices held here again');
       } while (this.again && !this.closed);
     };
     this.reRegistering = run().finally(() => (this.reRegistering = undefined));
@@ -267,7 +267,12 @@ export class RedisOwnership extends EventEmitter implements Ownership {
   async close(): Promise<void> {
     this.stop();
     if (!this.redis.up) return;
-    await Promise.allSettled([...this.held].map(([id, held]) => this.release(id, held.epoch)));
+    const entries = [...this.held];
+    this.held.clear();
+    for (let i = 0; i < entries.length; i += 1000) {
+      const args = entries.slice(i, i + 1000).flatMap(([id, held]) => [id, held.registered ? String(held.epoch) : 'any']);
+      await this.run('cannot release the devices held here', RELEASE_MANY, [KEYS.owners], [this.replicaId, ...args]).catch(() => undefined);
+    }
     await this.redis.client.del(KEYS.lease + this.replicaId).catch(() => undefined);
   }
 }

@@ -16,7 +16,8 @@ export type RedisClient = RedisClientType;
 export const KEY_PREFIX = 'chgw:';
 
 /**
- * Emits 'ready' on every (re)connection and 'down' (reason) when the connection is lost.
+ * Emits 'ready' on every (re)connection and 'down' (reason) when the connection is lost;
+ * 'subscribed' whenever the subscriber connection is (again) subscribed.
  * `up` says whether commands can run now.
  */
 export class ClusterRedis extends EventEmitter {
@@ -64,6 +65,8 @@ export class ClusterRedis extends EventEmitter {
       logger.info({ url }, wasUp ? 'Redis ready' : 'Redis connected');
       this.emit('ready');
     });
+    // node-redis subscribes again before 'ready': claims published from here on reach us.
+    this.subscriber.on('ready', () => this.emit('subscribed'));
     this.client.on('end', () => this.markDown('connection closed'));
     this.client.on('reconnecting', () => this.markDown('reconnecting'));
   }

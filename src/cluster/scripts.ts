@@ -86,6 +86,22 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `;
 
+/** RELEASE for many devices at once (a graceful leave). KEYS owners; ARGV replica, then device, epoch or 'any', … */
+export const RELEASE_MANY = `
+local deleted = 0
+for i = 2, #ARGV, 2 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  if current then
+    local owner = cjson.decode(current)
+    if owner.replica == ARGV[1] and (ARGV[i + 1] == 'any' or owner.epoch == tonumber(ARGV[i + 1])) then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+      deleted = deleted + 1
+    end
+  end
+end
+return deleted
+`;
+
 /** The record if its replica's lease is alive. KEYS owners; ARGV device, lease key prefix. */
 export const LOOKUP = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])

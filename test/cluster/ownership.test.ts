@@ -22,7 +22,7 @@ async function replica(server: TestRedis, id: string, leaseTtl = 15): Promise<Re
   const redis = new ClusterRedis(config, logger);
   await redis.connect();
   const ownership = new RedisOwnership(redis, { replicaId: id, peer: `${id}.peers:9835`, leaseTtl, logger });
-  redis.on('ready', () => void ownership.reRegister().catch(() => undefined));
+  for (const event of ['ready', 'subscribed']) redis.on(event, () => void ownership.reRegister().catch(() => undefined));
   await ownership.start();
   return {
     redis,

@@ -97,7 +97,8 @@ function allFileKeys(config: Config): [string, string][] {
     }
   };
   walk(config as unknown as Record<string, unknown>, []);
-  return out;
+  // The peer certificate files are read only in cluster mode (cluster.redis.url set).
+  return config.cluster?.redis?.url ? out : out.filter(([k]) => !k.startsWith('cluster.'));
 }
 
 function preStopSeconds(container: Record<string, any>): number {
