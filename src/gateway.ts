@@ -292,6 +292,7 @@ export class Gateway {
   async close(graceSeconds = this.config.shutdown.grace): Promise<boolean> {
     if (this.stateValue === 'closing' || this.stateValue === 'closed') return true;
     this.stateValue = 'closing';
+    this.devicePorts.detach();
     const deadline = Date.now() + graceSeconds * 1000;
     this.files.stopWatching();
     // net.Server#close() calls back only once every connection is gone, so stop
@@ -327,6 +328,7 @@ export class Gateway {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     this.files.stopWatching();
+    this.devicePorts.detach();
     this.inFlight.abort();
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     this.cluster?.destroy();

@@ -63,6 +63,8 @@ export class SharedState extends EventEmitter {
   async close(): Promise<void> {
     this.redis.off('ready', this.onReady);
     this.redis.subscriber.off('ready', this.onReady);
+    this.started = false;
+    await this.redis.subscriber.unsubscribe(K.changes, this.onMessage).catch(() => undefined);
     await this.running;
   }
 

@@ -50,6 +50,11 @@ export class DevicePorts {
     this.northbound = northbound;
   }
 
+  /** Stops managing the listeners (the gateway is closing): a sync still running opens none. */
+  detach(): void {
+    this.northbound = undefined;
+  }
+
   /** The device ports listening now (device id → port). */
   listening(): Map<string, number> {
     return this.northbound?.devicePorts() ?? new Map<string, number>();
@@ -70,6 +75,7 @@ export class DevicePorts {
     if (!northbound) return;
     const inventory = this.deps.inventory();
     if (this.assignments) this.assigned = await this.assignments.assign(inventory);
+    if (this.northbound !== northbound) return;
     const current = northbound.devicePorts();
     for (const [id, port] of current) {
       const wanted = this.wantedPort(id);
@@ -79,8 +85,13 @@ export class DevicePorts {
     for (const entry of inventory.devices.values()) {
       const wanted = this.wantedPort(entry.id);
       if (wanted === undefined || open.has(entry.id)) continue;
+      if (this.northbound !== northbound) return;
       try {
         const port = await northbound.listen(this.deps.config.northbound.host, wanted, { kind: 'device', deviceId: entry.id });
+        if (this.northbound !== northbound) {
+          await northbound.unlistenDevice(entry.id); // closed meanwhile
+          return;
+        }
         this.deps.logger.info({ device: entry.id, port, assigned: entry.port === undefined }, 'device port listening');
       } catch (err) {
         // An inventory file port that cannot be bound stops start-up; an assigned or
