@@ -41,6 +41,7 @@ import { logSshRuntime } from './ssh/runtime.js';
 import { removeStaleTempFiles } from './state/durable-file.js';
 import { ConfigFiles } from './gateway/config-files.js';
 import { Cluster } from './cluster/cluster.js';
+import { Forwarding } from './cluster/forwarding.js';
 
 export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/runtime.js';
 
@@ -49,6 +50,8 @@ export type GatewayState = 'created' | 'starting' | 'running' | 'closing' | 'clo
 export interface GatewayAddresses extends OwnPorts {
   /** callhomeTls: 0 when TLS call home is disabled. */
   devicePorts: Map<string, number>;
+  /** Where forwarded sessions are accepted (cluster mode only). */
+  peer?: number;
 }
 
 export class Gateway {
@@ -76,6 +79,9 @@ export class Gateway {
   private http: HttpServer | undefined;
   /** Cluster mode only (cluster.redis.url set). */
   private cluster: Cluster | undefined;
+  /** Sessions forwarded between replicas (cluster mode only). */
+  private forwarding: Forwarding | undefined;
+  private peerPort: number | undefined;
   private readonly startedAt = new Date();
   private ports: OwnPorts = { callhomeSsh: 0, callhomeTls: 0, northbound: 0, http: 0 };
 
@@ -136,7 +142,7 @@ export class Gateway {
   }
 
   addresses(): GatewayAddresses {
-    return { ...this.ports, devicePorts: this.northbound?.devicePorts() ?? new Map() };
+    return { ...this.ports, devicePorts: this.northbound?.devicePorts() ?? new Map(), ...(this.peerPort !== undefined ? { peer: this.peerPort } : {}) };
   }
 
   async start(): Promise<void> {
@@ -191,6 +197,26 @@ export class Gateway {
       );
       this.ports.http = await this.http.listen(config.http.host, config.http.port);
 
+      const sessionLimits = {
+        channelOpenTimeout: config.callhome.helloTimeout,
+        maxMessageBytes: config.netconf.maxMessageBytes,
+        maxHelloBytes: config.netconf.maxHelloBytes,
+      };
+      if (this.cluster) {
+        this.forwarding = new Forwarding({
+          config,
+          logger,
+          ownership: this.cluster.ownership,
+          registry: this.registry,
+          users: () => this.usersValue,
+          metrics: this.metrics,
+          limits: sessionLimits,
+          sessionCaps: this.limits.sessionCaps,
+          inFlight: this.inFlight,
+          closing: () => this.stateValue === 'closing' || this.stateValue === 'closed',
+        });
+        this.peerPort = await this.forwarding.listen();
+      }
       this.northbound = new NorthboundServer({
         hostKey: hostKey.privateKey,
         users: () => this.usersValue,
@@ -202,9 +228,7 @@ export class Gateway {
         logger: logger.child({ side: 'northbound' }),
         options: {
           loginGraceTime: config.northbound.loginGraceTime,
-          channelOpenTimeout: config.callhome.helloTimeout,
-          maxMessageBytes: config.netconf.maxMessageBytes,
-          maxHelloBytes: config.netconf.maxHelloBytes,
+          ...sessionLimits,
           keepalive: config.northbound.keepalive,
           waitForDevice: config.northbound.waitForDevice,
         },
@@ -212,6 +236,7 @@ export class Gateway {
         sshPolicy: this.sshPolicy,
         sessionCaps: this.limits.sessionCaps,
         audit: this.audit,
+        ...(this.forwarding ? { directory: this.forwarding.directory } : {}),
       });
       this.devicePorts.attach(this.northbound);
       this.ports.northbound = await this.northbound.listen(config.northbound.host, config.northbound.port, { kind: 'shared' });
@@ -252,6 +277,7 @@ export class Gateway {
           ...(this.callhomeTls ? { callhomeTls: `${config.callhome.tls.host}:${this.ports.callhomeTls}` } : {}),
           northbound: `${config.northbound.host}:${this.ports.northbound}`,
           http: `${config.http.host}:${this.ports.http}`,
+          ...(this.peerPort !== undefined ? { peerListener: `${config.cluster.peer.host}:${this.peerPort}` } : {}),
           devicePorts: Object.fromEntries(this.northbound.devicePorts()),
           devices: this.inventoryValue.devices.size,
           users: this.usersValue.size,
@@ -298,7 +324,7 @@ export class Gateway {
     // net.Server#close() calls back only once every connection is gone, so stop
     // accepting first (which drops devices still in their handshake), end the sessions,
     // and only then wait for the listeners.
-    const listenersClosed = Promise.all([this.callhomeSsh?.close(), this.northbound?.close(), this.callhomeTls?.close()]);
+    const listenersClosed = Promise.all([this.callhomeSsh?.close(), this.northbound?.close(), this.callhomeTls?.close(), this.forwarding?.close()]);
     const reason = new GatewayError('GW_ERR_SHUTDOWN', 'gateway shutting down');
     const clean = await drainClientSessions(this.inFlight, graceSeconds, this.logger);
     // Clients whose sessions just ended usually hang up by themselves; a moment for that
@@ -307,6 +333,7 @@ export class Gateway {
     while ((this.northbound?.openConnections ?? 0) > 0 && Date.now() < hangUpBy) await new Promise((r) => setTimeout(r, 20));
     this.registry.killAll(reason);
     await this.cluster?.close();
+    this.forwarding?.destroy();
     this.northbound?.destroy();
     this.callhomeSsh?.destroy(reason);
     this.callhomeTls?.destroy();
@@ -332,6 +359,7 @@ export class Gateway {
     this.inFlight.abort();
     this.registry.killAll(new GatewayError('GW_ERR_SHUTDOWN', 'gateway stopped'));
     this.cluster?.destroy();
+    this.forwarding?.destroy();
     this.callhomeSsh?.destroy();
     this.callhomeTls?.destroy();
     this.northbound?.destroy();
