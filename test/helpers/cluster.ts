@@ -335,6 +335,7 @@ export class TestCluster {
       const rdir = path.join(dir, id);
       mkdirSync(rdir, { recursive: true });
       const peerDir = path.join(rdir, 'peer');
+      mkdirSync(peerDir);
       await cli(['certs', 'peer', '--out', peerDir, '--config', caConfig]);
       const config = {
         stateDir: path.join(rdir, 'state'),
