@@ -328,15 +328,15 @@ export class TestCluster {
     const caConfig = path.join(dir, 'ca.json');
     writeFileSync(caConfig, JSON.stringify({ stateDir: path.join(dir, 'ca') }));
     await cli(['certs', 'init', '--config', caConfig]);
+    const peerDirs = hosts.map((_, i) => path.join(dir, `r${i + 1}`, 'peer'));
+    for (const d of peerDirs) mkdirSync(d, { recursive: true });
+    await Promise.all(peerDirs.map((d) => cli(['certs', 'peer', '--out', d, '--config', caConfig])));
 
     const replicas: Replica[] = [];
     for (const [i, host] of hosts.entries()) {
       const id = `r${i + 1}`;
       const rdir = path.join(dir, id);
-      mkdirSync(rdir, { recursive: true });
-      const peerDir = path.join(rdir, 'peer');
-      mkdirSync(peerDir);
-      await cli(['certs', 'peer', '--out', peerDir, '--config', caConfig]);
+      const peerDir = peerDirs[i]!;
       const config = {
         stateDir: path.join(rdir, 'state'),
         log: { level: 'debug' },
