@@ -25,6 +25,7 @@ export class ClusterRedis extends EventEmitter {
   readonly subscriber: RedisClient;
   private upValue = false;
   private closed = false;
+  private lastError = '';
 
   constructor(config: Pick<Config, 'cluster'>, private readonly logger: Logger) {
     super();
@@ -49,19 +50,18 @@ export class ClusterRedis extends EventEmitter {
     };
     this.client = createClient(options) as RedisClient;
     this.subscriber = this.client.duplicate() as RedisClient;
-    let lastError = '';
     for (const [name, c] of [['commands', this.client], ['subscriptions', this.subscriber]] as const) {
       c.on('error', (err: Error) => {
         // node-redis repeats the error on every retry: log each distinct reason once.
         const reason = err.message || String(err);
-        if (reason !== lastError) logger.warn({ connection: name, code: 'GW_ERR_CLUSTER_UNAVAILABLE', reason: 'cluster_unavailable', err: reason }, 'Redis connection error');
-        lastError = reason;
+        if (reason !== this.lastError) logger.warn({ connection: name, code: 'GW_ERR_CLUSTER_UNAVAILABLE', reason: 'cluster_unavailable', err: reason }, 'Redis connection error');
+        this.lastError = reason;
       });
     }
     this.client.on('ready', () => {
       const wasUp = this.upValue;
       this.upValue = true;
-      lastError = '';
+      this.lastError = '';
       logger.info({ url }, wasUp ? 'Redis ready' : 'Redis connected');
       this.emit('ready');
     });
@@ -82,13 +82,22 @@ export class ClusterRedis extends EventEmitter {
     return this.upValue;
   }
 
-  /** Connects both connections; rejects with a one-line reason when Redis cannot be reached at start. */
-  async connect(): Promise<void> {
+  /**
+   * Connects both connections; rejects with a one-line reason when Redis cannot be reached
+   * within `deadlineMs` at start (the client would retry for ever).
+   */
+  async connect(deadlineMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no connection within ${deadlineMs / 1000} s${this.lastError ? ` (${this.lastError})` : ''}`)), deadlineMs);
+    });
     try {
-      await Promise.all([this.client.connect(), this.subscriber.connect()]);
+      await Promise.race([Promise.all([this.client.connect(), this.subscriber.connect()]), deadline]);
     } catch (err) {
       this.destroy();
-      throw new GatewayError('GW_ERR_CONFIG', `cannot reach Redis at ${this.client.options?.url ?? 'cluster.redis.url'}: ${(err as Error).message}`);
+      throw new GatewayError('GW_ERR_CLUSTER_UNAVAILABLE', `cannot reach Redis at ${this.client.options?.url ?? 'cluster.redis.url'}: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

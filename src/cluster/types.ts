@@ -49,7 +49,8 @@ export interface Ownership extends EventEmitter {
   /**
    * Records this replica as the owner with a new, higher epoch; resolves the epoch. While
    * Redis is unreachable it rejects (GW_ERR_CLUSTER_UNAVAILABLE) but keeps the device as
-   * held: it is registered (compare-and-set) as soon as Redis is back.
+   * held at epoch `since.getTime()` (what release must then name): it is registered
+   * (compare-and-set) as soon as Redis is back.
    */
   claim(deviceId: string, since: Date, details?: OwnerDetails): Promise<number>;
   /** Deletes the record only if it still names this replica at this epoch (compare-and-set). */

@@ -12,7 +12,8 @@ import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 import { runDevices } from '../../src/cli/devices.js';
 import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { CallHomeDevice, ensureNetconfd, requirePeers } from '../e2e/peers/index.js';
+import { ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
+import { CallHomeDevice, ensureNetconfd, freePort, requirePeers } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
 test.serial.before(() => ensureNetconfd());
@@ -177,4 +178,26 @@ test('cluster mode without the northbound host key file is refused: one line, ex
   t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   t.regex(r.stderr, /cluster mode needs northbound\.hostKeyFile/);
   t.false(spawnSync('test', ['-e', path.join(dir, 'state', 'northbound_host_key')]).status === 0, 'no per-replica key was generated');
+});
+
+test('Redis unreachable at start: the start fails with one reason within seconds, not a hang', async (t) => {
+  const port = await freePort();
+  const started = Date.now();
+  const err = await t.throwsAsync(
+    startGateway({ env: { CHGW_CLUSTER_REDIS_URL: `redis://127.0.0.1:${port}/0`, CHGW_NORTHBOUND_HOSTKEYFILE: hostKeyFile } }),
+  );
+  t.is((err as { code?: string }).code, 'GW_ERR_CLUSTER_UNAVAILABLE');
+  t.regex(err!.message, new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0: no connection within 10 s \\(connect ECONNREFUSED`));
+  t.true(Date.now() - started < 25_000);
+});
+
+test('standalone: /api/replicas is this one replica, the gauge says 1, device views carry no replica', async (t) => {
+  const gw = await startGateway({ inventory: inventoryFor([{ id: 'solo-1', device: new ScriptedDevice() }]), env: { CHGW_CLUSTER_REPLICAID: 'solo' } });
+  t.teardown(() => gw.close());
+  const replicas = (await gw.get<Array<{ id: string; peer: string; devices: number; since: string }>>('/api/replicas')).body;
+  t.deepEqual(replicas.map(({ id, peer, devices }) => ({ id, peer, devices })), [{ id: 'solo', peer: '', devices: 0 }]);
+  t.is(await gw.metric('callhome_cluster_replicas'), 1);
+  const device = (await gw.get<Record<string, unknown>>('/api/devices/solo-1')).body;
+  t.is(device.state, 'disconnected');
+  t.false('replica' in device);
 });
