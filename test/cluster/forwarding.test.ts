@@ -2,6 +2,8 @@
 // 127.0.0.2 (gw-a) and 127.0.0.3 (gw-b), real devices (OpenSSH sshd + netconfd) calling
 // gw-a, and real managers (ncclient, OpenSSH) on gw-b: the session crosses the peer stream.
 import anyTest from 'ava';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +12,7 @@ import {
   CAP_BASE_11,
   CallHomeDevice,
   IF_NS,
+  TlsCallHomeDevice,
   assertNcOk,
   describeNcResult,
   ensureNetconfd,
@@ -39,6 +42,7 @@ let a: TestGateway;
 let b: TestGateway;
 let edge1: CallHomeDevice;
 let late: CallHomeDevice;
+let tlsDevice: TlsCallHomeDevice;
 let edge1Port: number;
 let manager: { privateKeyFile: string; publicKeyLine: string };
 const MAX_PER_DEVICE = 3;
@@ -50,7 +54,13 @@ test.before(async () => {
   edge1Port = await commonFreePort(HOSTS);
   const device = (id: string, d: CallHomeDevice, extra = '') =>
     `  - id: ${id}\n    ssh: { hostKeys: ["${d.hostPublicKeyLine}"] }\n    credentials: { username: ${d.username}, privateKeyFile: ${d.privateKeyFile} }\n${extra}`;
-  const inventory = `devices:\n${device('edge-1', edge1, `    port: ${edge1Port}\n`)}${device('edge-late', late)}`;
+  // A TLS device: one NETCONF session, which its owner lends to one client at a time.
+  const tlsDir = makeTempDir('chgw-fwd-tls');
+  const tlsCert = { cert: path.join(tlsDir, 'tls-1.crt'), key: path.join(tlsDir, 'tls-1.key') };
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', tlsCert.key, '-out', tlsCert.cert, '-days', '2', '-subj', '/CN=tls-1'], { stdio: 'ignore' });
+  tlsDevice = await TlsCallHomeDevice.create({ name: 'fwd-tls-1', certFile: tlsCert.cert, keyFile: tlsCert.key });
+  const tlsPin = new X509Certificate(readFileSync(tlsCert.cert)).fingerprint256;
+  const inventory = `devices:\n${device('edge-1', edge1, `    port: ${edge1Port}\n`)}${device('edge-late', late)}  - id: tls-1\n    tls: { fingerprints: ["${tlsPin}"] }\n`;
   const users = `users:
   - name: alice
     password: alice-pw
@@ -66,7 +76,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await Promise.all([edge1, late].map((d) => d?.dispose()));
+  await Promise.all([edge1, late, tlsDevice].map((d) => d?.dispose()));
   await cluster?.close();
 });
 
@@ -205,6 +215,24 @@ test.serial("the owner's refusal (per-device session cap) reaches the manager on
   t.is(await forwarded(b, 'out', 'rejected_limit'), before + 1);
   t.true((await b.metric('callhome_client_sessions_total{result="rejected_limit"}')) >= 1);
   for (const r of await Promise.all(holders)) assertNcOk(r);
+});
+
+test.serial('a TLS device on gw-a lends its held session to a manager on gw-b; its messages are counted once, by the owner', async (t) => {
+  await tlsDevice.callHome(HOSTS[0], a.gateway.addresses().callhomeTls);
+  await waitFor(async () => (await b.get<DeviceView>('/api/devices/tls-1')).body.replica === 'gw-a', 20_000, 'tls-1 on gw-a');
+  const before = { a: await a.metric('callhome_netconf_messages_total{direction="to_device"}'), b: await b.metric('callhome_netconf_messages_total{direction="to_device"}') };
+  const name = uniqueIfName('fwdtls');
+  let kind = '';
+  const r = await runNcclient(
+    viaB('alice@tls-1', {
+      onEvent: (e) => void (e.type === 'step' && e.index === 0 && b.get<Array<SessionView & { kind: string }>>('/api/sessions').then((s) => (kind = s.body.find((x) => x.device === 'tls-1')?.kind ?? ''))),
+      steps: [{ op: 'sleep', seconds: 0.3 }, ...lockedEditSteps(interfaceConfig(name, 'lent across replicas')), ...lockedEditSteps(interfaceDeleteConfig(name)), { op: 'close-session' }],
+    }),
+  );
+  assertNcOk(r);
+  t.is(kind, 'held', 'gw-b lists the session as a lent held session');
+  t.true((await a.metric('callhome_netconf_messages_total{direction="to_device"}')) >= before.a + 8, 'the held session on gw-a counts them');
+  t.is(await b.metric('callhome_netconf_messages_total{direction="to_device"}'), before.b, 'gw-b does not count them again');
 });
 
 test.serial('a manager waiting on gw-b is served when the device calls gw-a (waitForDevice across replicas)', async (t) => {

@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { logProblems } from './log-schema.js';
+import { initCertificates, issuePeerFiles } from '../../src/tls/certs.js';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -59,6 +60,8 @@ export async function startGateway(
     CHGW_HTTP_PORT: '0',
     CHGW_LOG_LEVEL: 'debug',
     CHGW_AUDIT_FILE: path.join(dir, 'audit.jsonl'),
+    // Cluster mode needs peer certificates and a peer listener: one test CA, any free port.
+    ...(options.env?.CHGW_CLUSTER_REDIS_URL && !options.env.CHGW_CLUSTER_PEER_CERTFILE ? testPeerEnv(host) : {}),
     ...options.env,
   });
   options.tweak?.(config);
@@ -131,6 +134,25 @@ export async function startGateway(
     },
   };
   return self;
+}
+
+let peerFiles: { cert: string; key: string; ca: string } | undefined;
+
+/** A peer certificate of one CA for every cluster-mode gateway of this test process. */
+function testPeerEnv(host: string): Record<string, string> {
+  if (!peerFiles) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'chgw-peer-'));
+    initCertificates(path.join(dir, 'ca'));
+    peerFiles = { cert: path.join(dir, 'peer.crt'), key: path.join(dir, 'peer.key'), ca: path.join(dir, 'ca.crt') };
+    issuePeerFiles(path.join(dir, 'ca'), peerFiles);
+  }
+  return {
+    CHGW_CLUSTER_PEER_HOST: host,
+    CHGW_CLUSTER_PEER_PORT: '0',
+    CHGW_CLUSTER_PEER_CAFILE: peerFiles.ca,
+    CHGW_CLUSTER_PEER_CERTFILE: peerFiles.cert,
+    CHGW_CLUSTER_PEER_KEYFILE: peerFiles.key,
+  };
 }
 
 /** Polls `fn` until it returns a truthy value or the deadline passes. */
