@@ -79,8 +79,9 @@ export class SharedState extends EventEmitter {
         this.again = false;
         try {
           const changed = await this.reconcile();
+          // A changed inventory re-syncs the ports by itself.
           if (changed) this.emit('approvals');
-          if (changed || cause !== 'approvals') this.emit('ports');
+          else if (cause !== 'approvals') this.emit('ports');
         } catch (err) {
           // Redis went away again: the copies stay in force; its next 'ready' refreshes.
           this.logger.warn({ err: (err as Error).message }, 'shared state not re-read from Redis: the last copy stays in force');

@@ -60,8 +60,8 @@ export class Onboarding {
   loadInventory(): Inventory {
     const { inventory, approvedIds } = loadMergedInventory(this.deps.config.inventory.file, this.approvals, this.deps.logger, this.deps.reservedPort);
     this.approvedIds = approvedIds;
-    // A key the inventory now lists is no longer pending.
-    for (const p of this.pending.list()) if (inventory.byHostKey(p.fingerprint)) this.pending.forget(p.fingerprint);
+    // A key the inventory now lists, or one rejected (on another replica too), is no longer pending.
+    for (const p of this.pending.list()) if (inventory.byHostKey(p.fingerprint) || this.approvals.isRejected(p.fingerprint)) this.pending.forget(p.fingerprint);
     return inventory;
   }
 

@@ -193,6 +193,15 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   await waitFor(async () => (await pendingOn(a)).some((p) => p.fingerprint === outsider.fingerprint), 20_000, 'the outsider pending again');
   t.is((await post(a, `/api/pending/${encodeURIComponent(outsider.fingerprint)}/approve`, { id: 'late-1', credentials: { username: 'admin', password: 'x' } })).status, 201);
   await waitFor(async () => (await b.g.get<DeviceView[]>('/api/devices')).body.some((d) => d.id === 'late-1'), 10_000, 'late-1 on B');
+  // 9. The device approved on B, rejected on A: B drops it and refuses it from then on.
+  const refusedOnB = await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
+  t.is((await post(a, `/api/pending/${encodeURIComponent(device.hostKeyFingerprint)}`, undefined, 'DELETE')).status, 200);
+  await waitFor(async () => (await b.g.get('/api/devices/shared-1')).status === 404, 10_000, 'shared-1 gone from B');
+  await waitFor(async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) > refusedOnB, 20_000, 'the device refused by B');
+  t.false(await canConnect(b.host, portB), 'its port is closed on B');
+  t.false((await pendingOn(b)).some((p) => p.fingerprint === device.hostKeyFingerprint), 'and not pending');
+  await device.stop();
+
   // Every log line of both replicas follows docs/LOGS.md (checked by close()).
   for (const g of gateways.splice(0)) await g.close();
 });
