@@ -217,32 +217,18 @@ export class Replica {
 
   /** GET (JSON when it parses) with a short deadline: a frozen replica must not hang a test. */
   async get<T = unknown>(urlPath: string, timeoutMs = 2000): Promise<{ status: number; body: T }> {
-    const res = await fetch(this.url(urlPath), { signal: AbortSignal.timeout(timeoutMs) });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      /* text, e.g. /metrics */
-    }
-    return { status: res.status, body: body as T };
+    return answer<T>(await fetch(this.url(urlPath), { signal: AbortSignal.timeout(timeoutMs) }));
   }
 
   async post<T = unknown>(urlPath: string, payload: unknown, timeoutMs = 5000): Promise<{ status: number; body: T }> {
-    const res = await fetch(this.url(urlPath), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(payload),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      /* text */
-    }
-    return { status: res.status, body: body as T };
+    return answer<T>(
+      await fetch(this.url(urlPath), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(payload),
+        signal: AbortSignal.timeout(timeoutMs),
+      }),
+    );
   }
 
   /** The value of one series of /metrics (0 when absent). */
@@ -448,11 +434,28 @@ export class TestCluster {
     });
   }
 
+  /** stop(), then throws if any replica wrote a line outside docs/LOGS.md: for test.after.always. */
+  async close(): Promise<void> {
+    const problems = this.logProblems();
+    await this.stop();
+    if (problems.length) throw new Error(`log lines outside docs/LOGS.md:\n${problems.join('\n')}`);
+  }
+
   /** Stops every replica it started (SIGTERM, then SIGKILL) and Redis; removes the directory. */
   async stop(): Promise<void> {
     await Promise.all(this.replicas.map((r) => r.stop(5000).catch(() => undefined)));
     await this.redis.close();
     if (!process.env.PEERS_KEEP_TMP) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Status and body (JSON when it parses, else text such as /metrics). */
+async function answer<T>(res: Response): Promise<{ status: number; body: T }> {
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as T };
+  } catch {
+    return { status: res.status, body: text as T };
   }
 }
 
