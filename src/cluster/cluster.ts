@@ -15,6 +15,9 @@ import { ClusterRedis } from './redis.js';
 import { RedisOwnership } from './ownership.js';
 import type { DeviceOwner, ReplicaInfo } from './types.js';
 
+/** The longest a graceful leave waits for Redis. */
+const LEAVE_TIMEOUT_MS = 5000;
+
 export interface ClusterDeps {
   config: Config;
   logger: Logger;
@@ -142,9 +145,16 @@ export class Cluster {
 
   /** Graceful leave: release every device held and the lease, so devices land elsewhere at once. */
   async close(): Promise<void> {
-    await Promise.allSettled(this.claims.values());
-    await this.ownership.close().catch(() => undefined);
-    await this.redis.close();
+    const leave = (async () => {
+      await Promise.allSettled(this.claims.values());
+      await this.ownership.close().catch(() => undefined);
+      await this.redis.close();
+    })();
+    // A Redis that stopped answering must not hold the shutdown: its leases expire anyway.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([leave, new Promise((resolve) => (timer = setTimeout(resolve, LEAVE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    this.redis.destroy();
   }
 
   destroy(): void {

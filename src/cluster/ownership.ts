@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { KEY_PREFIX, type ClusterRedis } from './redis.js';
+import { KEY_PREFIX, type ClusterRedis, type RedisClient } from './redis.js';
 import { CLAIM, LOOKUP, OWNERS, RECLAIM, RELEASE, RELEASE_MANY, REPLICAS, SWEEP, runScript } from './scripts.js';
 import type { DeviceOwner, OwnerDetails, Ownership, ReplicaInfo } from './types.js';
 
@@ -21,6 +21,9 @@ export const KEYS = {
   /** Pub/sub channel of claims: one message (the owner record with deviceId) per claim. */
   events: `${KEY_PREFIX}events`,
 } as const;
+
+/** Every ownership script takes milliseconds; three seconds without an answer is an outage. */
+const COMMAND_TIMEOUT_MS = 3000;
 
 interface Held {
   epoch: number;
@@ -51,6 +54,8 @@ export class RedisOwnership extends EventEmitter implements Ownership {
   private reRegistering: Promise<void> | undefined;
   private again = false;
   private closed = false;
+  /** Commands with a deadline: a Redis that accepts but never answers (frozen) fails too. */
+  private readonly commands: RedisClient;
 
   constructor(
     private readonly redis: ClusterRedis,
@@ -59,6 +64,7 @@ export class RedisOwnership extends EventEmitter implements Ownership {
     super();
     this.setMaxListeners(0); // one 'owned' listener per client waiting for a device
     this.replicaId = options.replicaId;
+    this.commands = redis.client.withCommandOptions({ timeout: COMMAND_TIMEOUT_MS }) as unknown as RedisClient;
   }
 
   /** Subscribes to claims, clears what an earlier run under this id left, and takes the lease. */
@@ -249,7 +255,7 @@ export class RedisOwnership extends EventEmitter implements Ownership {
   private async run(what: string, script: string, keys: string[], args: string[]): Promise<unknown> {
     this.redis.assertUp(what);
     try {
-      return await runScript(this.redis.client, script, keys, args);
+      return await runScript(this.commands, script, keys, args);
     } catch (err) {
       if (err instanceof GatewayError) throw err;
       throw new GatewayError('GW_ERR_CLUSTER_UNAVAILABLE', `${what}: ${(err as Error).message}`);
