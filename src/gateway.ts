@@ -40,7 +40,7 @@ import { sshPolicy, type SshPolicy } from './ssh/policy.js';
 import { logSshRuntime } from './ssh/runtime.js';
 import { removeStaleTempFiles } from './state/durable-file.js';
 import { ConfigFiles } from './gateway/config-files.js';
-import { Cluster } from './cluster/cluster.js';
+import { Cluster, requireSharedHostKey } from './cluster/cluster.js';
 import { Forwarding } from './cluster/forwarding.js';
 
 export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/runtime.js';
@@ -153,6 +153,8 @@ export class Gateway {
       for (const file of removeStaleTempFiles(config.stateDir, [APPROVALS_FILE, PORT_ASSIGNMENTS_FILE])) {
         logger.warn({ file }, 'removed a temporary state file left by a crash');
       }
+      // Refuse a missing shared host key before waiting on Redis (a config error, exit 2).
+      if (clusterMode(config)) requireSharedHostKey(config);
       if (this.shared) {
         await this.shared.redis.connect();
         await this.shared.start();
