@@ -1,8 +1,8 @@
 // `npm run bench`: every scenario of docs/BENCHMARKS.md, the gateway side by side with its
 // baseline. Writes bench/results/results.json, bench/results/summary.md and
 // docs/benchmarks.svg. --quick runs the CI smoke sizes.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +10,12 @@ import { sshNativeCryptoAvailable, sshPacketPathPatched } from '../src/gateway.j
 import { renderFigure } from './lib/figure.js';
 import { GiB, MiB, round } from './lib/stats.js';
 import { runBulk, type BulkResult } from './scenarios/bulk.js';
+import { runCluster, type ClusterBenchResult } from './scenarios/cluster.js';
 import { runConcurrency, type ConcurrencyResult } from './scenarios/concurrency.js';
 import { runLatency, type LatencyResult } from './scenarios/latency.js';
 import { runScale, type ScalePoint } from './scenarios/scale.js';
 
-export const SCENARIOS = ['bulk', 'latency', 'scale', 'concurrency'] as const;
+export const SCENARIOS = ['bulk', 'latency', 'scale', 'concurrency', 'cluster'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchSettings {
@@ -27,6 +28,10 @@ export interface BenchSettings {
   scaleSamples: number;
   managers: number;
   concurrencyReply: number;
+  /** cluster scenario: managers and seconds of each throughput run, replica counts */
+  clusterManagers: number;
+  clusterSeconds: number;
+  clusterReplicas: number[];
   cpuProfileDir?: string;
 }
 
@@ -39,6 +44,9 @@ export const FULL: Omit<BenchSettings, 'scenarios'> = {
   scaleSamples: 200,
   managers: 100,
   concurrencyReply: 10 * MiB,
+  clusterManagers: 24,
+  clusterSeconds: 10,
+  clusterReplicas: [1, 2, 3],
 };
 
 export const QUICK: Omit<BenchSettings, 'scenarios'> = {
@@ -50,6 +58,9 @@ export const QUICK: Omit<BenchSettings, 'scenarios'> = {
   scaleSamples: 20,
   managers: 10,
   concurrencyReply: 1 * MiB,
+  clusterManagers: 4,
+  clusterSeconds: 1,
+  clusterReplicas: [1, 2],
 };
 
 export interface BenchResults {
@@ -62,6 +73,7 @@ export interface BenchResults {
   latency?: LatencyResult;
   scale?: ScalePoint[];
   concurrency?: ConcurrencyResult;
+  cluster?: ClusterBenchResult;
 }
 
 export async function runBench(
@@ -97,6 +109,18 @@ export async function runBench(
   }
   if (has('concurrency')) {
     results.concurrency = await runConcurrency({ managers: settings.managers, replySize: settings.concurrencyReply, log });
+    onPartial(results);
+  }
+  if (has('cluster')) {
+    const dir = mkdtempSync(join(tmpdir(), 'chgw-bench-cluster-'));
+    try {
+      results.cluster = await runCluster(
+        { rpcs: settings.rpcs, managers: settings.clusterManagers, seconds: settings.clusterSeconds, replicaCounts: settings.clusterReplicas, log },
+        dir,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     onPartial(results);
   }
   results.finishedAt = new Date().toISOString();
@@ -146,6 +170,18 @@ export function summaryMarkdown(r: BenchResults): string {
     lines.push('| aggregate MB/s | slowest MB/s | fastest MB/s | slowest/fastest | wall (s) |', '| ---: | ---: | ---: | ---: | ---: |');
     lines.push(`| ${c.aggregateMBps} | ${c.slowestMBps} | ${c.fastestMBps} | ${c.fairness} | ${c.wallSeconds} |`);
   }
+  if (r.cluster) {
+    const c = r.cluster;
+    const l = c.latency;
+    lines.push('', `### Cluster: forwarded against local session (${l.count} small RPCs one at a time, two replicas, ms)`, '');
+    lines.push('| | p50 | p90 | p99 | gateway CPU µs/RPC |', '| --- | ---: | ---: | ---: | ---: |');
+    lines.push(`| local (manager on the owner) | ${l.local.p50} | ${l.local.p90} | ${l.local.p99} | ${l.cpuMicrosPerRpc.local} |`);
+    lines.push(`| forwarded (manager on the other replica) | ${l.forwarded.p50} | ${l.forwarded.p90} | ${l.forwarded.p99} | ${l.cpuMicrosPerRpc.forwarded} |`);
+    lines.push(`| added | ${l.added.p50} | ${l.added.p90} | ${l.added.p99} | ×${l.cpuMicrosPerRpc.ratio} |`);
+    lines.push('', `### Cluster: aggregate throughput (small RPCs back to back, ${c.throughput[0]?.managers ?? '?'} managers, ${c.cores} cores shared by everything; load average ${c.loadAverage.before} → ${c.loadAverage.after})`, '');
+    lines.push('| replicas | managers dial | forwarded share | RPC/s | vs 1 replica | gateway CPU ms/RPC |', '| ---: | --- | ---: | ---: | ---: | ---: |');
+    for (const p of c.throughput) lines.push(`| ${p.replicas} | ${p.placement === 'owner' ? 'the owner' : 'round robin'} | ${p.forwardedShare} | ${p.rpcsPerSecond} | ${p.vsOneReplica} | ${p.gatewayCpuMsPerRpc} |`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -159,7 +195,7 @@ export function writeOutputs(r: BenchResults, dir: string, svgFile: string): voi
   }
 }
 
-const USAGE = `Usage: npm run bench -- [--quick] [--only bulk,latency,scale,concurrency] [options]
+const USAGE = `Usage: npm run bench -- [--quick] [--only bulk,latency,scale,concurrency,cluster] [options]
   --quick               small sizes (the CI smoke run)
   --only LIST           run only these scenarios
   --bulk-size MIB       size of the bulk message in MiB (default 1024)
@@ -168,6 +204,8 @@ const USAGE = `Usage: npm run bench -- [--quick] [--only bulk,latency,scale,conc
   --scale LIST          device counts (default 1000,5000,10000)
   --scale-rate R        simulator connection rate (default 500/s)
   --managers N          managers in the concurrency run (default 100)
+  --cluster-managers N  managers in the cluster throughput runs (default 24)
+  --cluster-seconds S   length of each cluster throughput run (default 10)
   --cpu-prof DIR        run the bulk and latency scenarios' gateway under node --cpu-prof, profiles in DIR
   --out DIR             results directory (default bench/results)
 `;
@@ -183,6 +221,8 @@ async function main(): Promise<number> {
       scale: { type: 'string' },
       'scale-rate': { type: 'string' },
       managers: { type: 'string' },
+      'cluster-managers': { type: 'string' },
+      'cluster-seconds': { type: 'string' },
       'cpu-prof': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -202,6 +242,8 @@ async function main(): Promise<number> {
     ...(values.scale ? { scaleCounts: values.scale.split(',').map(Number) } : {}),
     ...(values['scale-rate'] ? { scaleRate: Number(values['scale-rate']) } : {}),
     ...(values.managers ? { managers: Number(values.managers) } : {}),
+    ...(values['cluster-managers'] ? { clusterManagers: Number(values['cluster-managers']) } : {}),
+    ...(values['cluster-seconds'] ? { clusterSeconds: Number(values['cluster-seconds']) } : {}),
     ...(values['cpu-prof'] ? { cpuProfileDir: values['cpu-prof'] } : {}),
   };
   for (const s of settings.scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (${SCENARIOS.join(', ')})`);

@@ -35,7 +35,7 @@ import { ConfigFiles } from './gateway/config-files.js';
 import { gatewayHttpServer } from './gateway/http.js';
 import { clientSessionLimits, gatewayNorthboundServer, northboundHostKey } from './gateway/northbound.js';
 import type { GatewayParts } from './gateway/parts.js';
-import { Cluster } from './cluster/cluster.js';
+import { Cluster, requireSharedHostKey } from './cluster/cluster.js';
 import { Forwarding } from './cluster/forwarding.js';
 
 export { sshNativeCryptoAvailable, sshPacketPathPatched } from './ssh/internals.js';
@@ -165,6 +165,8 @@ export class Gateway {
       for (const file of removeStaleTempFiles(config.stateDir, [APPROVALS_FILE, PORT_ASSIGNMENTS_FILE])) {
         logger.warn({ file }, 'removed a temporary state file left by a crash');
       }
+      // Refuse a missing shared host key before waiting on Redis (a config error, exit 2).
+      if (clusterMode(config)) requireSharedHostKey(config);
       if (this.shared) {
         await this.shared.redis.connect();
         await this.shared.start();

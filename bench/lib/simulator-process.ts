@@ -45,8 +45,8 @@ export class SimulatorProcess {
     });
   }
 
-  static start(o: SimulatorOptions, gatewayPort: number): SimulatorProcess {
-    const args = [CLI, 'simulate', ...commonArgs(o), '--gateway', `127.0.0.1:${gatewayPort}`, '--rate', String(o.rate), '--persistent'];
+  static start(o: SimulatorOptions, gatewayPort: number, gatewayHost = '127.0.0.1'): SimulatorProcess {
+    const args = [CLI, 'simulate', ...commonArgs(o), '--gateway', `${gatewayHost}:${gatewayPort}`, '--rate', String(o.rate), '--persistent'];
     if (o.replySize) args.push('--reply-size', String(o.replySize));
     return new SimulatorProcess(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   }

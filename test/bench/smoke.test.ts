@@ -1,6 +1,6 @@
 // CI smoke run of every benchmark scenario at small sizes (20 MiB bulk, 50 devices, 10
-// managers): the harness keeps working and every figure is produced. Targets are not checked
-// here; docs/BENCHMARKS.md has the full run.
+// managers, clusters of 1 and 2 replicas): the harness keeps working and every figure is
+// produced. Targets are not checked here; docs/BENCHMARKS.md has the full run.
 import anyTest from 'ava';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ const test = requirePeers(anyTest);
 const positive = (x: number): boolean => Number.isFinite(x) && x > 0;
 
 test('every scenario runs at smoke sizes and produces its figures', async (t) => {
-  t.timeout(150_000);
+  t.timeout(240_000);
   const r = await runBench({ ...QUICK, scenarios: [...SCENARIOS] });
   t.true(r.nativeCrypto);
 
@@ -37,6 +37,20 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
   t.is(c.managers, QUICK.managers);
   t.true(positive(c.aggregateMBps) && c.fairness > 0 && c.fairness <= 1);
 
+  // cluster: one device held by r1, sessions on r1 (local) and r2 (forwarded); then 1 and 2 replicas
+  const cl = r.cluster!;
+  t.true(positive(cl.latency.local.p50) && positive(cl.latency.forwarded.p50) && cl.latency.forwarded.p99 >= cl.latency.forwarded.p50);
+  t.true(positive(cl.latency.cpuMicrosPerRpc.local) && positive(cl.latency.cpuMicrosPerRpc.forwarded));
+  t.deepEqual(
+    cl.throughput.map((p) => [p.replicas, p.placement, p.forwardedShare]),
+    [
+      [1, 'owner', 0],
+      [2, 'owner', 0],
+      [2, 'spread', 0.5],
+    ],
+  );
+  for (const p of cl.throughput) t.true(positive(p.rpcsPerSecond) && positive(p.gatewayCpuMsPerRpc), JSON.stringify(p));
+
   const dir = mkdtempSync(join(tmpdir(), 'chgw-bench-smoke-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeOutputs(r, dir, join(dir, 'figure.svg'));
@@ -44,4 +58,5 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
   t.deepEqual(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).settings.scaleCounts, QUICK.scaleCounts);
   t.regex(summaryMarkdown(r), /gateway\/direct/);
   t.regex(summaryMarkdown(r), /CPU-s per GiB: ssh -R hop/);
+  t.regex(summaryMarkdown(r), /\| forwarded \(manager on the other replica\) \|/);
 });
