@@ -30,6 +30,10 @@ export const DISCONNECT_CODES = [
   'GW_ERR_SUPERSEDED',
 ] as const satisfies readonly ErrorCode[];
 
+/** Cluster mode (SPEC.md "Cluster mode"): which side of a forwarded session, and how it ended. */
+export const FORWARD_DIRECTIONS = ['out', 'in'] as const;
+export const FORWARD_RESULTS = ['ok', 'device_unavailable', 'cluster_unavailable', 'handshake_failed', 'timeout'] as const;
+
 export type Transport = (typeof TRANSPORTS)[number];
 export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
 export type ClientSessionResult = (typeof CLIENT_SESSION_RESULTS)[number];
@@ -95,6 +99,8 @@ export class GatewayMetrics {
   readonly memoryLimit: Gauge;
   readonly openSockets: Gauge;
   readonly openSocketsCeiling: Gauge;
+  readonly clusterReplicas: Gauge;
+  readonly clusterForwardedSessionsTotal: Counter<'direction' | 'result'>;
   private sockets: { readonly inUse: number; readonly ceiling: number } = { inUse: 0, ceiling: 0 };
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -198,6 +204,19 @@ export class GatewayMetrics {
         this.set(sockets().ceiling);
       },
     });
+    this.clusterReplicas = new Gauge({
+      name: 'callhome_cluster_replicas',
+      help: 'Live replicas this replica sees in Redis (0 standalone)',
+      registers,
+    });
+    this.clusterForwardedSessionsTotal = new Counter({
+      name: 'callhome_cluster_forwarded_sessions_total',
+      help: 'Client sessions forwarded between replicas: out to the owner of the device, in from another replica; by outcome',
+      labelNames: ['direction', 'result'],
+      registers,
+    });
+    zeroSeries(this.clusterForwardedSessionsTotal, { direction: FORWARD_DIRECTIONS, result: FORWARD_RESULTS });
+    this.clusterReplicas.set(0);
     zeroSeries(this.devicesConnected, { transport: TRANSPORTS });
     zeroSeries(this.deviceFlapsTotal, { transport: TRANSPORTS });
     zeroSeries(this.connectionsTotal, { transport: TRANSPORTS, result: CONNECTION_RESULTS });
