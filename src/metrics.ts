@@ -12,6 +12,16 @@ export const TRANSPORTS = ['ssh', 'tls'] as const;
 export const CONNECTION_RESULTS = ['accepted', 'unknown_device', 'auth_failed', 'handshake_failed', 'timeout', 'rejected_limit'] as const;
 export const CLIENT_SESSION_RESULTS = ['ok', 'auth_failed', 'denied', 'device_unavailable', 'rejected_limit'] as const;
 export const DIRECTIONS = ['to_device', 'to_client'] as const;
+/**
+ * callhome_cluster_forwarded_sessions_total: `direction` out (this replica forwarded a
+ * manager's session to the device's owner) or in (it served one another replica forwarded);
+ * `result`: ok, the owner's refusals as a client session counts them, `unreachable` (out: the
+ * owner could not be reached or answered nothing), `unauthorized` (in: no valid peer
+ * certificate), `protocol_error` (a malformed or late request or reply).
+ */
+export const FORWARDED_DIRECTIONS = ['out', 'in'] as const;
+export const FORWARDED_RESULTS = ['ok', 'denied', 'device_unavailable', 'rejected_limit', 'unreachable', 'unauthorized', 'protocol_error'] as const;
+export type ForwardedResult = (typeof FORWARDED_RESULTS)[number];
 /** The files a reload re-reads (`file` of callhome_config_reload_failures_total). */
 export const CONFIG_FILES = ['inventory', 'users'] as const;
 /** The codes a connected device can be closed with: each is a `reason` of callhome_device_disconnects_total. */
@@ -29,10 +39,6 @@ export const DISCONNECT_CODES = [
   'GW_ERR_OPERATOR',
   'GW_ERR_SUPERSEDED',
 ] as const satisfies readonly ErrorCode[];
-
-/** Cluster mode (SPEC.md "Cluster mode"): which side of a forwarded session, and how it ended. */
-export const FORWARD_DIRECTIONS = ['out', 'in'] as const;
-export const FORWARD_RESULTS = ['ok', 'device_unavailable', 'cluster_unavailable', 'handshake_failed', 'timeout'] as const;
 
 export type Transport = (typeof TRANSPORTS)[number];
 export type ConnectionResult = (typeof CONNECTION_RESULTS)[number];
@@ -96,11 +102,12 @@ export class GatewayMetrics {
   readonly configReloadFailuresTotal: Counter<'file'>;
   /** Per device, but only for devices with sessions now (northbound/sessions.ts keeps it). */
   readonly deviceClientSessions: Gauge<'device'>;
+  readonly forwardedSessionsTotal: Counter<'direction' | 'result'>;
+  /** Live replicas seen (cluster/cluster.ts updates it; 1 standalone). */
+  readonly clusterReplicas: Gauge;
   readonly memoryLimit: Gauge;
   readonly openSockets: Gauge;
   readonly openSocketsCeiling: Gauge;
-  readonly clusterReplicas: Gauge;
-  readonly clusterForwardedSessionsTotal: Counter<'direction' | 'result'>;
   private sockets: { readonly inUse: number; readonly ceiling: number } = { inUse: 0, ceiling: 0 };
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -179,6 +186,17 @@ export class GatewayMetrics {
       labelNames: ['device'],
       registers,
     });
+    this.forwardedSessionsTotal = new Counter({
+      name: 'callhome_cluster_forwarded_sessions_total',
+      help: 'Client sessions forwarded between replicas (cluster mode), by direction (out, in) and result',
+      labelNames: ['direction', 'result'],
+      registers,
+    });
+    this.clusterReplicas = new Gauge({
+      name: 'callhome_cluster_replicas',
+      help: 'Live replicas this replica sees in the cluster (1 without cluster mode)',
+      registers,
+    });
     this.memoryLimit = new Gauge({
       name: 'callhome_memory_limit_bytes',
       help: "Memory the process may use: its cgroup's limit (the container's), else the host's memory",
@@ -204,19 +222,6 @@ export class GatewayMetrics {
         this.set(sockets().ceiling);
       },
     });
-    this.clusterReplicas = new Gauge({
-      name: 'callhome_cluster_replicas',
-      help: 'Live replicas this replica sees in Redis (0 standalone)',
-      registers,
-    });
-    this.clusterForwardedSessionsTotal = new Counter({
-      name: 'callhome_cluster_forwarded_sessions_total',
-      help: 'Client sessions forwarded between replicas: out to the owner of the device, in from another replica; by outcome',
-      labelNames: ['direction', 'result'],
-      registers,
-    });
-    zeroSeries(this.clusterForwardedSessionsTotal, { direction: FORWARD_DIRECTIONS, result: FORWARD_RESULTS });
-    this.clusterReplicas.set(0);
     zeroSeries(this.devicesConnected, { transport: TRANSPORTS });
     zeroSeries(this.deviceFlapsTotal, { transport: TRANSPORTS });
     zeroSeries(this.connectionsTotal, { transport: TRANSPORTS, result: CONNECTION_RESULTS });
@@ -225,7 +230,9 @@ export class GatewayMetrics {
     zeroSeries(this.netconfBytesTotal, { direction: DIRECTIONS });
     zeroSeries(this.deviceDisconnectsTotal, { reason: DISCONNECT_CODES.map(disconnectReason) });
     zeroSeries(this.configReloadFailuresTotal, { file: CONFIG_FILES });
+    zeroSeries(this.forwardedSessionsTotal, { direction: FORWARDED_DIRECTIONS, result: FORWARDED_RESULTS });
     this.clientSessionsActive.set(0);
+    this.clusterReplicas.set(1);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
