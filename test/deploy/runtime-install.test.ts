@@ -85,7 +85,7 @@ function runHealthcheck(env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
  * ssh-keygen, the CA and TLS client certificate from `certs init`, the peer certificate
  * from `certs peer`, all in the directory the identity Secret is mounted at.
  */
-async function makeIdentity(cli: string, cwd: string, o: { hostKey: string; tlsDir: string; t: { log(...m: string[]): void } }): Promise<void> {
+async function makeIdentity(cli: string, cwd: string, o: { hostKey: string; tlsDir: string; t: { log(...m: string[]): void } }): Promise<boolean> {
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'callhome-gateway', '-f', o.hostKey]);
   const pki = mkdtempSync(path.join(os.tmpdir(), 'chgw-pki-'));
   try {
@@ -94,11 +94,13 @@ async function makeIdentity(cli: string, cwd: string, o: { hostKey: string; tlsD
     for (const f of ['ca.crt', 'gateway.crt', 'gateway.key']) cpSync(path.join(pki, 'tls', f), path.join(o.tlsDir, f));
     try {
       await run(process.execPath, [cli, 'certs', 'peer', '--out', o.tlsDir], { cwd, env });
+      return true;
     } catch (err) {
       // A build without cluster mode has no `certs peer` and reads no peer certificate.
       const stderr = (err as { stderr?: string }).stderr ?? '';
       if (!/unknown certs subcommand "peer"/.test(stderr)) throw err;
-      o.t.log('this build has no `certs peer`: peer certificate not made');
+      o.t.log('this build has no `certs peer` (no cluster mode): peer certificate not made');
+      return false;
     }
   } finally {
     rmSync(pki, { recursive: true, force: true });
@@ -242,7 +244,7 @@ if (!cliBuilt) {
     // The Secrets created out of band (deploy/README.md), made the documented way, and a
     // real Redis with the password of the overlay's callhome-gateway-redis Secret.
     const cli = path.join(dir, 'dist', 'src', 'cli', 'main.js');
-    await makeIdentity(cli, dir, { hostKey: env.CHGW_NORTHBOUND_HOSTKEYFILE!, tlsDir: path.dirname(env.CHGW_CALLHOME_TLS_CERTFILE!), t });
+    const clusterBuild = await makeIdentity(cli, dir, { hostKey: env.CHGW_NORTHBOUND_HOSTKEYFILE!, tlsDir: path.dirname(env.CHGW_CALLHOME_TLS_CERTFILE!), t });
     redis = await startRedis('127.0.0.1');
     await redis.command('CONFIG', 'SET', 'requirepass', readFileSync(env.CHGW_CLUSTER_REDIS_PASSWORDFILE!, 'utf8').trim());
     env.CHGW_CLUSTER_REDIS_URL = `redis://127.0.0.1:${redis.port}/0`;
@@ -272,6 +274,12 @@ if (!cliBuilt) {
         generated: false,
       });
       t.like(logged.find((l) => l.msg === 'gateway TLS client certificate'), { file: env.CHGW_CALLHOME_TLS_CERTFILE, generated: false });
+      if (clusterBuild) {
+        // Cluster mode came up on the pod's settings: named by the pod, reachable at its IP.
+        const replicas = await get(`${base}/api/replicas`);
+        t.is(replicas.status, 200, replicas.body);
+        t.like(JSON.parse(replicas.body), [{ id: 'callhome-gateway-runtime-0', peer: `127.0.0.1:${peerPort}` }]);
+      }
       // The gateway reports at start whether ssh2's native binding is in use.
       t.regex(output, /"nativeCrypto":true/, `the gateway did not report the native binding in use:\n${out()}`);
 
