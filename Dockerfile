@@ -92,15 +92,18 @@ RUN mkdir -p /app/data \
  && chmod 0755 /usr/local/bin/callhome-gateway
 USER 10001:10001
 
-# 4334 call home over SSH, 4335 call home over TLS, 830 NETCONF for managers, 9834 HTTP.
+# 4334 call home over SSH, 4335 call home over TLS, 830 NETCONF for managers, 9834 HTTP,
+# 9835 the peer port between replicas.
 # 830 is below 1024: Docker Engine (20.10+) lowers net.ipv4.ip_unprivileged_port_start to 0
 # in every container, so the non-root user binds it with no capability at all. Kubernetes
 # runtimes do not do that by default, and with allowPrivilegeEscalation: false neither
 # capabilities.add (never reaches a non-root process's effective set) nor a file capability
 # on node (no_new_privs; and node would fail to exec wherever the capability is dropped)
 # is a fix. The manifests in deploy/ listen on 8830 and map 830 in the Service instead.
-# See deploy/README.md.
-EXPOSE 4334 4335 830 9834
+# See deploy/README.md. 9835 is cluster mode's peer port (sessions forwarded between
+# replicas, cluster.peer.port), listened on only with cluster.redis.url set; a standalone
+# `docker run` need not publish it.
+EXPOSE 4334 4335 830 9834 9835
 
 # No curl in slim images: a tiny node script asks /healthz (honours CHGW_HTTP_PORT).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

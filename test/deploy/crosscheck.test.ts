@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { configEnvNames, configSchema, loadConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import { clusterMode, type Config } from '../../src/config/schema.js';
+import { clusterProblems } from './helpers/cluster.js';
 import { describeObject, findRenderer, kustomizeDirs, parseObjects, repoRoot, type K8sObject } from './helpers/k8s.js';
 import { podViews, type PodView } from './helpers/pod.js';
 import { loadSpec, specPort, type Spec } from './helpers/spec.js';
@@ -123,8 +124,13 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
   for (const name of [...Object.keys(values), ...fromRefs]) {
     if (name.startsWith('CHGW_') && !envNames.has(name)) p.push(`${where}: env ${name} is no configuration key (see configEnvNames())`);
   }
+  // The downward API (pod name, pod IP) is fine; Secret or ConfigMap values are not.
   for (const name of fromRefs) {
     if (name.startsWith('CHGW_')) p.push(`${where}: env ${name} uses valueFrom; put secrets in files (*File keys), not env`);
+  }
+  for (const [name, value] of Object.entries(values)) {
+    const ref = /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/.exec(value);
+    if (ref) p.push(`${where}: env ${name} refers to $(${ref[1]}), which no earlier env entry defines (Kubernetes leaves it as written)`);
   }
   const eff = effectiveConfig(pod);
   if (!eff.config) {
@@ -154,7 +160,9 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
   // --- services ---------------------------------------------------------------------------
   const services = objects.filter((o) => o.kind === 'Service' && pod.selects((o as any).spec?.selector));
   const published = new Map<number, { service: K8sObject; port: number }[]>();
-  for (const svc of objects.filter((o) => o.kind === 'Service')) {
+  // The gateway's own Services (Redis's, from the redis component, names another app).
+  const appName = pod.labels['app.kubernetes.io/name'];
+  for (const svc of objects.filter((o) => o.kind === 'Service' && o.metadata.labels?.['app.kubernetes.io/name'] === appName)) {
     if (!pod.selects((svc as any).spec?.selector)) p.push(`${describeObject(svc)}: its selector does not select the gateway pod`);
   }
   for (const svc of services) {
@@ -188,6 +196,7 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
   if (config.callhome.tls.enabled) expectPublished('callhome.tls.port', config.callhome.tls.port, 'LoadBalancer');
   expectPublished('northbound.port', config.northbound.port);
   expectPublished('http.port', config.http.port);
+  if (clusterMode(config)) expectPublished('cluster.peer.port', config.cluster.peer.port);
   for (const { service } of [...publishedAs(config.callhome.ssh.port), ...publishedAs(config.callhome.tls.port)]) {
     if ((service as any).spec.externalTrafficPolicy !== 'Local') {
       p.push(`${describeObject(service)}: call-home Service needs externalTrafficPolicy: Local to keep device addresses`);
@@ -213,8 +222,14 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
 
   // --- pod shape and security -------------------------------------------------------------
   const ps = pod.podSpec;
-  if (d.spec.replicas !== 1) p.push(`${where}: replicas must be 1 (device sessions live in one process)`);
-  if (d.spec.strategy?.type !== 'Recreate') p.push(`${where}: strategy must be Recreate (never two gateways at once)`);
+  const replicas = d.spec.replicas ?? 1;
+  if (clusterMode(config)) {
+    if (replicas < 2) p.push(`${where}: cluster mode with ${replicas} replica: run at least 2 (the base runs 3)`);
+    if (d.spec.strategy?.type === 'Recreate') p.push(`${where}: strategy Recreate stops every replica at once; use RollingUpdate`);
+  } else {
+    if (replicas !== 1) p.push(`${where}: replicas ${replicas} without cluster.redis.url: standalone replicas hold disjoint devices`);
+    if (d.spec.strategy?.type !== 'Recreate') p.push(`${where}: strategy must be Recreate without cluster mode (never two gateways at once)`);
+  }
   if (ps.enableServiceLinks !== false) p.push(`${where}: enableServiceLinks must be false (strict CHGW_ env parsing)`);
   if (ps.automountServiceAccountToken !== false) p.push(`${where}: automountServiceAccountToken should be false`);
   const sc = { ...(ps.securityContext ?? {}), ...(c.securityContext ?? {}) };
@@ -244,7 +259,12 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
   const state = pod.resolve(config.stateDir);
   if (!path.posix.isAbsolute(config.stateDir)) p.push(`${where}: stateDir ${config.stateDir} should be absolute in a pod`);
   else if (!state) p.push(`${where}: stateDir ${config.stateDir} is on no volume (the root filesystem is read-only)`);
-  else if (state.readOnly || state.source !== 'persistentVolumeClaim') {
+  else if (clusterMode(config)) {
+    // State lives in Redis; a volume claim would pin replicas to a ReadWriteOnce volume.
+    if (state.readOnly || state.source !== 'emptyDir') {
+      p.push(`${where}: stateDir ${config.stateDir} must be a writable emptyDir in cluster mode (it is ${state.source}${state.readOnly ? ', read-only' : ''})`);
+    }
+  } else if (state.readOnly || state.source !== 'persistentVolumeClaim') {
     p.push(`${where}: stateDir ${config.stateDir} must be a writable PersistentVolumeClaim mount (it is ${state.source}${state.readOnly ? ', read-only' : ''})`);
   } else if (!state.rendered) p.push(`${where}: PersistentVolumeClaim ${state.sourceName} is not part of the manifests`);
 
@@ -253,7 +273,8 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
     p.push(`${where}: inventory.file and users.file must be set`);
   }
   for (const [key, file] of fileKeys) {
-    if (key === 'northbound.hostKeyFile' && state && file.startsWith(`${config.stateDir}/`)) continue; // generated there
+    // Generated there by a standalone gateway; in cluster mode every replica needs the same key.
+    if (key === 'northbound.hostKeyFile' && !clusterMode(config) && state && file.startsWith(`${config.stateDir}/`)) continue;
     const m = pod.resolve(file);
     if (!m) p.push(`${where}: ${key} = ${file} is on no mounted volume`);
     else if (m.source !== 'configMap' && m.source !== 'secret') p.push(`${where}: ${key} = ${file} should come from a ConfigMap or Secret, not ${m.source}`);
@@ -321,7 +342,7 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
     );
     if (!allowed) p.push(`${where}: container port ${port.name ?? port.containerPort} is allowed by no NetworkPolicy ingress rule`);
   }
-  for (const np of objects.filter((o) => o.kind === 'NetworkPolicy')) {
+  for (const np of policies) {
     for (const rule of ((np as any).spec.ingress ?? []) as any[]) {
       for (const rp of rule.ports ?? []) {
         if (pod.portNumber(rp.port) === undefined) p.push(`${describeObject(np)}: port ${rp.port} is no container port`);
@@ -330,6 +351,7 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
   }
   const pdbs = objects.filter((o) => o.kind === 'PodDisruptionBudget');
   if (!pdbs.some((pdb) => pod.selects((pdb as any).spec?.selector?.matchLabels))) p.push(`${where}: no PodDisruptionBudget selects the gateway pod`);
+  if (clusterMode(config)) p.push(...clusterProblems(objects, pod, config));
 
   // --- ServiceMonitor ------------------------------------------------------------------------
   for (const sm of objects.filter((o) => o.kind === 'ServiceMonitor')) {
@@ -393,7 +415,7 @@ if (!renderer) {
     t.regex(problems.join('\n'), /readinessProbe path \/ready/);
 
     const broken3 = structuredClone(objects);
-    broken3.find((o: any) => o.kind === 'Secret').data = {};
+    broken3.find((o: any) => o.kind === 'Secret' && o.metadata.name === 'callhome-gateway-secrets').data = {};
     broken3.find((o: any) => o.kind === 'Deployment').spec.template.spec.terminationGracePeriodSeconds = 30;
     problems = checkDeployment(broken3, podViews(broken3)[0]!, spec);
     t.regex(problems.join('\n'), /Secret callhome-gateway-secrets has no key edge-1.password/);

@@ -7,10 +7,12 @@ import path from 'node:path';
 import { repoRoot } from './helpers/k8s.js';
 import { dockerfileUser, execForm, readDockerIgnore, readDockerfile, resolvedFrom } from './helpers/dockerfile.js';
 import { loadSpec, specPort } from './helpers/spec.js';
+import { loadConfig } from '../../src/config/load.js';
 
 const df = readDockerfile();
 const all = df.stages.flatMap((s) => s.instructions);
 const final = df.stages.at(-1)!;
+const schemaPeerPort = () => loadConfig([], {}).cluster.peer.port;
 
 /** Node.js release lines in Active or Maintenance LTS (Node 20 reached end of life in April 2026). */
 const SUPPORTED_NODE_LTS = /^node:(22|24)(\.\d+)*-slim(@sha256:[0-9a-f]{64})?$/;
@@ -53,7 +55,7 @@ test('EXPOSE lists the SPEC.md default ports', (t) => {
   const exposed = new Set(
     final.instructions.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/).map((p) => Number(p.split('/')[0]))),
   );
-  const wanted = ['callhome.ssh.port', 'callhome.tls.port', 'northbound.port', 'http.port'].map((k) => specPort(spec, k));
+  const wanted = ['callhome.ssh.port', 'callhome.tls.port', 'northbound.port', 'http.port', 'cluster.peer.port'].map((k) => specPort(spec, k));
   t.deepEqual([...exposed].sort(), [...wanted].sort());
 });
 
@@ -75,8 +77,15 @@ test('OCI labels describe the image', (t) => {
   }
 });
 
-test('the sample docker run publishes every exposed port', (t) => {
-  const exposed = final.instructions.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/).map((p) => p.split('/')[0]!));
+test('the sample docker run publishes every exposed port a standalone gateway listens on', (t) => {
+  // The peer port is listened on only in cluster mode (cluster.redis.url), which a single
+  // `docker run` sample does not use.
+  const peerPort = String(schemaPeerPort());
+  const exposed = final.instructions
+    .filter((i) => i.op === 'EXPOSE')
+    .flatMap((i) => i.args.split(/\s+/).map((p) => p.split('/')[0]!))
+    .filter((p) => p !== peerPort);
+  t.true(exposed.length >= 4, exposed.join(' '));
   const samples = [readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'), readFileSync(path.join(repoRoot, 'docs', 'OPERATIONS.md'), 'utf8')];
   for (const text of samples) {
     const run = /docker run (?:[^\n]*\\\n)*[^\n]*/.exec(text.replace(/^#\s?/gm, ''))?.[0] ?? '';

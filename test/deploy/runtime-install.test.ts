@@ -17,6 +17,7 @@ import { expositionMetricNames, unknownMetricUses, type MetricUse } from './help
 import { podViews } from './helpers/pod.js';
 import { logProblems } from '../helpers/log-schema.js';
 import { loadConfig } from '../../src/config/load.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const run = promisify(execFile);
 const healthcheck = path.join(repoRoot, 'deploy', 'docker', 'healthcheck.mjs');
@@ -77,6 +78,33 @@ function runHealthcheck(env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
     const child = spawn(process.execPath, [path.join(cwd, 'healthcheck.mjs')], { cwd, env, stdio: 'ignore' });
     child.on('exit', (code) => resolve(code ?? -1));
   });
+}
+
+/**
+ * The gateway's identity as an operator makes it (deploy/README.md): a host key from
+ * ssh-keygen, the CA and TLS client certificate from `certs init`, the peer certificate
+ * from `certs peer`, all in the directory the identity Secret is mounted at.
+ */
+async function makeIdentity(cli: string, cwd: string, o: { hostKey: string; tlsDir: string; t: { log(...m: string[]): void } }): Promise<boolean> {
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'callhome-gateway', '-f', o.hostKey]);
+  const pki = mkdtempSync(path.join(os.tmpdir(), 'chgw-pki-'));
+  try {
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, CHGW_STATEDIR: pki };
+    await run(process.execPath, [cli, 'certs', 'init'], { cwd, env });
+    for (const f of ['ca.crt', 'gateway.crt', 'gateway.key']) cpSync(path.join(pki, 'tls', f), path.join(o.tlsDir, f));
+    try {
+      await run(process.execPath, [cli, 'certs', 'peer', '--out', o.tlsDir], { cwd, env });
+      return true;
+    } catch (err) {
+      // A build without cluster mode has no `certs peer` and reads no peer certificate.
+      const stderr = (err as { stderr?: string }).stderr ?? '';
+      if (!/unknown certs subcommand "peer"/.test(stderr)) throw err;
+      o.t.log('this build has no `certs peer` (no cluster mode): peer certificate not made');
+      return false;
+    }
+  } finally {
+    rmSync(pki, { recursive: true, force: true });
+  }
 }
 
 // --- the image's HEALTHCHECK script on its own --------------------------------------------
@@ -188,6 +216,7 @@ if (!cliBuilt) {
     test.skip(`${startTitle} — SKIPPED: ${why}`, () => {});
   }
 } else {
+  let redis: TestRedis | undefined;
   test(startTitle, async (t) => {
     await installed;
     if (!installDir) return t.fail(`npm ci --omit=dev failed:\n${installError}`);
@@ -199,14 +228,26 @@ if (!cliBuilt) {
     const objects: K8sObject[] = parseObjects(renderer.render(path.join(repoRoot, 'deploy', 'overlays', 'example')));
     const pod = podViews(objects)[0]!;
     const { root, hostPath } = pod.materialize();
-    // Container paths now point into `root`; every listener gets a free or any port.
-    const { values } = pod.env();
+    // Container paths now point into `root`; every listener gets a free or any port. The
+    // pod's IP is loopback, its peer port a free one that it also advertises.
+    const peerPort = await freePort();
+    const { values } = pod.env({ 'metadata.name': 'callhome-gateway-runtime-0', 'status.podIP': '127.0.0.1' });
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
     for (const [k, v] of Object.entries(values)) env[k] = v.startsWith('/') ? hostPath(v) : v;
     const httpPort = await freePort();
     for (const k of Object.keys(env)) if (/^CHGW_.*_PORT$/.test(k)) env[k] = '0';
     env.CHGW_HTTP_PORT = String(httpPort);
-    for (const h of ['CHGW_CALLHOME_SSH_HOST', 'CHGW_CALLHOME_TLS_HOST', 'CHGW_NORTHBOUND_HOST', 'CHGW_HTTP_HOST']) env[h] = '127.0.0.1';
+    for (const h of ['CHGW_CALLHOME_SSH_HOST', 'CHGW_CALLHOME_TLS_HOST', 'CHGW_NORTHBOUND_HOST', 'CHGW_HTTP_HOST', 'CHGW_CLUSTER_PEER_HOST']) env[h] = '127.0.0.1';
+    t.is(env.CHGW_CLUSTER_PEER_ADVERTISE, `127.0.0.1:${values.CHGW_CLUSTER_PEER_PORT}`, 'the advertised peer address is the pod IP');
+    env.CHGW_CLUSTER_PEER_PORT = String(peerPort);
+    env.CHGW_CLUSTER_PEER_ADVERTISE = `127.0.0.1:${peerPort}`;
+    // The Secrets created out of band (deploy/README.md), made the documented way, and a
+    // real Redis with the password of the overlay's callhome-gateway-redis Secret.
+    const cli = path.join(dir, 'dist', 'src', 'cli', 'main.js');
+    const clusterBuild = await makeIdentity(cli, dir, { hostKey: env.CHGW_NORTHBOUND_HOSTKEYFILE!, tlsDir: path.dirname(env.CHGW_CALLHOME_TLS_CERTFILE!), t });
+    redis = await startRedis('127.0.0.1');
+    await redis.command('CONFIG', 'SET', 'requirepass', readFileSync(env.CHGW_CLUSTER_REDIS_PASSWORDFILE!, 'utf8').trim());
+    env.CHGW_CLUSTER_REDIS_URL = `redis://127.0.0.1:${redis.port}/0`;
     const args = [...((pod.container.args ?? []) as string[])].map((a) => (a.startsWith('/') ? hostPath(a) : a));
     // Per-device ports (10830, …) become free ones.
     const config = loadConfig(pod.configArgs().map(hostPath), env);
@@ -224,6 +265,21 @@ if (!cliBuilt) {
       await waitFor(`${base}/healthz`, 200, child, 20_000, out);
       await waitFor(`${base}/readyz`, 200, child, 20_000, out);
       t.is(await runHealthcheck({ PATH: process.env.PATH, CHGW_HTTP_PORT: String(httpPort), CHGW_HTTP_HOST: '127.0.0.1' }, dir), 0);
+      // One identity for every replica: the host key and the TLS client certificate are the
+      // identity Secret's files, loaded, never generated per pod.
+      const logged = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      t.like(logged.find((l) => l.msg === 'loaded the northbound host key' || l.msg === 'generated the northbound host key'), {
+        msg: 'loaded the northbound host key',
+        file: env.CHGW_NORTHBOUND_HOSTKEYFILE,
+        generated: false,
+      });
+      t.like(logged.find((l) => l.msg === 'gateway TLS client certificate'), { file: env.CHGW_CALLHOME_TLS_CERTFILE, generated: false });
+      if (clusterBuild) {
+        // Cluster mode came up on the pod's settings: named by the pod, reachable at its IP.
+        const replicas = await get(`${base}/api/replicas`);
+        t.is(replicas.status, 200, replicas.body);
+        t.like(JSON.parse(replicas.body), [{ id: 'callhome-gateway-runtime-0', peer: `127.0.0.1:${peerPort}` }]);
+      }
       // The gateway reports at start whether ssh2's native binding is in use.
       t.regex(output, /"nativeCrypto":true/, `the gateway did not report the native binding in use:\n${out()}`);
 
@@ -258,6 +314,7 @@ if (!cliBuilt) {
       t.like(JSON.parse(lines.at(-1)!), { msg: 'stopped: drained', exitCode: 0, signal: 'SIGTERM' });
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+      await redis?.close();
       rmSync(root, { recursive: true, force: true });
     }
   });

@@ -23,6 +23,14 @@ export interface MountedFile {
   readOnly: boolean;
 }
 
+/** Downward-API values of a plausible pod, for checking what the container would see. */
+export const SAMPLE_POD_FIELDS: Record<string, string> = {
+  'metadata.name': 'callhome-gateway-5d8f7c9b6-x7k2p',
+  'metadata.namespace': 'callhome',
+  'status.podIP': '10.244.1.17',
+  'spec.nodeName': 'node-1',
+};
+
 export class PodView {
   readonly deployment: K8sObject;
   readonly podSpec: Record<string, any>;
@@ -44,15 +52,28 @@ export class PodView {
     return this.objects.find((o) => o.kind === kind && o.metadata.name === name);
   }
 
-  /** The container's environment: literal values; valueFrom entries are listed apart. */
-  env(): { values: Record<string, string>; fromRefs: string[] } {
+  /**
+   * The container's environment as the kubelet builds it: literal values, downward-API
+   * fields (`valueFrom.fieldRef`) from `fields` (sample pod values by default), and
+   * `$(NAME)` references expanded from variables defined earlier in the list, as
+   * Kubernetes does (a later or unknown name stays as written). Other valueFrom sources
+   * (Secret, ConfigMap, resources) are listed apart in `fromRefs`.
+   */
+  env(fields: Record<string, string> = SAMPLE_POD_FIELDS): { values: Record<string, string>; fromRefs: string[]; fieldRefs: string[] } {
     const values: Record<string, string> = {};
     const fromRefs: string[] = [];
-    for (const e of (this.container.env ?? []) as { name: string; value?: string; valueFrom?: unknown }[]) {
-      if (e.valueFrom !== undefined) fromRefs.push(e.name);
-      else values[e.name] = e.value ?? '';
+    const fieldRefs: string[] = [];
+    const expand = (text: string) => text.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name: string) => values[name] ?? ref);
+    type EnvVar = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } };
+    for (const e of (this.container.env ?? []) as EnvVar[]) {
+      const field = e.valueFrom?.fieldRef?.fieldPath;
+      if (field !== undefined && fields[field] !== undefined) {
+        values[e.name] = fields[field]!;
+        fieldRefs.push(e.name);
+      } else if (e.valueFrom !== undefined) fromRefs.push(e.name);
+      else values[e.name] = expand(e.value ?? '');
     }
-    return { values, fromRefs };
+    return { values, fromRefs, fieldRefs };
   }
 
   /** The --config FILE arguments (both `--config F` and `--config=F`). */

@@ -49,10 +49,12 @@ const ticks = (cell: string) => [...cell.matchAll(/`([^`]*)`/g)].map((m) => m[1]
 export function parseSpec(markdown: string): Spec {
   const configDefaults = new Map<string, string>();
   const provisionalDefaults = new Map<string, { value: string; until: string }>();
-  for (const [keys = '', defaults = ''] of tableRows(markdown, /^## Configuration/)) {
+  const configRows = [...tableRows(markdown, /^## Configuration/), ...tableRows(markdown, /^## Cluster mode/)];
+  for (const [keys = '', defaults = ''] of configRows) {
     // `callhome.ssh.host` / `.port`  |  `0.0.0.0` / `4334`
     const names = ticks(keys);
-    const values = ticks(defaults);
+    // `""` is how SPEC.md writes the empty string.
+    const values = ticks(defaults).map((v) => (v === '""' ? '' : v));
     if (names.length === 0 || names.length !== values.length) continue;
     const first = names[0]!;
     const parent = first.includes('.') ? first.slice(0, first.lastIndexOf('.')) : '';
