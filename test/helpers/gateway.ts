@@ -28,15 +28,15 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(
-  options: {
-    inventory?: string;
-    users?: string;
-    env?: Record<string, string>;
-    /** Test-only edits of the loaded config, e.g. keepalive intervals below the public floor. */
-    tweak?: (config: Config) => void;
-  } = {},
-): Promise<TestGateway> {
+export interface GatewayOptions {
+  inventory?: string;
+  users?: string;
+  env?: Record<string, string>;
+  /** Test-only edits of the loaded config, e.g. keepalive intervals below the public floor. */
+  tweak?: (config: Config) => void;
+}
+
+export async function startGateway(options: GatewayOptions = {}): Promise<TestGateway> {
   const dir = mkdtempSync(path.join(tmpdir(), 'chgw-gw-'));
   const inventoryFile = path.join(dir, 'devices.yaml');
   const usersFile = path.join(dir, 'users.yaml');
@@ -128,15 +128,4 @@ export async function startGateway(
     },
   };
   return self;
-}
-
-/** Polls `fn` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
