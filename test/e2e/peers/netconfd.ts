@@ -232,10 +232,8 @@ async function startNetconfd(): Promise<number> {
       { timeoutMs: 20_000, intervalMs: 50 },
     );
   } catch (err) {
-    throw new Error(
-      `netconfd did not come up: ${(err as Error).message}\n--- ${NETCONFD_LOG} (tail):\n${tail(NETCONFD_LOG)}` +
-        `\n--- ${NETCONFD_OUT}:\n${tail(NETCONFD_OUT)}`,
-    );
+    await stopPid(pid); // not left running when it did not come up
+    throw new Error(`netconfd did not come up: ${(err as Error).message}\n--- ${NETCONFD_LOG} (tail):\n${tail(NETCONFD_LOG)}` + `\n--- ${NETCONFD_OUT}:\n${tail(NETCONFD_OUT)}`);
   }
   return pid;
 }
@@ -306,14 +304,19 @@ export async function ensureNetconfd({ timeoutMs = 30_000 }: { timeoutMs?: numbe
     }
     if (tryLock()) {
       try {
-        // Re-check under the lock: someone may have just started (or restarted) it.
-        const upNow = (await probe()) === 'up';
+        // Re-check under the lock (with time to answer on a loaded machine): someone may have
+        // just started (or restarted) it.
+        const upNow = (await probe(NCXSERVER_SOCK, 5000)) === 'up';
         const now = upNow ? runningNetconfd() : undefined;
         if (upNow && (!now || sameArgs(now.args, want))) {
           if (now && now.pid === managedPid()) ensureReaper();
           return info(now?.pid, false);
         }
         if (now) await stopPid(now.pid);
+        // One this harness started that does not answer on its socket while nobody starts one
+        // (we hold the lock) serves nobody: stop it rather than leave it next to the new one.
+        const stale = upNow ? undefined : managedPid();
+        if (stale !== undefined && cmdline(stale).includes(`--ncxserver-sockname=${NCXSERVER_SOCK}`)) await stopPid(stale);
         const pid = await startNetconfd();
         ensureReaper();
         return info(pid, true);
