@@ -3,7 +3,9 @@
 import test from 'ava';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { startGateway, waitFor } from './helpers/gateway.js';
+import { startGateway } from './helpers/gateway.js';
+import { callHomeConnected, deviceConnected, withGateway } from './helpers/fixture.js';
+import { waitFor } from './helpers/wait.js';
 import { ScriptedDevice, inventoryFor } from './helpers/ssh-device.js';
 
 type DeviceView = { id: string; state: string; remotePort?: number; capabilities: string[]; connectedAt: string | null };
@@ -11,13 +13,9 @@ type Pending = { fingerprint: string; keyType: string; remoteAddress: string; at
 
 test('a known device is logged in to with its own credentials and its capabilities are listed', async (t) => {
   const device = new ScriptedDevice();
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]) });
-  t.teardown(() => (device.close(), gw.close()));
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], connect: [] });
   await device.callHome(gw.callhomePort);
-  const view = await waitFor(async () => {
-    const r = await gw.get<DeviceView>('/api/devices/edge-1');
-    return r.body.state === 'connected' ? r.body : undefined;
-  });
+  const view = await deviceConnected<DeviceView>(gw, 'edge-1');
   t.deepEqual(view.capabilities, ['urn:ietf:params:netconf:base:1.0', 'urn:ietf:params:netconf:base:1.1']);
   t.truthy(view.connectedAt);
   t.is(await gw.metric('callhome_connections_total{transport="ssh",result="accepted"}'), 1);
@@ -32,9 +30,9 @@ test('an unknown host key is refused before any credential is sent, and listed a
   const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device: known }]) });
   t.teardown(() => (known.close(), stranger.close(), gw.close()));
   await stranger.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<Pending[]>('/api/pending')).body.length === 1, 5000, 'pending entry');
+  await waitFor('pending entry', async () => (await gw.get<Pending[]>('/api/pending')).body.length === 1, { timeoutMs: 5000 });
   await stranger.callHome(gw.callhomePort);
-  const pending = await waitFor(async () => {
+  const pending = await waitFor('a second attempt of the pending device', async () => {
     const list = (await gw.get<Pending[]>('/api/pending')).body;
     return list[0]?.attempts === 2 ? list : undefined;
   });
@@ -42,17 +40,16 @@ test('an unknown host key is refused before any credential is sent, and listed a
   t.is(pending[0]!.keyType, 'ssh-ed25519');
   t.is(pending[0]!.remoteAddress, '127.0.0.1');
   t.is(stranger.authAttempts, 0, 'no credential may reach an unknown device');
-  await waitFor(() => stranger.openConnections === 0, 5000, 'the gateway to close the connection');
+  await waitFor('the gateway to close the connection', () => stranger.openConnections === 0, { timeoutMs: 5000 });
   t.is(await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}'), 2);
   t.is((await gw.get<DeviceView>('/api/devices/edge-1')).body.state, 'disconnected');
 });
 
 test('wrong device credentials: auth_failed, not connected', async (t) => {
   const device = new ScriptedDevice();
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, password: 'wrong' }]) });
-  t.teardown(() => (device.close(), gw.close()));
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device, password: 'wrong' }], connect: [] });
   await device.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.metric('callhome_connections_total{transport="ssh",result="auth_failed"}')) === 1, 5000, 'auth_failed');
+  await waitFor('auth_failed', async () => (await gw.metric('callhome_connections_total{transport="ssh",result="auth_failed"}')) === 1, { timeoutMs: 5000 });
   t.is((await gw.get<DeviceView>('/api/devices/edge-1')).body.state, 'disconnected');
   t.true(device.authAttempts >= 1);
   t.false(gw.logs.some((l) => l.includes('wrong')), 'the password must not be logged');
@@ -61,19 +58,19 @@ test('wrong device credentials: auth_failed, not connected', async (t) => {
 test('a device whose hello is not NETCONF, or never comes, is disconnected with a reason', async (t) => {
   const babbler = new ScriptedDevice({ onNetconf: (ch) => ch.write('HTTP/1.1 200 OK\r\n\r\n<html></html>]]>]]>') });
   const mute = new ScriptedDevice({ onNetconf: () => {} });
-  const gw = await startGateway({
-    inventory: inventoryFor([
+  const gw = await withGateway(t, {
+    devices: [
       { id: 'babbler', device: babbler },
       { id: 'mute', device: mute },
-    ]),
+    ],
+    connect: [],
     env: { CHGW_CALLHOME_HELLOTIMEOUT: '0.5' },
   });
-  t.teardown(() => (babbler.close(), mute.close(), gw.close()));
   await babbler.callHome(gw.callhomePort);
   await mute.callHome(gw.callhomePort);
   await gw.waitForLog(/GW_ERR_NOT_NETCONF.*did not send a NETCONF <hello>/);
   await gw.waitForLog(/GW_ERR_TIMEOUT.*no <hello> from the device within 0.5s/);
-  await waitFor(() => babbler.openConnections === 0 && mute.openConnections === 0, 5000, 'both closed');
+  await waitFor('both closed', () => babbler.openConnections === 0 && mute.openConnections === 0, { timeoutMs: 5000 });
   t.is(await gw.metric('callhome_connections_total{transport="ssh",result="handshake_failed"}'), 1);
   t.is(await gw.metric('callhome_connections_total{transport="ssh",result="timeout"}'), 1);
   t.is(await gw.metric('callhome_devices_connected{transport="ssh"}'), 0);
@@ -81,8 +78,7 @@ test('a device whose hello is not NETCONF, or never comes, is disconnected with 
 
 test('garbage and silence on the call-home port are dropped, and a real device still gets in', async (t) => {
   const device = new ScriptedDevice();
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), env: { CHGW_CALLHOME_LOGINGRACETIME: '1' } });
-  t.teardown(() => (device.close(), gw.close()));
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], connect: [], env: { CHGW_CALLHOME_LOGINGRACETIME: '1' } });
   const garbage = net.connect(gw.callhomePort, '127.0.0.1');
   garbage.on('error', () => {});
   garbage.resume();
@@ -96,17 +92,16 @@ test('garbage and silence on the call-home port are dropped, and a real device s
   });
   const [, silentMs] = await Promise.all([closed(garbage), closed(silent), device.callHome(gw.callhomePort)]);
   t.true(silentMs < 5000, `silent connection closed after ${silentMs} ms`);
-  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'connected', 5000, 'device connected');
+  await deviceConnected(gw, 'edge-1', 5000);
   t.is(await gw.metric('callhome_connections_total{transport="ssh",result="handshake_failed"}'), 1);
   t.is(await gw.metric('callhome_connections_total{transport="ssh",result="timeout"}'), 1);
 });
 
 test('the same device calling again replaces its older connection', async (t) => {
   const device = new ScriptedDevice();
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]) });
-  t.teardown(() => (device.close(), gw.close()));
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], connect: [] });
   const first = await device.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'connected');
+  await deviceConnected(gw, 'edge-1');
   const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
   await device.callHome(gw.callhomePort);
   await firstClosed;
@@ -118,13 +113,10 @@ test('the same device calling again replaces its older connection', async (t) =>
 
 test('removing a device from the inventory file disconnects it', async (t) => {
   const device = new ScriptedDevice();
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]) });
-  t.teardown(() => (device.close(), gw.close()));
-  await device.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'connected');
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }] });
   const { writeFileSync } = await import('node:fs');
   writeFileSync(gw.inventoryFile, 'devices: []\n');
-  await waitFor(() => device.openConnections === 0, 8000, 'the removed device to be disconnected');
+  await waitFor('the removed device to be disconnected', () => device.openConnections === 0, { timeoutMs: 8000 });
   t.is((await gw.get('/api/devices/edge-1')).status, 404);
   t.truthy(gw.logs.find((l) => l.includes('GW_ERR_REMOVED')));
 });
@@ -133,11 +125,10 @@ test('close() with a device connected ends the device connection and resolves', 
   const device = new ScriptedDevice();
   const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]) });
   t.teardown(() => device.close());
-  await device.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'connected');
+  await callHomeConnected(gw, device, 'edge-1');
   await gw.close();
   t.is(gw.gateway.state, 'closed');
-  await waitFor(() => device.openConnections === 0, 5000, 'the device connection to end');
+  await waitFor('the device connection to end', () => device.openConnections === 0, { timeoutMs: 5000 });
   await t.throwsAsync(fetch(`http://127.0.0.1:${gw.httpPort}/healthz`));
 });
 

@@ -12,10 +12,12 @@ import { fileURLToPath } from 'node:url';
 import type { ServerChannel } from 'ssh2';
 import { reasonLabel, type ErrorCode } from '../src/errors.js';
 import { CONNECTION_RESULTS, CLIENT_SESSION_RESULTS, DISCONNECT_CODES, disconnectReason } from '../src/metrics.js';
-import { startGateway, waitFor } from './helpers/gateway.js';
+import { startGateway } from './helpers/gateway.js';
+import { callHomeConnected, managerSession } from './helpers/fixture.js';
+import { waitFor } from './helpers/wait.js';
 import { logLineProblems, logProblems } from './helpers/log-schema.js';
 import { NETCONF_HELLO, ScriptedDevice, inventoryFor } from './helpers/ssh-device.js';
-import { CLIENT_HELLO_11, chunked, connectManager, openNetconf } from './helpers/ssh-manager.js';
+import { CLIENT_HELLO_11, chunked, connectManager } from './helpers/ssh-manager.js';
 
 type Line = Record<string, unknown>;
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
@@ -66,23 +68,22 @@ test('a gateway through accept, unknown device, failed login, a manager session 
   });
   t.teardown(() => (edge.close(), locked.close(), stranger.close()));
 
-  await edge.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/edge-1')).body.state === 'connected', 10_000, 'edge-1 connected');
+  await callHomeConnected(gw, edge, 'edge-1');
   await stranger.callHome(gw.callhomePort);
   await locked.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.metric('callhome_connections_total{transport="ssh",result="auth_failed"}')) === 1, 10_000, 'auth_failed');
-  await waitFor(async () => (await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) === 1, 10_000, 'unknown_device');
+  await waitFor('auth_failed', async () => (await gw.metric('callhome_connections_total{transport="ssh",result="auth_failed"}')) === 1, { timeoutMs: 10_000 });
+  await waitFor('unknown_device', async () => (await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) === 1, { timeoutMs: 10_000 });
 
-  const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
-  const session = await openNetconf(client);
+  const session = await managerSession(t, gw, 'alice@edge-1', { password: 'alice-pw' });
+  const { client } = session;
   await session.waitFor(']]>]]>');
   session.channel.write(CLIENT_HELLO_11 + chunked('<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get-config><source><running/></source></get-config></rpc>'));
   await session.waitFor('message-id="1"');
   client.end();
   await session.closed;
   await t.throwsAsync(connectManager(gw.northboundPort, 'alice@edge-1', { password: 'wrong' }));
-  await waitFor(async () => (await gw.metric('callhome_client_sessions_total{result="auth_failed"}')) === 1, 10_000, 'client auth_failed');
-  await waitFor(() => readFileSync(gw.config.audit.file, 'utf8').includes('session-end'), 10_000, 'the session-end audit record');
+  await waitFor('client auth_failed', async () => (await gw.metric('callhome_client_sessions_total{result="auth_failed"}')) === 1, { timeoutMs: 10_000 });
+  await waitFor('the session-end audit record', () => readFileSync(gw.config.audit.file, 'utf8').includes('session-end'), { timeoutMs: 10_000 });
   await gw.close(); // also runs the schema check on every line (test/helpers/gateway.ts)
 
   const audit = readFileSync(gw.config.audit.file, 'utf8').trim().split('\n');

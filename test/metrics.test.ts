@@ -18,8 +18,9 @@ import {
 } from '../src/metrics.js';
 import { DIRECTIONS } from '../src/netconf/direction.js';
 import { HELD_KEEPALIVE_RESULTS } from '../src/device/held-metrics.js';
-import { startGateway, waitFor } from './helpers/gateway.js';
-import { ScriptedDevice, inventoryFor } from './helpers/ssh-device.js';
+import { startGateway } from './helpers/gateway.js';
+import { callHomeConnected, withGateway } from './helpers/fixture.js';
+import { ScriptedDevice } from './helpers/ssh-device.js';
 import { repoRoot } from './deploy/helpers/k8s.js';
 
 interface Sample {
@@ -137,11 +138,9 @@ test('the memory limit is positive and never above the machine', async (t) => {
 
 test('the open-socket gauges report the gateway\'s connection ceiling and what it holds', async (t) => {
   const device = new ScriptedDevice();
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), env: { CHGW_LIMITS_MAXOPENFILES: '321' } });
-  t.teardown(() => (device.close(), gw.close()));
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], connect: [], env: { CHGW_LIMITS_MAXOPENFILES: '321' } });
   t.is(await gw.metric('callhome_open_sockets_ceiling'), 321);
   const idle = await gw.metric('callhome_open_sockets');
-  await device.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/edge-1')).body.state === 'connected', 10_000, 'edge-1 connected');
+  await callHomeConnected(gw, device, 'edge-1');
   t.true((await gw.metric('callhome_open_sockets')) >= idle + 1, 'the device connection is counted');
 });

@@ -4,7 +4,9 @@ import test from 'ava';
 import { generateUsableEd25519 } from '../src/northbound/hostkey.js';
 import { randomBytes } from 'node:crypto';
 import type { ServerChannel } from 'ssh2';
-import { startGateway, waitFor, type TestGateway } from './helpers/gateway.js';
+import { type TestGateway } from './helpers/gateway.js';
+import { callHomeConnected, managerSession, withGateway } from './helpers/fixture.js';
+import { freePort, waitFor } from './helpers/wait.js';
 import { NETCONF_HELLO, ScriptedDevice, inventoryFor } from './helpers/ssh-device.js';
 import { CLIENT_HELLO_11, chunked, connectManager, openNetconf } from './helpers/ssh-manager.js';
 
@@ -50,11 +52,8 @@ async function setup(
   extra: Array<{ id: string; device: ScriptedDevice }> = [],
   sessions?: string,
 ): Promise<TestGateway> {
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, ...(sessions ? { sessions } : {}) }, ...extra]), users: USERS });
-  t.teardown(() => (device.close(), gw.close()));
-  await device.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/edge-1')).body.state === 'connected', 10_000, 'device connected');
-  return gw;
+  // Only edge-1 calls home: the extra devices stay offline unless a test calls them.
+  return withGateway(t, { devices: [{ id: 'edge-1', device, ...(sessions ? { sessions } : {}) }, ...extra], connect: ['edge-1'], users: USERS });
 }
 
 test('password and public-key clients reach the device on the shared port; bytes arrive unchanged', async (t) => {
@@ -62,8 +61,8 @@ test('password and public-key clients reach the device on the shared port; bytes
   const device = new ScriptedDevice({ onNetconf: replyingDevice(payload) });
   const gw = await setup(t, device);
   for (const auth of [{ password: 'alice-pw' }, { privateKey: managerKey.private }]) {
-    const client = await connectManager(gw.northboundPort, 'alice@edge-1', auth);
-    const s = await openNetconf(client);
+    const s = await managerSession(t, gw, 'alice@edge-1', auth);
+    const { client } = s;
     await s.waitFor('</hello>]]>]]>');
     t.true(s.received().toString().startsWith(NETCONF_HELLO), 'the device hello arrives byte for byte');
     s.channel.write(CLIENT_HELLO_11 + chunked('<rpc message-id="42" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get-config><source><running/></source></get-config></rpc>'));
@@ -72,7 +71,7 @@ test('password and public-key clients reach the device on the shared port; bytes
     t.is(s.received().toString(), expected);
     client.end();
   }
-  await waitFor(async () => (await gw.metric('callhome_rpc_duration_seconds_count{operation="get-config"}')) === 2, 5000, 'rpc histogram');
+  await waitFor('rpc histogram', async () => (await gw.metric('callhome_rpc_duration_seconds_count{operation="get-config"}')) === 2, { timeoutMs: 5000 });
   t.is(await gw.metric('callhome_client_sessions_total{result="ok"}'), 2);
   t.is(await gw.metric('callhome_netconf_messages_total{direction="to_client"}'), 4);
   t.is(await gw.metric('callhome_netconf_messages_total{direction="to_device"}'), 4);
@@ -85,7 +84,7 @@ test('refusals are clean: wrong password, not allowed, unknown device, no device
   const gw = await setup(t, device, [{ id: 'edge-2', device: offline }]);
   const channelsAtConnect = device.channels; // the device's first session (held) and the probe of a second
   await t.throwsAsync(connectManager(gw.northboundPort, 'alice@edge-1', { password: 'nope' }), { message: /authentication methods failed/ });
-  await waitFor(async () => (await gw.metric('callhome_client_sessions_total{result="auth_failed"}')) === 1, 5000, 'auth_failed counted');
+  await waitFor('auth_failed counted', async () => (await gw.metric('callhome_client_sessions_total{result="auth_failed"}')) === 1, { timeoutMs: 5000 });
 
   const cases: Array<[string, string, RegExp, string]> = [
     ['bob@edge-1', 'bob-pw', /does not exist or user bob may not reach it/, 'denied'],
@@ -94,8 +93,8 @@ test('refusals are clean: wrong password, not allowed, unknown device, no device
     ['alice@edge-2', 'alice-pw', /edge-2 is not connected/, 'device_unavailable'],
   ];
   for (const [user, password, reason] of cases) {
-    const client = await connectManager(gw.northboundPort, user, { password });
-    const s = await openNetconf(client);
+    const s = await managerSession(t, gw, user, { password });
+    const { client } = s;
     const { code } = await s.closed;
     t.is(code, 1, user);
     t.regex(s.stderr(), reason);
@@ -120,8 +119,8 @@ test('a device listed with sessions: multiple that refuses the channel gives the
     },
   });
   const gw = await setup(t, device, [], 'multiple');
-  const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
-  const s = await openNetconf(client);
+  const s = await managerSession(t, gw, 'alice@edge-1', { password: 'alice-pw' });
+  const { client } = s;
   await s.closed;
   client.end();
   t.pass('the client session ended instead of hanging');
@@ -158,29 +157,23 @@ test('the device hanging up closes every client session on it', async (t) => {
   device.close();
   await Promise.all(sessions.map((s) => s.closed));
   t.log(`client sessions closed ${Date.now() - started} ms after the device hung up`);
-  await waitFor(async () => (await gw.metric('callhome_client_sessions_active')) === 0, 5000, 'gauge back to 0');
+  await waitFor('gauge back to 0', async () => (await gw.metric('callhome_client_sessions_active')) === 0, { timeoutMs: 5000 });
   t.is((await gw.get<{ state: string }>('/api/devices/edge-1')).body.state, 'disconnected');
   for (const s of sessions) s.client.end();
 });
 
 test('a per-device port routes by plain user name', async (t) => {
   const device = new ScriptedDevice({ onNetconf: replyingDevice('p') });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), users: USERS });
-  t.teardown(() => (device.close(), gw.close()));
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], connect: [], users: USERS });
   // A device port is a fixed number (0 is refused), so find a free one and add it by a reload.
-  const net = await import('node:net');
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((r) => probe.close(() => r()));
+  const port = await freePort();
   const { writeFileSync } = await import('node:fs');
   writeFileSync(gw.inventoryFile, inventoryFor([{ id: 'edge-1', device, port }]));
   // Reload as SIGHUP does: the file poll's first stat may postdate this write on a busy
   // machine, and then it sees no change (test/hardening/reload covers the poll itself).
   t.true(await gw.gateway.reloadInventory());
-  await waitFor(() => gw.gateway.addresses().devicePorts.get('edge-1') === port, 8000, 'device port listening');
-  await device.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<{ state: string; port: number }>('/api/devices/edge-1')).body.state === 'connected');
+  await waitFor('device port listening', () => gw.gateway.addresses().devicePorts.get('edge-1') === port, { timeoutMs: 8000 });
+  await callHomeConnected(gw, device, 'edge-1');
   t.is((await gw.get<{ port: number }>('/api/devices/edge-1')).body.port, port);
   const s = await openNetconf(await connectManager(port, 'alice', { password: 'alice-pw' }));
   s.channel.write(CLIENT_HELLO_11 + chunked('<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get/></rpc>'));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processCpuSeconds } from './proc.js';
+import { waitFor } from '../../test/helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -136,14 +137,19 @@ export class GatewayProcess {
 
   /** Polls /metrics until the gateway counts `n` connected devices; resolves with the time it saw that. */
   async waitForConnected(n: number, timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const text = await this.metricsText();
-      const connected = Number(/^callhome_devices_connected\{transport="ssh"\} ([0-9.]+)$/m.exec(text)?.[1]);
-      if (connected >= n) return Date.now();
-      if (Date.now() > deadline) throw new Error(`only ${connected} of ${n} devices connected after ${timeoutMs / 1000} s`);
-      await new Promise((r) => setTimeout(r, n > 2000 ? 500 : 100));
-    }
+    let connected = 0;
+    await waitFor(
+      `${n} devices connected`,
+      async () => {
+        const text = await this.metricsText();
+        connected = Number(/^callhome_devices_connected\{transport="ssh"\} ([0-9.]+)$/m.exec(text)?.[1]);
+        return connected >= n;
+      },
+      { timeoutMs, intervalMs: n > 2000 ? 500 : 100 },
+    ).catch(() => {
+      throw new Error(`only ${connected} of ${n} devices connected after ${timeoutMs / 1000} s`);
+    });
+    return Date.now();
   }
 
   async stop(): Promise<void> {

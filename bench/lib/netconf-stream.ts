@@ -52,7 +52,7 @@ function reply(messageId: string, prefix: string): void {
     out('\n##\n');
     process.exit(0);
   }
-  if (size && /<get[ >\/]/.test(prefix)) {
+  if (size && /<get[ >/]/.test(prefix)) {
     const digest = /<bulk[^>]*digest="sha256"/.test(prefix) ? createHash('sha256') : undefined;
     const head = `<rpc-reply xmlns="${BASE_NS}" message-id="${id}"><data><bulk xmlns="urn:bench">`;
     const tail = (digest ? `<sha256>${'0'.repeat(64)}</sha256>` : '') + '</bulk></data></rpc-reply>';

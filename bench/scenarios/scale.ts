@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Client } from 'ssh2';
 import { NetconfClient } from '../../test/simulator/helpers.js';
+import { sleep } from '../../test/helpers/wait.js';
 import { GatewayProcess } from '../lib/gateway-process.js';
 import { SimulatorProcess, writeSimulatorInventory } from '../lib/simulator-process.js';
 import { median, round } from '../lib/stats.js';
@@ -139,8 +140,4 @@ async function randomDeviceLatency(gw: GatewayProcess, n: number, samples: numbe
     }
   }
   return { rpc: percentiles(rpc), setup };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

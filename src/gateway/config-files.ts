@@ -42,8 +42,11 @@ export class ConfigFiles {
   }
 
   watch(): void {
-    this.watcher.watch(this.deps.config.inventory.file, () => this.reloadInventory());
-    this.watcher.watch(this.deps.config.users.file, () => this.reloadUsers());
+    // A watcher has no one to hand a rejection to: applying the inventory can still fail.
+    this.watcher.watch(this.deps.config.inventory.file, () => {
+      this.reloadInventory().catch((err: unknown) => this.deps.logger.error({ reason: 'GW_ERR_INVENTORY' }, `inventory reload failed: ${describeError(err)}`));
+    });
+    this.watcher.watch(this.deps.config.users.file, () => void this.reloadUsers());
   }
 
   stopWatching(): void {

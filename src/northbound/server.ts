@@ -88,13 +88,13 @@ export class NorthboundServer {
   private readonly asServer: ClientSessionServer;
 
   constructor(private readonly deps: NorthboundDeps) {
-    const self = this;
+    const closing = (): boolean => this.closing;
     this.asServer = {
       deps,
       grants: this.grants,
       stopping: this.stopping.signal,
       get closing() {
-        return self.closing;
+        return closing();
       },
     };
   }

@@ -8,7 +8,8 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { waitFor, type TestGateway } from '../helpers/gateway.js';
+import { type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   CAP_BASE_11,
   CallHomeDevice,
@@ -74,7 +75,7 @@ test.before(async () => {
   cluster = await startCluster({ inventory, users, env: [caps, { ...caps, CHGW_NORTHBOUND_WAITFORDEVICE: '20' }] });
   [a, b] = cluster.gateways as [TestGateway, TestGateway];
   edge1.persistent(HOSTS[0], a.callhomePort, { pauseMs: 300 });
-  await waitFor(async () => (await b.get<DeviceView>('/api/devices/edge-1')).body.replica === 'gw-a', 30_000, 'gw-b to see edge-1 on gw-a');
+  await waitFor('gw-b to see edge-1 on gw-a', async () => (await b.get<DeviceView>('/api/devices/edge-1')).body.replica === 'gw-a', { timeoutMs: 30_000 });
 });
 
 test.after.always(async () => {
@@ -221,7 +222,7 @@ test.serial("the owner's refusal (per-device session cap) reaches the manager on
 
 test.serial('a TLS device on gw-a lends its held session to a manager on gw-b; its messages are counted once, by the owner', async (t) => {
   await tlsDevice.callHome(HOSTS[0], a.gateway.addresses().callhomeTls);
-  await waitFor(async () => (await b.get<DeviceView>('/api/devices/tls-1')).body.replica === 'gw-a', 20_000, 'tls-1 on gw-a');
+  await waitFor('tls-1 on gw-a', async () => (await b.get<DeviceView>('/api/devices/tls-1')).body.replica === 'gw-a', { timeoutMs: 20_000 });
   const before = { a: await a.metric('callhome_netconf_messages_total{direction="to_device"}'), b: await b.metric('callhome_netconf_messages_total{direction="to_device"}') };
   const name = uniqueIfName('fwdtls');
   let kind = '';
@@ -266,12 +267,12 @@ test.serial('peer connections without a valid peer certificate are refused; the 
   // The gateway's call-home client certificate from the same CA: a valid client chain, but not a peer's.
   const gwCert = path.join(cluster.caState, 'tls');
   t.not(await attempt({ cert: readFileSync(path.join(gwCert, 'gateway.crt'), 'utf8'), key: readFileSync(path.join(gwCert, 'gateway.key'), 'utf8') }), 'answered');
-  await waitFor(async () => (await unauthorized()) === before + 3, 5_000, 'all three counted as unauthorized');
+  await waitFor('all three counted as unauthorized', async () => (await unauthorized()) === before + 3, { timeoutMs: 5_000 });
   await a.waitForLog(/peer connection refused: certificate callhome-gateway is not a peer certificate/);
   // A valid peer certificate with a malformed request: a protocol error, answered with nothing.
   const proto = await forwarded(a, 'in', 'protocol_error');
   t.not(await attempt({ cert: readFileSync(cluster.peer.cert, 'utf8'), key: readFileSync(cluster.peer.key, 'utf8') }), 'answered');
-  await waitFor(async () => (await forwarded(a, 'in', 'protocol_error')) === proto + 1, 5_000, 'counted as protocol_error');
+  await waitFor('counted as protocol_error', async () => (await forwarded(a, 'in', 'protocol_error')) === proto + 1, { timeoutMs: 5_000 });
   assertNcOk(await runNcclient(viaB('alice@edge-1', { steps: [{ op: 'get-config', source: 'running' }] }))); // still serving
   t.pass();
 });
@@ -287,7 +288,7 @@ test.serial('silent peer connections: at most MAX_PENDING before their request, 
         s.on('close', () => resolve(Date.now() - opened));
       }),
   );
-  await waitFor(async () => (await forwarded(a, 'in', 'rejected_limit')) >= before + 6, 5_000, 'the connections beyond the limit dropped at accept');
+  await waitFor('the connections beyond the limit dropped at accept', async () => (await forwarded(a, 'in', 'rejected_limit')) >= before + 6, { timeoutMs: 5_000 });
   const times = await Promise.all(closedAt);
   const late = times.filter((ms) => ms > 5_000);
   t.true(late.length >= MAX_PENDING - 2, `${late.length} connections held until the deadline`);
@@ -309,7 +310,7 @@ test.serial('Redis unreachable: a manager on gw-b is refused at once with a clea
   } finally {
     await cluster.redis.start();
   }
-  await waitFor(async () => (await b.get<DeviceView>('/api/devices/edge-1')).body.replica === 'gw-a', 30_000, 'edge-1 registered again');
+  await waitFor('edge-1 registered again', async () => (await b.get<DeviceView>('/api/devices/edge-1')).body.replica === 'gw-a', { timeoutMs: 30_000 });
   const r = await runNcclient(viaB('alice@edge-1', { steps: [{ op: 'get-config', source: 'running' }] }));
   assertNcOk(r);
   t.log(describeNcResult(r));

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateUsableEd25519 } from '../../src/northbound/hostkey.js';
 import { runDevices } from '../../src/cli/devices.js';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
 import { CallHomeDevice, ensureNetconfd, freePort, requirePeers } from '../e2e/peers/index.js';
@@ -70,7 +71,7 @@ test('a device on A is listed as connected on replica A by B; /api/replicas and 
   t.is((await view(b)).state, 'disconnected');
   t.is((await view(b)).replica, null);
   device.callHome('127.0.0.2', a.callhomePort);
-  await waitFor(async () => (await view(b)).state === 'connected', 15_000, 'B to see the device');
+  await waitFor('B to see the device', async () => (await view(b)).state === 'connected', { timeoutMs: 15_000 });
   const onB = await view(b);
   const onA = await view(a);
   t.is(onA.replica, 'replica-a');
@@ -87,7 +88,7 @@ test('a device on A is listed as connected on replica A by B; /api/replicas and 
   t.regex(out, /^ID +STATE +REPLICA +TRANSPORT/);
   t.regex(out, /\nedge-1 +connected +replica-a +ssh +127\.0\.0\.1 /);
 
-  await waitFor(async () => (await b.get<Array<{ id: string; devices: number }>>('/api/replicas')).body.find((r) => r.id === 'replica-a')?.devices === 1, 5000, 'the device count in A\'s lease');
+  await waitFor('the device count in A\'s lease', async () => (await b.get<Array<{ id: string; devices: number }>>('/api/replicas')).body.find((r) => r.id === 'replica-a')?.devices === 1, { timeoutMs: 5000 });
   const replicas = (await b.get<Array<{ id: string; peer: string; devices: number; since: string }>>('/api/replicas')).body;
   t.deepEqual(
     replicas.map(({ id, peer, devices }) => ({ id, peer, devices })),
@@ -98,17 +99,17 @@ test('a device on A is listed as connected on replica A by B; /api/replicas and 
   );
   t.deepEqual((await a.get('/api/replicas')).body, replicas);
   t.is(await a.metric('callhome_cluster_replicas'), 2);
-  await waitFor(async () => (await b.metric('callhome_cluster_replicas')) === 2, 5000, 'B\'s gauge');
+  await waitFor('B\'s gauge', async () => (await b.metric('callhome_cluster_replicas')) === 2, { timeoutMs: 5000 });
 });
 
 test('the device calls B while A holds its older connection: A closes it within 2 s as superseded, never B', async (t) => {
   const { device, a, b } = await cluster(t, 'cl-supersede');
   const first = device.callHome('127.0.0.2', a.callhomePort);
-  await waitFor(async () => (await view(b)).replica === 'replica-a', 15_000, 'A as owner');
+  await waitFor('A as owner', async () => (await view(b)).replica === 'replica-a', { timeoutMs: 15_000 });
   device.callHome('127.0.0.3', b.callhomePort);
-  await waitFor(() => b.gateway.registry.size === 1, 15_000, 'B to hold the device');
+  await waitFor('B to hold the device', () => b.gateway.registry.size === 1, { timeoutMs: 15_000 });
   const claimedAt = Date.now();
-  await waitFor(() => a.gateway.registry.size === 0, 2000, 'A to drop its connection within 2 s');
+  await waitFor('A to drop its connection within 2 s', () => a.gateway.registry.size === 0, { timeoutMs: 2000 });
   t.true(Date.now() - claimedAt <= 2000);
   await Promise.race([first.exited, new Promise((r) => setTimeout(r, 5000))]);
   t.true(first.hasExited, 'the device saw A close the older connection');
@@ -126,7 +127,7 @@ test('the device calls B while A holds its older connection: A closes it within 
 test('Redis away: A keeps its device, B lists it no more; Redis back (empty): A registers it again', async (t) => {
   const { redis, device, a, b } = await cluster(t, 'cl-outage');
   device.callHome('127.0.0.2', a.callhomePort);
-  await waitFor(async () => (await view(b)).replica === 'replica-a', 15_000, 'A as owner');
+  await waitFor('A as owner', async () => (await view(b)).replica === 'replica-a', { timeoutMs: 15_000 });
   await redis.stop();
   await a.waitForLog(/"reason":"cluster_unavailable".*Redis unreachable/, 5000);
   t.is((await view(a)).state, 'connected', 'A serves its device without Redis');
@@ -134,7 +135,7 @@ test('Redis away: A keeps its device, B lists it no more; Redis back (empty): A 
   t.is((await view(b)).state, 'disconnected');
   t.is((await b.get('/api/replicas')).status, 503);
   await redis.start();
-  await waitFor(async () => (await view(b)).replica === 'replica-a', 10_000, 'the device registered again');
+  await waitFor('the device registered again', async () => (await view(b)).replica === 'replica-a', { timeoutMs: 10_000 });
   t.is(a.gateway.registry.size, 1, 'no device lost');
   await a.waitForLog(/registered the devices held here again/);
 });
@@ -142,7 +143,7 @@ test('Redis away: A keeps its device, B lists it no more; Redis back (empty): A 
 test('a graceful close of A releases its devices and its lease at once', async (t) => {
   const { device, a, b } = await cluster(t, 'cl-leave');
   device.callHome('127.0.0.2', a.callhomePort);
-  await waitFor(async () => (await view(b)).replica === 'replica-a', 15_000, 'A as owner');
+  await waitFor('A as owner', async () => (await view(b)).replica === 'replica-a', { timeoutMs: 15_000 });
   await a.close();
   t.is((await view(b)).state, 'disconnected');
   t.deepEqual((await b.get<Array<{ id: string }>>('/api/replicas')).body.map((r) => r.id), ['replica-b']);

@@ -8,7 +8,7 @@ import { ClusterRedis } from '../../src/cluster/redis.js';
 import { KEYS, RedisOwnership } from '../../src/cluster/ownership.js';
 import type { DeviceOwner } from '../../src/cluster/types.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { waitFor } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Replica {
   redis: ClusterRedis;
@@ -79,7 +79,7 @@ test('a claim on B supersedes the connection A holds (event), never the other wa
   let bSuperseded = 0;
   b.ownership.on('superseded', () => bSuperseded++);
   await a.ownership.claim('r1', new Date());
-  await waitFor(() => owned.length === 1, 2000, 'own claim event');
+  await waitFor('own claim event', () => owned.length === 1, { timeoutMs: 2000 });
   const superseded = once(a.ownership, 'superseded');
   const started = Date.now();
   const epoch = await b.ownership.claim('r1', new Date());
@@ -90,7 +90,7 @@ test('a claim on B supersedes the connection A holds (event), never the other wa
   t.is(by.epoch, epoch);
   t.is(a.ownership.heldCount, 0);
   t.is(b.ownership.heldCount, 1);
-  await waitFor(() => owned.length === 2, 2000, 'the claim event of B on A');
+  await waitFor('the claim event of B on A', () => owned.length === 2, { timeoutMs: 2000 });
   // A re-registering what it believes it holds cannot take the device back.
   await a.ownership.reRegister();
   t.is((await a.ownership.lookup('r1'))?.replica, 'b');
@@ -112,10 +112,10 @@ test('a replica whose lease expires stops owning its devices; the sweep removes 
   // Stop its heartbeat as kill -9 would (the connection stays open: only the lease matters).
   dead.stop();
   const cut = Date.now();
-  await waitFor(async () => (await a.ownership.lookup('r9')) === undefined, 3000, 'the dead owner to vanish');
+  await waitFor('the dead owner to vanish', async () => (await a.ownership.lookup('r9')) === undefined, { timeoutMs: 3000 });
   t.true(Date.now() - cut <= 1500, 'within leaseTtl');
   t.deepEqual((await a.ownership.replicas()).map((r) => r.id), ['a', 'b']);
-  await waitFor(async () => (await server.command('HEXISTS', KEYS.owners, 'r9')).startsWith(':0'), 3000, 'the sweep');
+  await waitFor('the sweep', async () => (await server.command('HEXISTS', KEYS.owners, 'r9')).startsWith(':0'), { timeoutMs: 3000 });
   deadRedis.destroy();
 });
 
@@ -143,7 +143,7 @@ test('Redis down: lookups fail fast with GW_ERR_CLUSTER_UNAVAILABLE; back: every
   const e1 = await a.ownership.claim('r1', new Date());
   await b.ownership.claim('r2', new Date());
   await server.stop();
-  await waitFor(() => !a.redis.up && !b.redis.up, 5000, 'both to see Redis down');
+  await waitFor('both to see Redis down', () => !a.redis.up && !b.redis.up, { timeoutMs: 5000 });
   const started = Date.now();
   const err = await t.throwsAsync(b.ownership.lookup('r1'));
   t.true(Date.now() - started < 200, 'fails at once');
@@ -153,7 +153,7 @@ test('Redis down: lookups fail fast with GW_ERR_CLUSTER_UNAVAILABLE; back: every
   await t.throwsAsync(a.ownership.claim('r3', new Date()), { code: 'GW_ERR_CLUSTER_UNAVAILABLE' } as never);
   t.is(a.ownership.heldCount, 2);
   await server.start(); // empty: no persistence
-  await waitFor(async () => a.redis.up && b.redis.up && (await b.ownership.owners().catch(() => new Map())).size === 3, 10_000, 're-registration');
+  await waitFor('re-registration', async () => a.redis.up && b.redis.up && (await b.ownership.owners().catch(() => new Map())).size === 3, { timeoutMs: 10_000 });
   const owners = await b.ownership.owners();
   t.is(owners.get('r1')?.replica, 'a');
   t.is(owners.get('r1')?.epoch, e1, 'the epoch it had');
@@ -167,7 +167,7 @@ test('after an outage the newer connection wins the re-registration, whichever r
   const { server, a, b } = await pair(t);
   const eA = await a.ownership.claim('r1', new Date());
   await server.stop();
-  await waitFor(() => !a.redis.up && !b.redis.up, 5000, 'both to see Redis down');
+  await waitFor('both to see Redis down', () => !a.redis.up && !b.redis.up, { timeoutMs: 5000 });
   // The device moves to B while Redis is away (B's claim cannot reach Redis).
   await new Promise((r) => setTimeout(r, 5));
   await t.throwsAsync(b.ownership.claim('r1', new Date()));
@@ -175,7 +175,7 @@ test('after an outage the newer connection wins the re-registration, whichever r
   await server.start();
   const [device] = (await superseded) as [string];
   t.is(device, 'r1');
-  await waitFor(async () => (await b.ownership.lookup('r1').catch(() => undefined))?.replica === 'b', 10_000, 'B as owner');
+  await waitFor('B as owner', async () => (await b.ownership.lookup('r1').catch(() => undefined))?.replica === 'b', { timeoutMs: 10_000 });
   t.true((await b.ownership.lookup('r1'))!.epoch > eA);
   t.is(b.ownership.heldCount, 1);
 });

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fingerprintOfKeyBlob } from '../../src/inventory/identity.js';
 import { loadOrCreateHostKey } from '../../src/northbound/hostkey.js';
 import { CallHomeDevice, assertNcOk, ensureNetconfd, makeTempDir, requirePeers, runNcclient } from '../e2e/peers/index.js';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { ScriptedDevice } from '../helpers/ssh-device.js';
 
@@ -112,7 +113,7 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   const device = await CallHomeDevice.create({ name: 'cluster-onboard' });
   devices.push(device);
   device.persistent(a.host, a.g.callhomePort, { pauseMs: 300 });
-  await waitFor(async () => (await pendingOn(b)).some((p) => p.fingerprint === device.hostKeyFingerprint), 20_000, 'the device calling A pending on B');
+  await waitFor('the device calling A pending on B', async () => (await pendingOn(b)).some((p) => p.fingerprint === device.hostKeyFingerprint), { timeoutMs: 20_000 });
 
   // 2. Approved on B: the device calling A logs in there.
   const secret = device.password
@@ -120,12 +121,12 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
     : { username: device.username, privateKeyFile: writeSecret(dir, 'device-key', readFileSync(device.privateKeyFile, 'utf8')) };
   const approved = await post(b, `/api/pending/${encodeURIComponent(device.hostKeyFingerprint)}/approve`, { id: 'shared-1', credentials: secret });
   t.is(approved.status, 201, JSON.stringify(approved.body));
-  await waitFor(async () => (await deviceOn(a, 'shared-1')).state === 'connected', 20_000, 'the approved device logged in on A');
+  await waitFor('the approved device logged in on A', async () => (await deviceOn(a, 'shared-1')).state === 'connected', { timeoutMs: 20_000 });
   t.false((await pendingOn(a)).some((p) => p.fingerprint === device.hostKeyFingerprint), 'no longer pending on A');
 
   // 3. Its port from portRange is the same on both replicas, and listens on both.
-  const portA = await waitFor(async () => (await deviceOn(a, 'shared-1')).port, 10_000, 'a port on A');
-  const portB = await waitFor(async () => (await deviceOn(b, 'shared-1')).port, 10_000, 'a port on B');
+  const portA = await waitFor('a port on A', async () => (await deviceOn(a, 'shared-1')).port, { timeoutMs: 10_000 });
+  const portB = await waitFor('a port on B', async () => (await deviceOn(b, 'shared-1')).port, { timeoutMs: 10_000 });
   t.is(portA, portB);
   t.true(portA >= base && portA <= base + 11);
   t.true(await canConnect(a.host, portA));
@@ -134,7 +135,7 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   // 4. The device calling B logs in there too; a manager reaches it on B's per-device port.
   await device.stop();
   device.persistent(b.host, b.g.callhomePort, { pauseMs: 300 });
-  await waitFor(async () => (await deviceOn(b, 'shared-1')).state === 'connected', 20_000, 'the approved device logged in on B');
+  await waitFor('the approved device logged in on B', async () => (await deviceOn(b, 'shared-1')).state === 'connected', { timeoutMs: 20_000 });
   assertNcOk(await runNcclient({ host: b.host, port: portB, username: 'alice', password: userPassword, steps: [{ op: 'get-config', source: 'running' }, { op: 'close-session' }] }));
 
   // 5. A rejection on A holds on B: a stranger calling B is pending on A, rejected there, and
@@ -142,10 +143,10 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   const stranger = await CallHomeDevice.create({ name: 'cluster-stranger' });
   devices.push(stranger);
   stranger.persistent(b.host, b.g.callhomePort, { pauseMs: 300 });
-  await waitFor(async () => (await pendingOn(a)).some((p) => p.fingerprint === stranger.hostKeyFingerprint), 20_000, 'the stranger calling B pending on A');
+  await waitFor('the stranger calling B pending on A', async () => (await pendingOn(a)).some((p) => p.fingerprint === stranger.hostKeyFingerprint), { timeoutMs: 20_000 });
   t.is((await post(a, `/api/pending/${encodeURIComponent(stranger.hostKeyFingerprint)}`, undefined, 'DELETE')).status, 200);
   const refusedBefore = await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
-  await waitFor(async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) >= refusedBefore + 2, 20_000, 'the stranger to call B again');
+  await waitFor('the stranger to call B again', async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) >= refusedBefore + 2, { timeoutMs: 20_000 });
   t.false((await pendingOn(b)).some((p) => p.fingerprint === stranger.hostKeyFingerprint), 'rejected on A: not pending on B');
   t.false((await pendingOn(a)).some((p) => p.fingerprint === stranger.hostKeyFingerprint));
   await stranger.stop();
@@ -154,24 +155,24 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   const many = Array.from({ length: 6 }, () => new ScriptedDevice());
   scripted.push(...many);
   await Promise.all(many.map((d, i) => d.callHome(i % 2 ? a.g.callhomePort : b.g.callhomePort, i % 2 ? a.host : b.host)));
-  await waitFor(async () => (await pendingOn(a)).filter((p) => many.some((d) => d.fingerprint === p.fingerprint)).length === many.length, 20_000, 'six scripted devices pending');
+  await waitFor('six scripted devices pending', async () => (await pendingOn(a)).filter((p) => many.some((d) => d.fingerprint === p.fingerprint)).length === many.length, { timeoutMs: 20_000 });
   const results = await Promise.all(
     many.map((d, i) => post(i % 2 ? a : b, `/api/pending/${encodeURIComponent(d.fingerprint)}/approve`, { id: `burst-${i}`, credentials: { username: d.username, password: d.password } })),
   );
   t.deepEqual(results.map((r) => r.status), many.map(() => 201));
   const portsOf = async (r: typeof a) =>
     Object.fromEntries((await r.g.get<DeviceView[]>('/api/devices')).body.filter((d) => d.port !== null).map((d) => [d.id, d.port]));
-  const agreed = await waitFor(async () => {
+  const agreed = await waitFor('seven devices with the same ports on both replicas', async () => {
     const [pa, pb] = [await portsOf(a), await portsOf(b)];
     return Object.keys(pa).length === 7 && JSON.stringify(pa) === JSON.stringify(pb) ? pa : undefined;
-  }, 20_000, 'seven devices with the same ports on both replicas');
+  }, { timeoutMs: 20_000 });
   t.is(new Set(Object.values(agreed)).size, 7, 'no two devices share a port');
 
   // 7. Redis stopped: decisions are refused with a clear reason (503), reads and devices carry on.
   const outsider = new ScriptedDevice();
   scripted.push(outsider);
   await outsider.callHome(a.g.callhomePort, a.host);
-  await waitFor(async () => (await pendingOn(b)).some((p) => p.fingerprint === outsider.fingerprint), 20_000, 'the outsider pending');
+  await waitFor('the outsider pending', async () => (await pendingOn(b)).some((p) => p.fingerprint === outsider.fingerprint), { timeoutMs: 20_000 });
   await redis.stop();
   await a.g.waitForLog(/Redis unreachable/);
   const refused = await post(a, `/api/pending/${encodeURIComponent(outsider.fingerprint)}/approve`, { id: 'late-1', credentials: { username: 'admin', password: 'x' } });
@@ -183,21 +184,21 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   // 8. Redis back, empty: the replicas add back what they hold; nothing is lost.
   await redis.start();
   await a.g.waitForLog(/Redis lost the shared state/, 15_000);
-  await waitFor(async () => (await redis!.command('HLEN', 'chgw:approvals')) === ':7\r\n', 15_000, 'the seven approvals back in Redis');
+  await waitFor('the seven approvals back in Redis', async () => (await redis!.command('HLEN', 'chgw:approvals')) === ':7\r\n', { timeoutMs: 15_000 });
   t.deepEqual(await portsOf(a), agreed, 'the ports kept on A');
   t.deepEqual(await portsOf(b), agreed, 'the ports kept on B');
   t.is((await deviceOn(b, 'shared-1')).state, 'connected');
   assertNcOk(await runNcclient({ host: b.host, port: portB, username: 'alice', password: userPassword, steps: [{ op: 'get-config', source: 'running' }, { op: 'close-session' }] }));
   // Decisions are taken again, and reach the other replica.
   await outsider.callHome(b.g.callhomePort, b.host);
-  await waitFor(async () => (await pendingOn(a)).some((p) => p.fingerprint === outsider.fingerprint), 20_000, 'the outsider pending again');
+  await waitFor('the outsider pending again', async () => (await pendingOn(a)).some((p) => p.fingerprint === outsider.fingerprint), { timeoutMs: 20_000 });
   t.is((await post(a, `/api/pending/${encodeURIComponent(outsider.fingerprint)}/approve`, { id: 'late-1', credentials: { username: 'admin', password: 'x' } })).status, 201);
-  await waitFor(async () => (await b.g.get<DeviceView[]>('/api/devices')).body.some((d) => d.id === 'late-1'), 10_000, 'late-1 on B');
+  await waitFor('late-1 on B', async () => (await b.g.get<DeviceView[]>('/api/devices')).body.some((d) => d.id === 'late-1'), { timeoutMs: 10_000 });
   // 9. The device approved on B, rejected on A: B drops it and refuses it from then on.
   const refusedOnB = await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
   t.is((await post(a, `/api/pending/${encodeURIComponent(device.hostKeyFingerprint)}`, undefined, 'DELETE')).status, 200);
-  await waitFor(async () => (await b.g.get('/api/devices/shared-1')).status === 404, 10_000, 'shared-1 gone from B');
-  await waitFor(async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) > refusedOnB, 20_000, 'the device refused by B');
+  await waitFor('shared-1 gone from B', async () => (await b.g.get('/api/devices/shared-1')).status === 404, { timeoutMs: 10_000 });
+  await waitFor('the device refused by B', async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) > refusedOnB, { timeoutMs: 20_000 });
   t.false(await canConnect(b.host, portB), 'its port is closed on B');
   t.false((await pendingOn(b)).some((p) => p.fingerprint === device.hostKeyFingerprint), 'and not pending');
   await device.stop();

@@ -16,7 +16,7 @@ import { createLogger } from '../../src/log.js';
 import { ApprovalStore, type Approval } from '../../src/onboarding/approvals.js';
 import { requirePeers } from '../e2e/peers/index.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { waitFor } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 const test = requirePeers(anyTest);
 const silent = createLogger('silent');
@@ -71,20 +71,20 @@ test.serial('approvals and rejections: written once, seen by the other replica, 
 
   // The same id for another key replaces the first approval, on every replica.
   await writerA.write({ kind: 'approve', approval: approval(fp('B'), 'dev-1') });
-  await waitFor(() => b.store.approved.length === 1 && b.store.isApproved(fp('B')), 5000, 'dev-1 moved to the second key');
+  await waitFor('dev-1 moved to the second key', () => b.store.approved.length === 1 && b.store.isApproved(fp('B')), { timeoutMs: 5000 });
   t.false(b.store.isApproved(fp('A')));
 
   const writerB = b.state.bindApprovals(b.store);
   await writerB.write({ kind: 'reject', fingerprint: fp('B'), rejectedAt: new Date().toISOString() });
-  await waitFor(() => a.store.isRejected(fp('B')) && !a.store.isApproved(fp('B')), 5000, 'the rejection on A');
+  await waitFor('the rejection on A', () => a.store.isRejected(fp('B')) && !a.store.isApproved(fp('B')), { timeoutMs: 5000 });
   t.is(await redis.command('HLEN', STATE_KEYS.approvalIds), ':0\r\n', 'the id is free again');
   for (const c of ['C', 'D', 'E']) await writerB.write({ kind: 'reject', fingerprint: fp(c), rejectedAt: new Date().toISOString() });
-  await waitFor(() => a.store.rejectedCount === 3 && a.store.isRejected(fp('E')), 5000, 'three newest rejections');
+  await waitFor('three newest rejections', () => a.store.rejectedCount === 3 && a.store.isRejected(fp('E')), { timeoutMs: 5000 });
   t.false(a.store.isRejected(fp('B')), 'the oldest rejection went first');
 
   // An approval lifts a rejection.
   await writerA.write({ kind: 'approve', approval: approval(fp('C'), 'dev-3') });
-  await waitFor(() => b.store.isApproved(fp('C')) && !b.store.isRejected(fp('C')), 5000, 'C approved on B');
+  await waitFor('C approved on B', () => b.store.isApproved(fp('C')) && !b.store.isRejected(fp('C')), { timeoutMs: 5000 });
   await a.state.close();
   await b.state.close();
 });
@@ -100,26 +100,26 @@ test.serial('pending: an unknown key seen on either replica is listed on both, a
   pb.record(fp('P'), 'ssh-ed25519', '192.0.2.2');
   pa.recordCertificate(fp('Q'), 'CN=dev', 'CN=ca', '192.0.2.3');
   pa.record(fp('R'), 'ssh-ed25519', '192.0.2.4');
-  const both = await waitFor(async () => {
+  const both = await waitFor('two pending devices on B', async () => {
     const list = await pb.listAll();
     return list.length === 2 && list.find((p) => p.fingerprint === fp('P'))?.attempts === 2 ? list : undefined;
-  }, 5000, 'two pending devices on B');
+  }, { timeoutMs: 5000 });
   const p = both.find((e) => e.fingerprint === fp('P'))!;
   t.like(p, { keyType: 'ssh-ed25519', attempts: 2 });
   t.true(['192.0.2.1', '192.0.2.2'].includes(p.remoteAddress), 'the address of the latest attempt');
   t.like(await pb.find(fp('Q')), { keyType: 'x509', subject: 'CN=dev', issuer: 'CN=ca' });
   t.is(await pb.find(fp('R')), undefined);
   pb.forget(fp('Q'));
-  await waitFor(async () => (await pa.find(fp('Q'))) === undefined, 5000, 'Q forgotten everywhere');
+  await waitFor('Q forgotten everywhere', async () => (await pa.find(fp('Q'))) === undefined, { timeoutMs: 5000 });
 
   // Redis down: a lookup fails fast with the reason; the list is what this replica saw.
   await redis.stop();
-  await waitFor(() => !a.redis.up, 5000, 'A to see Redis down');
+  await waitFor('A to see Redis down', () => !a.redis.up, { timeoutMs: 5000 });
   const err = await t.throwsAsync(pa.find(fp('P')), { instanceOf: GatewayError });
   t.is((err as GatewayError).code, 'GW_ERR_CLUSTER_UNAVAILABLE');
   t.deepEqual((await pa.listAll()).map((p) => p.fingerprint).sort(), [fp('P'), fp('Q')].sort(), 'the local list (Q was seen here)');
   await redis.start();
-  await waitFor(() => a.redis.up && b.redis.up, 10_000, 'Redis back');
+  await waitFor('Redis back', () => a.redis.up && b.redis.up, { timeoutMs: 10_000 });
 });
 
 test.serial('ports: identical on both replicas, never one port for two devices under concurrent rounds, kept while Redis is down', async (t) => {
@@ -139,12 +139,12 @@ test.serial('ports: identical on both replicas, never one port for two devices u
   for (const port of onA.values()) t.true(port >= 41000 && port <= 41019);
 
   await redis.stop();
-  await waitFor(() => !a.redis.up, 5000, 'A to see Redis down');
+  await waitFor('A to see Redis down', () => !a.redis.up, { timeoutMs: 5000 });
   const offline = await pa.assign(inv(...ids, 'newcomer'));
   t.deepEqual(Object.fromEntries([...offline].filter(([id]) => id !== 'newcomer')), Object.fromEntries(onA), 'agreed ports kept');
   t.false(offline.has('newcomer'), 'no new port without Redis');
   await redis.start();
-  await waitFor(() => a.redis.up, 10_000, 'Redis back');
+  await waitFor('Redis back', () => a.redis.up, { timeoutMs: 10_000 });
   const back = await pa.assign(inv(...ids, 'newcomer'));
   t.true(back.has('newcomer'));
 });
@@ -162,18 +162,18 @@ test.serial('Redis restarted empty: the replicas add back what they hold and re-
   await writer.write({ kind: 'approve', approval: approval(fp('A'), 'kept1') });
   await writer.write({ kind: 'reject', fingerprint: fp('X'), rejectedAt: new Date().toISOString() });
   const ports = await pa.assign(inv('kept1', 'kept2'));
-  await waitFor(() => b.store.isApproved(fp('A')) && b.store.isRejected(fp('X')), 5000, 'B in step');
+  await waitFor('B in step', () => b.store.isApproved(fp('A')) && b.store.isRejected(fp('X')), { timeoutMs: 5000 });
 
   await redis.stop();
-  await waitFor(() => !a.redis.up && !b.redis.up, 5000, 'both to see Redis down');
+  await waitFor('both to see Redis down', () => !a.redis.up && !b.redis.up, { timeoutMs: 5000 });
   const refused = await t.throwsAsync(writer.write({ kind: 'approve', approval: approval(fp('B'), 'later') }), { instanceOf: GatewayError });
   t.regex(refused!.message, /^approval not recorded: the cluster's Redis is unreachable$/);
   t.true(a.store.isApproved(fp('A')), 'the copy serves reads meanwhile');
 
   await redis.start(); // empty: no persistence
-  await waitFor(async () => (await redis.command('HEXISTS', STATE_KEYS.approvals, fp('A'))) === ':1\r\n', 10_000, 'the approval back in Redis');
-  await waitFor(async () => (await redis.command('ZSCORE', STATE_KEYS.rejected, fp('X'))).startsWith('$'), 10_000, 'the rejection back in Redis');
-  await waitFor(async () => (await redis.command('HLEN', STATE_KEYS.ports)) === ':2\r\n', 10_000, 'the ports back in Redis');
+  await waitFor('the approval back in Redis', async () => (await redis.command('HEXISTS', STATE_KEYS.approvals, fp('A'))) === ':1\r\n', { timeoutMs: 10_000 });
+  await waitFor('the rejection back in Redis', async () => (await redis.command('ZSCORE', STATE_KEYS.rejected, fp('X'))).startsWith('$'), { timeoutMs: 10_000 });
+  await waitFor('the ports back in Redis', async () => (await redis.command('HLEN', STATE_KEYS.ports)) === ':2\r\n', { timeoutMs: 10_000 });
   t.true(b.store.isApproved(fp('A')) && b.store.isRejected(fp('X')), 'nothing lost on B');
   t.deepEqual(Object.fromEntries(await b.state.bindPorts([42000, 42009]).assign(inv('kept1', 'kept2'))), Object.fromEntries(ports), 'the same ports');
   await a.state.close();

@@ -15,6 +15,7 @@ import YAML from 'yaml';
 import { findRenderer, parseObjects, repoRoot, type K8sObject } from './helpers/k8s.js';
 import { expositionMetricNames, unknownMetricUses, type MetricUse } from './helpers/metric-names.js';
 import { podViews } from './helpers/pod.js';
+import { freePort, waitFor } from '../helpers/wait.js';
 import { logProblems } from '../helpers/log-schema.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -32,17 +33,6 @@ function npmEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function get(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { timeout: 2000 }, (res) => {
@@ -56,21 +46,21 @@ function get(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-async function waitFor(url: string, status: number, child: ChildProcess, ms: number, output: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
+/** Waits until `url` answers `status`; fails at once if the gateway exits. */
+async function waitForStatus(url: string, status: number, child: ChildProcess, ms: number, output: () => string): Promise<void> {
   let last = 'no answer';
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} before ${url} answered ${status}:\n${output()}`);
-    try {
-      const res = await get(url);
-      if (res.status === status) return;
-      last = `${res.status}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not answer ${status} within ${ms} ms (last: ${last}):\n${output()}`);
+  await waitFor(
+    `${url} to answer ${status}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} before ${url} answered ${status}:\n${output()}`);
+      const res = await get(url).catch((err: Error) => ({ status: 0, body: err.message }));
+      last = res.status ? `${res.status}` : res.body;
+      return res.status === status;
+    },
+    { timeoutMs: ms, intervalMs: 200 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message} (last: ${last}):\n${output()}`);
+  });
 }
 
 function runHealthcheck(env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
@@ -262,8 +252,8 @@ if (!cliBuilt) {
     const out = () => output.slice(-4000);
     try {
       const base = `http://127.0.0.1:${httpPort}`;
-      await waitFor(`${base}/healthz`, 200, child, 20_000, out);
-      await waitFor(`${base}/readyz`, 200, child, 20_000, out);
+      await waitForStatus(`${base}/healthz`, 200, child, 20_000, out);
+      await waitForStatus(`${base}/readyz`, 200, child, 20_000, out);
       t.is(await runHealthcheck({ PATH: process.env.PATH, CHGW_HTTP_PORT: String(httpPort), CHGW_HTTP_HOST: '127.0.0.1' }, dir), 0);
       // One identity for every replica: the host key and the TLS client certificate are the
       // identity Secret's files, loaded, never generated per pod.

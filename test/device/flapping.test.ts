@@ -33,7 +33,9 @@ test('a connection that outlives the window ends the streak; so does staying awa
     flaps.connected('d', now);
     flaps.disconnected('d', 'ssh', now, closed, (now += 1_000));
   };
-  short(), short(), short();
+  short();
+  short();
+  short();
   t.truthy(flaps.view('d', now));
   t.falsy(flaps.view('d', now + 61_000), 'away for over a minute: no longer shown as flapping');
   flaps.connected('d', now);

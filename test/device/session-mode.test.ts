@@ -2,8 +2,9 @@
 // ssh2 devices: the paths that need a device to misbehave on cue).
 import test from 'ava';
 import type { Socket } from 'node:net';
-import { startGateway, waitFor } from '../helpers/gateway.js';
-import { NETCONF_HELLO, ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
+import { deviceConnected, withGateway } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
+import { NETCONF_HELLO, ScriptedDevice } from '../helpers/ssh-device.js';
 
 const USERS = 'users:\n  - name: alice\n    password: alice-pw\n    devices: ["*"]\n';
 type View = { state: string; sessionMode: string | null; sessionModeReason: string | null; reconnects: number };
@@ -20,22 +21,15 @@ test('a device that hangs up when the probe session ends gets the single mode fr
       if (perConnection[perConnection.length - 1] === 2) ch.once('close', () => socket?.destroy());
     },
   });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), users: USERS });
-  t.teardown(async () => {
-    device.close();
-    await gw.close();
-  });
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], connect: [], users: USERS });
   const view = async () => (await gw.get<View>('/api/devices/edge-1')).body;
   perConnection.push(0);
   socket = await device.callHome(gw.callhomePort);
-  await waitFor(async () => (await view()).sessionMode === 'multiple', 10_000, 'first connection');
-  await waitFor(async () => (await view()).state === 'disconnected', 10_000, 'the device to hang up after the probe');
+  await waitFor('first connection', async () => (await view()).sessionMode === 'multiple', { timeoutMs: 10_000 });
+  await waitFor('the device to hang up after the probe', async () => (await view()).state === 'disconnected', { timeoutMs: 10_000 });
   perConnection.push(0);
   socket = await device.callHome(gw.callhomePort);
-  const v = await waitFor(async () => {
-    const x = await view();
-    return x.state === 'connected' ? x : undefined;
-  }, 10_000, 'second connection');
+  const v = await deviceConnected<View>(gw, 'edge-1');
   t.is(v.sessionMode, 'single');
   t.regex(v.sessionModeReason ?? '', /ended its connection \d+ ms after a second NETCONF session ended/);
   t.is(v.reconnects, 1);
@@ -50,15 +44,11 @@ test('a device that accepted the probe is not probed again when it calls back', 
       ch.write(NETCONF_HELLO);
     },
   });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), users: USERS });
-  t.teardown(async () => {
-    device.close();
-    await gw.close();
-  });
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], connect: [], users: USERS });
   for (let i = 0; i < 2; i++) {
     perConnection.push(0);
     await device.callHome(gw.callhomePort);
-    await waitFor(async () => (await gw.get<View>('/api/devices/edge-1')).body.reconnects === i && gw.gateway.registry.get('edge-1')?.sessionMode.mode === 'multiple', 10_000, `connection ${i + 1}`);
+    await waitFor(`connection ${i + 1}`, async () => (await gw.get<View>('/api/devices/edge-1')).body.reconnects === i && gw.gateway.registry.get('edge-1')?.sessionMode.mode === 'multiple', { timeoutMs: 10_000 });
   }
   const v = (await gw.get<View>('/api/devices/edge-1')).body;
   t.deepEqual(perConnection, [2, 1]);

@@ -3,7 +3,9 @@
 import anyTest from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   CAP_BASE_10,
   CAP_BASE_11,
@@ -83,10 +85,10 @@ test.before(async () => {
   gw = await startGateway({ inventory: inventory(), users: USERS() });
   edge1.persistent('127.0.0.1', gw.callhomePort, { pauseMs: 300 });
   edge2.callHome('127.0.0.1', gw.callhomePort);
-  await waitFor(async () => {
+  await waitFor('edge-1 and edge-2 to connect', async () => {
     const list = (await gw.get<DeviceView[]>('/api/devices')).body;
     return list.filter((d) => d.state === 'connected').length === 2;
-  }, 20_000, 'edge-1 and edge-2 to connect');
+  }, { timeoutMs: 20_000 });
 });
 
 test.after.always(async () => {
@@ -242,12 +244,12 @@ test.serial('the device hanging up mid-session closes the client session; a pers
   await sleeping;
   const started = Date.now();
   edge1.kill();
-  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'disconnected', 10_000, 'edge-1 disconnected');
-  await waitFor(async () => (await gw.metric('callhome_client_sessions_active')) === 0, 10_000, 'the client session to close');
+  await waitFor('edge-1 disconnected', async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'disconnected', { timeoutMs: 10_000 });
+  await waitFor('the client session to close', async () => (await gw.metric('callhome_client_sessions_active')) === 0, { timeoutMs: 10_000 });
   t.log(`client session closed ${Date.now() - started} ms after the device was killed`);
   const r = await nc;
   t.false(r.steps[2]?.ok ?? false, describeNcResult(r));
-  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/edge-1')).body.state === 'connected', 20_000, 'edge-1 to call home again');
+  await deviceConnected(gw, 'edge-1', 20_000);
   t.true((await gw.metric('callhome_device_disconnects_total{reason="device_closed"}')) >= 1);
 });
 

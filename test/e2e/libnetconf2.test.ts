@@ -7,7 +7,9 @@ import { X509Certificate } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { issueDeviceFiles } from '../../src/tls/certs.js';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   Lnc2Device,
   assertNcOk,
@@ -78,7 +80,7 @@ test.before(async () => {
     start('lnc2-wrong', { auth: ['password', 'keyboard-interactive'], kbdReprompt: true }),
     start('lnc2-flap', { auth: ['password'], dropAfterMs: 300 }),
   ]);
-  await waitFor(async () => (await view('lnc2-main')).state === 'connected', 20_000, 'lnc2-main to connect');
+  await deviceConnected(gw, 'lnc2-main', 20_000);
 });
 
 test.after.always(async () => {
@@ -137,8 +139,8 @@ test('libnetconf2 managers: two one after the other, then two at the same time, 
 });
 
 test('publickey-only and keyboard-interactive-only devices log in; a manager works through the latter', async (t) => {
-  await waitFor(async () => (await view('lnc2-key')).state === 'connected', 20_000, 'lnc2-key to connect');
-  await waitFor(async () => (await view('lnc2-kbd')).state === 'connected', 20_000, 'lnc2-kbd to connect');
+  await deviceConnected(gw, 'lnc2-key', 20_000);
+  await deviceConnected(gw, 'lnc2-kbd', 20_000);
   const kbd = devices.get('lnc2-kbd')!;
   t.deepEqual(kbd.authAttempts().get(1), [['keyboard-interactive', 'ok']]);
   // libssh asks its callback once for the key offer and once for the signature.
@@ -152,7 +154,7 @@ test('publickey-only and keyboard-interactive-only devices log in; a manager wor
 
 test('a wrong password is auth_failed once per call-home attempt: each method tried once, a repeated prompt not answered', async (t) => {
   const device = devices.get('lnc2-wrong')!;
-  await waitFor(() => device.connects >= 4, 30_000, 'four attempts of lnc2-wrong');
+  await waitFor('four attempts of lnc2-wrong', () => device.connects >= 4, { timeoutMs: 30_000 });
   await device.stop();
   await sleep(500);
   const attempts = device.authAttempts();
@@ -171,17 +173,17 @@ test('a wrong password is auth_failed once per call-home attempt: each method tr
 });
 
 test('a device whose connection ends within seconds of login, again and again, is flapping and counted', async (t) => {
-  const v = await waitFor(async () => {
+  const v = await waitFor('lnc2-flap to be flapping', async () => {
     const x = await view('lnc2-flap');
     return x.state === 'flapping' ? x : undefined;
-  }, 30_000, 'lnc2-flap to be flapping');
+  }, { timeoutMs: 30_000 });
   t.true(v.flapping!.shortConnections >= 3);
   // libnetconf2 dials again at once: the new connection may replace the old one before its close is seen.
   t.regex(v.flapping!.lastReason, /^GW_ERR_(DEVICE_CLOSED|REPLACED)$/);
   t.true((await gw.metric('callhome_device_flaps_total{transport="ssh"}')) >= 1);
   t.is(await gw.metric('callhome_device_flaps_total{transport="tls"}'), 0);
   await gw.waitForLog(/"device":"lnc2-flap".*device is flapping/);
-  await waitFor(async () => (await gw.get<{ lastError: { reason: string } | null }>('/api/devices/lnc2-flap')).body.lastError?.reason === 'flapping', 10_000, 'lastError flapping');
+  await waitFor('lastError flapping', async () => (await gw.get<{ lastError: { reason: string } | null }>('/api/devices/lnc2-flap')).body.lastError?.reason === 'flapping', { timeoutMs: 10_000 });
   t.is((await view('lnc2-main')).flapping, null);
 });
 
@@ -193,10 +195,7 @@ test('libnetconf2 calls home over TLS too: its one session is held and lent to o
   t.true(await gw.gateway.reloadInventory());
   const fingerprint = new X509Certificate(readFileSync(gatewayCert)).fingerprint256;
   devices.set('lnc2-tls', await Lnc2Device.start({ gatewayPort: gw.gateway.addresses().callhomeTls, tls: { cert: files.cert, key: files.key, gatewayCert, gatewayFingerprint: fingerprint, ca: files.ca } }));
-  const v = await waitFor(async () => {
-    const x = await view('lnc2-tls');
-    return x.state === 'connected' ? x : undefined;
-  }, 20_000, 'lnc2-tls to connect');
+  const v = await deviceConnected<View>(gw, 'lnc2-tls', 20_000);
   t.is(v.transport, 'tls');
   t.is(v.sessionMode, 'single');
   const first = await runNcclient({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@lnc2-tls', password: 'alice-pw', steps: [{ op: 'get-config', source: 'running' }], end: 'close-session' });

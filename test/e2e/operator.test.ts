@@ -5,7 +5,9 @@ import anyTest from 'ava';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { runSessions } from '../../src/cli/sessions.js';
 import { runDevices } from '../../src/cli/devices.js';
 import type { ClientSessionView } from '../../src/northbound/sessions.js';
@@ -66,7 +68,7 @@ test.before(async () => {
   edge.persistent('127.0.0.1', gw.callhomePort);
   single.persistent('127.0.0.1', gw.callhomePort);
   for (const id of ['edge-1', 'single-1']) {
-    await waitFor(async () => (await gw.get<{ state: string }>(`/api/devices/${id}`)).body.state === 'connected', 20_000, `${id} to connect`);
+    await deviceConnected(gw, id, 20_000);
   }
 });
 
@@ -102,13 +104,13 @@ async function whileConnected(j: NcJob, user: string, device: string): Promise<{
   const up = new Promise<void>((r) => (connected = r));
   const result = runNcclient({ ...j, onEvent: (e) => e.type === 'connected' && connected() });
   await up;
-  const session = await waitFor(async () => (await sessions()).find((s) => s.user === user && s.device === device), 10_000, `${user}'s session in /api/sessions`);
+  const session = await waitFor(`${user}'s session in /api/sessions`, async () => (await sessions()).find((s) => s.user === user && s.device === device), { timeoutMs: 10_000 });
   return { result, session };
 }
 
 test.serial('ncclient sees its session in /api/sessions; an operator ends it (CLI, audited) and ncclient sees the session end', async (t) => {
   const { result, session } = await whileConnected(job('alice@edge-1', { steps: [{ op: 'get-config', source: 'running' }, { op: 'sleep', seconds: 6 }, { op: 'get-config', source: 'running' }], processTimeoutMs: 40_000 }), 'alice', 'edge-1');
-  await waitFor(async () => (await sessions()).find((s) => s.id === session.id && s.rpcs >= 1), 10_000, 'the first RPC to be counted');
+  await waitFor('the first RPC to be counted', async () => (await sessions()).find((s) => s.id === session.id && s.rpcs >= 1), { timeoutMs: 10_000 });
   const s = (await sessions()).find((x) => x.id === session.id)!;
   t.like(s, { user: 'alice', device: 'edge-1', access: 'read-write', kind: 'channel', denied: 0 });
   t.regex(s.remoteAddress, /^127\.0\.0\.1:\d+$/);
@@ -130,7 +132,7 @@ test.serial('ncclient sees its session in /api/sessions; an operator ends it (CL
   t.true(r.steps[0]!.ok);
   t.false(r.ok, 'the session ended under ncclient');
   t.true(r.steps.length < 3 || !r.steps[2]!.ok);
-  await waitFor(async () => !(await sessions()).some((x) => x.id === session.id), 5_000, 'the session to leave the list');
+  await waitFor('the session to leave the list', async () => !(await sessions()).some((x) => x.id === session.id), { timeoutMs: 5_000 });
   t.is(await gw.metric('callhome_device_client_sessions{device="edge-1"}'), 0);
   const records = audit().filter((a) => a.event === 'admin' && a.target === session.id);
   t.like(records[0], { action: 'session-kill', actor: 'none', result: 'unauthorized' });
@@ -149,8 +151,8 @@ test.serial('OpenSSH: a session an operator ends gets the one-line reason on its
   ssh.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const exited = new Promise<number | null>((resolve) => ssh.once('exit', (code) => resolve(code)));
   ssh.stdin.write(HELLO_BASE10 + EOM); // stdin stays open: the session lasts until it is ended
-  await waitFor(() => stdout.includes(EOM), 10_000, 'the device hello');
-  const session = await waitFor(async () => (await sessions()).find((s) => s.user === 'bob' && s.device === 'edge-1'), 10_000, "bob's session");
+  await waitFor('the device hello', () => stdout.includes(EOM), { timeoutMs: 10_000 });
+  const session = await waitFor("bob's session", async () => (await sessions()).find((s) => s.user === 'bob' && s.device === 'edge-1'), { timeoutMs: 10_000 });
   t.is(session.access, 'read-only');
   const res = await fetch(`${api}/api/sessions/${session.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } });
   t.is(res.status, 200);
@@ -162,10 +164,10 @@ test.serial('OpenSSH: a session an operator ends gets the one-line reason on its
 test.serial('a device whose login fails shows lastError auth_failed in the API and in `devices list`', async (t) => {
   t.is((await gw.get<{ lastError: unknown }>('/api/devices/bad-1')).body.lastError, null);
   const attempt = bad.callHome('127.0.0.1', gw.callhomePort);
-  const d = await waitFor(async () => {
+  const d = await waitFor('bad-1 to fail', async () => {
     const body = (await gw.get<{ lastError: { reason: string; at: string; message: string } | null; state: string }>('/api/devices/bad-1')).body;
     return body.lastError ? body : undefined;
-  }, 20_000, 'bad-1 to fail');
+  }, { timeoutMs: 20_000 });
   await attempt.exited;
   t.is(d.state, 'disconnected');
   t.is(d.lastError!.reason, 'auth_failed');
@@ -253,10 +255,10 @@ test.serial('POST /api/devices/{id}/disconnect drops the device (CLI); its clien
   const cli = capture();
   t.is(await runDevices(['disconnect', 'edge-1', '--api', api, '--token', TOKEN], cli), 0);
   t.regex(cli.text(), /disconnected edge-1/);
-  const d = await waitFor(async () => {
+  const d = await waitFor('edge-1 to call home again', async () => {
     const body = (await gw.get<{ state: string; reconnects: number; lastDisconnects: { reason: string }[] }>('/api/devices/edge-1')).body;
     return body.state === 'connected' && body.reconnects > before ? body : undefined;
-  }, 20_000, 'edge-1 to call home again');
+  }, { timeoutMs: 20_000 });
   t.is(d.lastDisconnects[0]!.reason, 'GW_ERR_OPERATOR');
   t.like(audit().filter((a) => a.event === 'admin' && a.action === 'device-disconnect').pop(), { target: 'edge-1', actor: 'admin-token', result: 'ok' });
   t.is((await fetch(`${api}/api/devices/nope/disconnect`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } })).status, 404);

@@ -3,7 +3,8 @@
 // as it does for TLS devices. Real peers: sshd -i + netconfd, ncclient, OpenSSH.
 import anyTest from 'ava';
 import path from 'node:path';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
 import { CAP_BASE_11, CallHomeDevice, assertNcOk, ensureNetconfd, generateKeyPair, makeTempDir, requirePeers, runNcclient, runOpenSshNetconf, type NcJob } from './peers/index.js';
 
 const test = requirePeers(anyTest);
@@ -26,8 +27,8 @@ test.before(async () => {
   });
   device.callHome('127.0.0.1', gw.callhomePort);
   oneChannel.callHome('127.0.0.1', gw.callhomePort);
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/single-1')).body.state === 'connected', 20_000, 'single-1 to connect');
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/one-channel')).body.state === 'connected', 20_000, 'one-channel to connect');
+  await deviceConnected(gw, 'single-1', 20_000);
+  await deviceConnected(gw, 'one-channel', 20_000);
 });
 
 test.after.always(async () => {

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { FrameScanner, type Framing } from '../../src/netconf/framing.js';
 import { issueCertificate } from '../../src/tls/certs.js';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   BIN,
   CAP_BASE_11,
@@ -132,10 +133,10 @@ test.before(async () => {
     },
   });
   await Promise.all([device('tls-ca'), device('tls-sn'), device('tls-pin'), device('tls-nocc', { clientCa: false }), device('tls-base10')]);
-  await waitFor(async () => {
+  await waitFor('the TLS devices to connect', async () => {
     const list = (await gw.get<DeviceView[]>('/api/devices')).body;
     return ['tls-ca', 'tls-sn', 'tls-pin', 'tls-nocc', 'tls-base10'].every((id) => list.find((d) => d.id === id)?.state === 'connected');
-  }, 20_000, 'the TLS devices to connect').catch((err) => {
+  }, { timeoutMs: 20_000 }).catch((err) => {
     throw new Error(`${(err as Error).message}; gateway log:\n${gw.logs.filter((l) => /refused|tls|TLS/.test(l)).slice(-10).join('\n')}\nsocat: ${devices.map((d) => d.socatLog).join('\n')}`);
   });
 });
@@ -350,14 +351,14 @@ test.serial('a device offering only TLS 1.2 suites without forward secrecy or AE
   const before = await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}');
   certs['tls-weak'] = certs['tls-ca']!;
   const c = await device('tls-weak', { serverOptions: ['cipher=AES128-SHA256', 'openssl-max-proto-version=TLS1.2'] });
-  await waitFor(async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) > before, 15_000, 'the weak handshake to fail');
+  await waitFor('the weak handshake to fail', async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) > before, { timeoutMs: 15_000 });
   t.truthy(gw.logs.find((l) => /call-home connection refused: TLS handshake failed/.test(l)));
   t.is((await gw.get<DeviceView>('/api/devices/tls-ca')).body.state, 'connected', 'the device with the same certificate stays connected');
   await c.stop();
 });
 
 test.serial('NETCONF-level keepalives are answered on idle held sessions', async (t) => {
-  await waitFor(async () => (await gw.metric('callhome_held_session_keepalives_total{transport="tls",result="answered"}')) > 0, 10_000, 'a keepalive answer');
+  await waitFor('a keepalive answer', async () => (await gw.metric('callhome_held_session_keepalives_total{transport="tls",result="answered"}')) > 0, { timeoutMs: 10_000 });
   // Figures for the record: TLS accept → device identified and hello done; RPCs through held sessions.
   const hs = [await gw.metric('callhome_handshake_duration_seconds_sum{transport="tls"}'), await gw.metric('callhome_handshake_duration_seconds_count{transport="tls"}')];
   const rpcs = [await gw.metric('callhome_rpc_duration_seconds_sum{operation="get-config"}'), await gw.metric('callhome_rpc_duration_seconds_count{operation="get-config"}')];
@@ -386,7 +387,7 @@ test.serial('a device that goes away ends the lent manager session with a reason
   await byDevice['tls-pin']!.stop();
   const r = await nc;
   t.false(r.ok, 'the manager notices');
-  await waitFor(async () => (await gw.get<DeviceView>('/api/devices/tls-pin')).body.state === 'disconnected', 10_000, 'tls-pin to show disconnected');
+  await waitFor('tls-pin to show disconnected', async () => (await gw.get<DeviceView>('/api/devices/tls-pin')).body.state === 'disconnected', { timeoutMs: 10_000 });
   t.truthy(gw.logs.find((l) => /"device":"tls-pin".*client session on held device session ended: device closed the connection/.test(l)));
   t.is((await gw.get<DeviceView>('/api/devices/tls-ca')).body.state, 'connected', 'other devices are untouched');
 });

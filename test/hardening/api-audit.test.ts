@@ -7,8 +7,10 @@ import path from 'node:path';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ServerChannel } from 'ssh2';
-import { startGateway, waitFor } from '../helpers/gateway.js';
-import { NETCONF_HELLO, ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
+import { startGateway } from '../helpers/gateway.js';
+import { callHomeConnected, managerSession, withGateway } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
+import { NETCONF_HELLO, ScriptedDevice } from '../helpers/ssh-device.js';
 import { CLIENT_HELLO_11, chunked, connectManager, openNetconf } from '../helpers/ssh-manager.js';
 
 const USERS = 'users:\n  - name: alice\n    password: alice-pw\n    devices: ["*"]\n';
@@ -60,7 +62,7 @@ test('API: approving with an inline password stores it but never answers it', as
     await gw.close();
   });
   await stranger.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<unknown[]>('/api/pending')).body.length === 1, 10_000, 'pending');
+  await waitFor('pending', async () => (await gw.get<unknown[]>('/api/pending')).body.length === 1, { timeoutMs: 10_000 });
   const res = await fetch(`http://127.0.0.1:${gw.httpPort}/api/pending/${encodeURIComponent(stranger.fingerprint)}/approve`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${TOKEN}` },
@@ -70,8 +72,7 @@ test('API: approving with an inline password stores it but never answers it', as
   t.is(res.status, 201, text);
   t.false(text.includes('inline-device-secret-42'));
   t.regex(text, /"password": "\(set\)"/);
-  await stranger.callHome(gw.callhomePort);
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/inline-1')).body.state === 'connected', 10_000, 'approved device connected');
+  await callHomeConnected(gw, stranger, 'inline-1');
   t.false(gw.logs.join('\n').includes('inline-device-secret-42'));
   const stored = path.join(gw.config.stateDir, 'approvals.json');
   t.true(readFileSync(stored, 'utf8').includes('inline-1'));
@@ -79,15 +80,9 @@ test('API: approving with an inline password stores it but never answers it', as
 
 test('audit: session start/end and one record per RPC with its result or rpc-error tag; no payloads', async (t) => {
   const device = new ScriptedDevice({ onNetconf: replying() });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device }]), users: USERS });
-  t.teardown(async () => {
-    device.close();
-    await gw.close();
-  });
-  await device.callHome(gw.callhomePort);
-  await waitFor(() => gw.gateway.registry.get('edge-1'), 10_000, 'connected');
-  const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
-  const s = await openNetconf(client);
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], users: USERS });
+  const s = await managerSession(t, gw, 'alice@edge-1', { password: 'alice-pw' });
+  const { client } = s;
   await s.waitFor(']]>]]>');
   s.channel.write(CLIENT_HELLO_11 + chunked('<rpc message-id="11" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get-config><source><running/></source></get-config></rpc>'));
   await s.waitFor('message-id="11"');
@@ -95,7 +90,7 @@ test('audit: session start/end and one record per RPC with its result or rpc-err
   await s.waitFor('lock-denied');
   client.end();
   const file = gw.config.audit.file;
-  await waitFor(() => /session-end/.test(readFileSync(file, 'utf8')), 10_000, 'session-end record');
+  await waitFor('session-end record', () => /session-end/.test(readFileSync(file, 'utf8')), { timeoutMs: 10_000 });
   const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const [start, ok, err, end] = records;
   t.like(start, { event: 'session-start', user: 'alice', device: 'edge-1' });
@@ -111,18 +106,8 @@ test('audit: session start/end and one record per RPC with its result or rpc-err
 test('session cap per user refuses the next session with rejected_limit; device ceiling refuses the next device', async (t) => {
   const d1 = new ScriptedDevice({ onNetconf: replying() });
   const d2 = new ScriptedDevice();
-  const gw = await startGateway({
-    inventory: inventoryFor([{ id: 'edge-1', device: d1 }, { id: 'edge-2', device: d2 }]),
-    users: USERS,
-    env: { CHGW_NORTHBOUND_MAXSESSIONSPERUSER: '1', CHGW_LIMITS_MAXDEVICES: '1' },
-  });
-  t.teardown(async () => {
-    d1.close();
-    d2.close();
-    await gw.close();
-  });
-  await d1.callHome(gw.callhomePort);
-  await waitFor(() => gw.gateway.registry.get('edge-1'), 10_000, 'edge-1 connected');
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device: d1 }, { id: 'edge-2', device: d2 }], connect: ['edge-1'], users: USERS,
+    env: { CHGW_NORTHBOUND_MAXSESSIONSPERUSER: '1', CHGW_LIMITS_MAXDEVICES: '1' } });
   await d2.callHome(gw.callhomePort);
   await gw.waitForLog(/device ceiling reached \(1 connected, limits.maxDevices\): refusing edge-2/);
   t.is(await gw.metric('callhome_connections_total{transport="ssh",result="rejected_limit"}'), 1);
@@ -164,10 +149,11 @@ test('northbound: a source that keeps failing to log in is blocked at accept, wi
     env: { CHGW_NORTHBOUND_FAILUREBACKOFF_AFTER: '2', CHGW_NORTHBOUND_FAILUREBACKOFF_BASESECONDS: '30' },
   });
   t.teardown(() => gw.close());
+  const idle = await gw.metric('callhome_open_sockets');
   for (let i = 0; i < 2; i++) {
     await t.throwsAsync(connectManager(gw.northboundPort, 'alice@x', { password: 'wrong' }), { message: /authentication methods failed/ });
   }
-  await new Promise((r) => setTimeout(r, 200)); // the failed connections have closed
+  await waitFor('the failed connections to close', async () => (await gw.metric('callhome_open_sockets')) <= idle);
   const blocked = await connectManager(gw.northboundPort, 'alice@x', { password: 'alice-pw' }).then(
     () => 'connected',
     (e: Error) => e.message,
@@ -178,12 +164,13 @@ test('northbound: a source that keeps failing to log in is blocked at accept, wi
 
 test('closing the gateway does not wait for silent, never-authenticated connections', async (t) => {
   const gw = await startGateway({ users: USERS });
+  const idle = await gw.metric('callhome_open_sockets');
   const sockets = await Promise.all(
     [gw.northboundPort, gw.northboundPort, gw.callhomePort, gw.callhomePort].map(
       (port) => new Promise<net.Socket>((resolve) => { const s = net.connect(port, '127.0.0.1', () => resolve(s)); s.on('error', () => {}); }),
     ),
   );
-  await new Promise((r) => setTimeout(r, 200));
+  await waitFor('the gateway to hold the four connections', async () => (await gw.metric('callhome_open_sockets')) >= idle + 4);
   const started = Date.now();
   await gw.close();
   const ms = Date.now() - started;

@@ -6,8 +6,9 @@
 // client's window, followed at once by the device closing, still reaches a slow client whole.
 import test from 'ava';
 import type { ServerChannel } from 'ssh2';
-import { startGateway, waitFor } from '../helpers/gateway.js';
-import { NETCONF_HELLO, ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
+import { managerSession, withGateway } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
+import { NETCONF_HELLO, ScriptedDevice } from '../helpers/ssh-device.js';
 import { CLIENT_HELLO_11, connectManager, openNetconf } from '../helpers/ssh-manager.js';
 
 const USERS = 'users:\n  - name: alice\n    password: alice-pw\n    devices: ["*"]\n';
@@ -42,13 +43,7 @@ test('a device overrunning the channel window is cut; the gateway does not buffe
       setTimeout(blast, 200);
     },
   });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, sessions: 'multiple' }]), users: USERS });
-  t.teardown(async () => {
-    device.close();
-    await gw.close();
-  });
-  await device.callHome(gw.callhomePort);
-  await waitFor(() => gw.gateway.registry.get('edge-1'), 10_000, 'device connected');
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device, sessions: 'multiple' }], users: USERS });
   // Heap and Buffer memory (what buffering the excess would grow), not RSS, which also
   // moves with the allocator's and the crypto layer's own churn.
   const held = () => {
@@ -59,13 +54,13 @@ test('a device overrunning the channel window is cut; the gateway does not buffe
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, held())), 10);
 
-  const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
-  const s = await openNetconf(client);
+  const s = await managerSession(t, gw, 'alice@edge-1', { password: 'alice-pw' });
+  const { client } = s;
   s.channel.write(CLIENT_HELLO_11);
   s.channel.pause(); // a client that reads nothing: the gateway stops granting the device window
   await gw.waitForLog(/beyond the channel window/, 20_000);
   const sentAtTrip = sent;
-  await waitFor(() => !gw.gateway.registry.get('edge-1'), 10_000, 'device cut');
+  await waitFor('device cut', () => !gw.gateway.registry.get('edge-1'), { timeoutMs: 10_000 });
   await new Promise((r) => setTimeout(r, 300));
   clearInterval(sampler);
   client.end();
@@ -92,15 +87,9 @@ test('a large reply followed at once by the device closing reaches a slow client
       });
     },
   });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, sessions: 'multiple' }]), users: USERS });
-  t.teardown(async () => {
-    device.close();
-    await gw.close();
-  });
-  await device.callHome(gw.callhomePort);
-  await waitFor(() => gw.gateway.registry.get('edge-1'), 10_000, 'device connected');
-  const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
-  const s = await openNetconf(client);
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device, sessions: 'multiple' }], users: USERS });
+  const s = await managerSession(t, gw, 'alice@edge-1', { password: 'alice-pw' });
+  const { client } = s;
   s.channel.write('<?xml version="1.0"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability></capabilities></hello>]]>]]>');
   s.channel.write('<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get/></rpc>]]>]]>');
   // A slow reader: take the data in small bites with pauses well past the 2 s drain time.
@@ -137,15 +126,9 @@ test('a client overrunning the channel window is cut; its device connection and 
       if (++sessions === 2) ch.pause(); // a device that reads nothing from this client
     },
   });
-  const gw = await startGateway({ inventory: inventoryFor([{ id: 'edge-1', device, sessions: 'multiple' }]), users: USERS });
-  t.teardown(async () => {
-    device.close();
-    await gw.close();
-  });
-  await device.callHome(gw.callhomePort);
-  await waitFor(() => gw.gateway.registry.get('edge-1'), 10_000, 'device connected');
-  const client = await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
-  const s = await openNetconf(client);
+  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device, sessions: 'multiple' }], users: USERS });
+  const s = await managerSession(t, gw, 'alice@edge-1', { password: 'alice-pw' });
+  const { client } = s;
   await s.waitFor(']]>]]>');
   const raw = s.channel as unknown as Raw;
   const chunk = Buffer.alloc(30_000, 0x20); // whitespace: valid between messages, so only the window is wrong

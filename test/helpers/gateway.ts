@@ -30,17 +30,17 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(
-  options: {
-    inventory?: string;
-    users?: string;
-    env?: Record<string, string>;
-    /** The loopback address every listener binds (default 127.0.0.1): replicas side by side, like pods. */
-    host?: string;
-    /** Test-only edits of the loaded config, e.g. keepalive intervals below the public floor. */
-    tweak?: (config: Config) => void;
-  } = {},
-): Promise<TestGateway> {
+export interface GatewayOptions {
+  inventory?: string;
+  users?: string;
+  env?: Record<string, string>;
+  /** The loopback address every listener binds (default 127.0.0.1): replicas side by side, like pods. */
+  host?: string;
+  /** Test-only edits of the loaded config, e.g. keepalive intervals below the public floor. */
+  tweak?: (config: Config) => void;
+}
+
+export async function startGateway(options: GatewayOptions = {}): Promise<TestGateway> {
   const host = options.host ?? '127.0.0.1';
   const dir = mkdtempSync(path.join(tmpdir(), 'chgw-gw-'));
   const inventoryFile = path.join(dir, 'devices.yaml');
@@ -156,13 +156,3 @@ function testPeerEnv(host: string): Record<string, string> {
   };
 }
 
-/** Polls `fn` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -37,12 +37,13 @@ function runTls(o: TrickleOptions, hello: Buffer): void {
     const secure = new tls.TLSSocket(socket, { isServer: true, cert: o.tls!.cert, key: o.tls!.key });
     secure.on('error', () => process.exit(0));
     secure.on('data', () => {});
-    secure.once('secure', async () => {
-      // Waiting for each write keeps every piece in a TLS record of its own.
+    // Waiting for each write keeps every piece in a TLS record of its own.
+    const trickle = async (): Promise<void> => {
       for (let i = 0; i < hello.length; i += o.pieceBytes) {
         await new Promise<void>((resolve) => secure.write(hello.subarray(i, i + o.pieceBytes), () => resolve()));
       }
-    });
+    };
+    secure.once('secure', () => void trickle());
   });
   socket.on('error', () => process.exit(0));
   socket.on('close', () => process.exit(0));

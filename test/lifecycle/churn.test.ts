@@ -17,6 +17,7 @@ import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { SimulatedDevice, SshHost } from '../../src/simulator/index.js';
 import type { DeviceSession } from '../../src/device/session.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Measured on the 2-core CI machine (both SSH ends run in this process, so it is CPU-bound):
 // 55 to 220 cycles/s depending on what else runs; 10,000 cycles took 82 s with other test
@@ -108,8 +109,7 @@ test('connect/disconnect churn returns heap and handles to their baseline', asyn
     for (const sim of sims) sim.connect('127.0.0.1', port).catch(() => {});
     await finished;
     await Promise.all(sims.map((s) => s.close()));
-    const idleBy = Date.now() + 10_000;
-    while ((gateway.registry.size > 0 || gateway.inFlight.size > 0) && Date.now() < idleBy) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the gateway to hold no device', () => gateway.registry.size === 0 && gateway.inFlight.size === 0, { timeoutMs: 10_000, intervalMs: 20 }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 300)); // sockets finish closing, setImmediate destroys run
   }
 

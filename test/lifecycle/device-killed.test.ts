@@ -7,8 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startGateway, waitFor } from '../helpers/gateway.js';
-import { connectManager, openNetconf } from '../helpers/ssh-manager.js';
+import { startGateway } from '../helpers/gateway.js';
+import { deviceConnected, managerSession } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const EOM = ']]>]]>';
@@ -36,12 +37,12 @@ test('a device killed mid large reply: the client session closes within 1 s; not
 
   const device = sim(['--gateway', `127.0.0.1:${gw.callhomePort}`, '--reply-size', '256M']);
   t.teardown(() => device.kill('SIGKILL'));
-  await waitFor(async () => (await gw.get<{ state: string }>(`/api/devices/${id}`)).body.state === 'connected', 20_000, 'the device to connect');
+  await deviceConnected(gw, id, 20_000);
 
-  const client = await connectManager(gw.northboundPort, `alice@${id}`, { password: 'alice-pw' });
-  const session = await openNetconf(client);
+  const session = await managerSession(t, gw, `alice@${id}`, { password: 'alice-pw' });
+  const { client } = session;
   session.channel.write(HELLO_10 + GET_CONFIG);
-  await waitFor(() => session.received().length > 4 * 1024 * 1024, 20_000, 'the first megabytes of the reply');
+  await waitFor('the first megabytes of the reply', () => session.received().length > 4 * 1024 * 1024, { timeoutMs: 20_000 });
   const killedAt = Date.now();
   device.kill('SIGKILL');
   await session.closed;
@@ -51,14 +52,14 @@ test('a device killed mid large reply: the client session closes within 1 s; not
   t.false(session.received().includes(Buffer.from('</rpc-reply>')), 'the reply was cut, not completed');
   client.end();
 
-  await waitFor(async () => (await gw.get<{ state: string }>(`/api/devices/${id}`)).body.state === 'disconnected', 5000, 'the device to be disconnected');
+  await waitFor('the device to be disconnected', async () => (await gw.get<{ state: string }>(`/api/devices/${id}`)).body.state === 'disconnected', { timeoutMs: 5000 });
   const t0 = Date.now();
-  await waitFor(async () => (await gw.metric('callhome_client_sessions_active')) === 0, 5000, 'the splice to end').catch(() => undefined);
+  await waitFor('the splice to end', async () => (await gw.metric('callhome_client_sessions_active')) === 0, { timeoutMs: 5000 }).catch(() => undefined);
   t.log(`splice ended ${Date.now() - t0} ms after the device showed disconnected`);
   t.is(await gw.metric('callhome_client_sessions_active'), 0);
   t.is(gw.gateway.registry.size, 0);
   t.is(gw.gateway.inFlight.size, 0);
-  await waitFor(() => countSockets() <= socketsBefore && countTimers() <= timersBefore, 5000, 'sockets and timers back to their count before').catch(() => undefined);
+  await waitFor('sockets and timers back to their count before', () => countSockets() <= socketsBefore && countTimers() <= timersBefore, { timeoutMs: 5000 }).catch(() => undefined);
   t.log(`timers ${timersBefore} -> ${countTimers()}, sockets ${socketsBefore} -> ${countSockets()}`);
   t.true(countTimers() <= timersBefore, `timers ${timersBefore} -> ${countTimers()}`);
   t.true(countSockets() <= socketsBefore, `sockets ${socketsBefore} -> ${countSockets()}`);

@@ -9,7 +9,8 @@ import { PortAssignments } from '../../src/northbound/port-assignments.js';
 import { parseInventory } from '../../src/inventory/inventory.js';
 import { createLogger } from '../../src/log.js';
 import { SimulatedDevice } from '../../src/simulator/index.js';
-import { startGateway, waitFor } from '../helpers/gateway.js';
+import { startGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
 import { connectManager, openNetconf } from '../helpers/ssh-manager.js';
 
 const silent = createLogger('silent');
@@ -80,7 +81,7 @@ test('a gateway gives devices ports from the range, routes there, and keeps them
 
   // The assigned port is a working per-device endpoint: plain user name, no @device.
   await dev.connect('127.0.0.1', gw1.callhomePort);
-  await waitFor(async () => (await gw1.get<{ state: string }>('/api/devices/ranged-1')).body.state === 'connected', 10_000, 'ranged-1');
+  await deviceConnected(gw1, 'ranged-1');
   const client = await connectManager(base, 'alice', { password: 'alice-pw' });
   const s = await openNetconf(client);
   await s.waitFor(']]>]]>');

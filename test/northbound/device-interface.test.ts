@@ -5,9 +5,10 @@ import test from 'ava';
 import { GatewayError } from '../../src/errors.js';
 import type { ClientSession, SessionResult } from '../../src/device/client.js';
 import type { LiveDevice } from '../../src/device/live.js';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { managerSession } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
-import { connectManager, openNetconf } from '../helpers/ssh-manager.js';
 
 const USERS = `users:
   - name: alice
@@ -62,9 +63,7 @@ test('a client reaches a device of another kind: its bytes arrive, the session i
     });
   });
   const gw = await gatewayWith(t, device);
-  const client = await connectManager(gw.northboundPort, 'alice@far-1', { password: 'alice-pw' });
-  t.teardown(() => client.end());
-  const s = await openNetconf(client);
+  const s = await managerSession(t, gw, 'alice@far-1', { password: 'alice-pw' });
   await s.waitFor('<hello from far-1/>');
   t.is(device.served[0]!.deviceId, 'far-1');
   t.is(await gw.metric('callhome_client_sessions_active'), 1);
@@ -74,7 +73,7 @@ test('a client reaches a device of another kind: its bytes arrive, the session i
   // The operator's end goes through the `end` the device gave.
   t.true(gw.gateway.sessions.kill(list[0]!.id, new GatewayError('GW_ERR_REMOVED', 'ended by the operator')));
   await s.closed;
-  await waitFor(async () => (await gw.metric('callhome_client_sessions_active')) === 0, 5000, 'the session to be uncounted');
+  await waitFor('the session to be uncounted', async () => (await gw.metric('callhome_client_sessions_active')) === 0, { timeoutMs: 5000 });
   t.is(await gw.metric('callhome_client_sessions_total{result="ok"}'), 1);
   t.deepEqual((await gw.get<unknown[]>('/api/sessions')).body, []);
 });
@@ -82,9 +81,7 @@ test('a client reaches a device of another kind: its bytes arrive, the session i
 test('a refusal from the device reaches the client on stderr and is counted as that result', async (t) => {
   const device = new ElsewhereDevice('far-2', async () => ({ kind: 'refused', result: 'device_unavailable', reason: 'device far-2: busy elsewhere' }));
   const gw = await gatewayWith(t, device);
-  const client = await connectManager(gw.northboundPort, 'alice@far-2', { password: 'alice-pw' });
-  t.teardown(() => client.end());
-  const s = await openNetconf(client);
+  const s = await managerSession(t, gw, 'alice@far-2', { password: 'alice-pw' });
   const { code } = await s.closed;
   t.is(code, 1);
   t.is(s.stderr(), 'callhome-gateway: device far-2: busy elsewhere\n');

@@ -11,7 +11,8 @@ import { createLogger } from '../../src/log.js';
 import { GatewayError } from '../../src/errors.js';
 import { GatewayMetrics } from '../../src/metrics.js';
 import { ClientSessions, type LiveClientSession } from '../../src/northbound/sessions.js';
-import { startGateway, waitFor } from '../helpers/gateway.js';
+import { startGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 function fake(device: string, ended: GatewayError[]): LiveClientSession {
   return {
@@ -68,7 +69,7 @@ test('operator routes: token required and audited, 404 for unknown targets, 405 
   t.is((await fetch(`${base}/api/devices/edge-9/disconnect`, { method: 'POST', headers: auth })).status, 404);
   t.is((await fetch(`${base}/api/devices/edge-9/disconnect`, { method: 'DELETE', headers: auth })).status, 405);
   const read = () => readFileSync(gw.config.audit.file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-  const records = await waitFor(() => (read().length >= 4 ? read() : undefined), 5_000, 'four audit records');
+  const records = await waitFor('four audit records', () => (read().length >= 4 ? read() : undefined), { timeoutMs: 5_000 });
   t.deepEqual(
     records.map((r) => [r.event, r.action, r.target, r.actor, r.result]),
     [

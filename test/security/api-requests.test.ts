@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { ApprovalStore } from '../../src/onboarding/approvals.js';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { ScriptedDevice } from '../helpers/ssh-device.js';
 import { makeTempDir } from '../e2e/peers/index.js';
 
@@ -66,7 +67,7 @@ test.serial('DELETE /api/pending/{fp} rejects only keys that called or were appr
   const stranger = new ScriptedDevice();
   devices.push(stranger);
   await stranger.callHome(g.callhomePort);
-  await waitFor(async () => (await g.get<unknown[]>('/api/pending')).body.length === 1, 10_000, 'the stranger pending');
+  await waitFor('the stranger pending', async () => (await g.get<unknown[]>('/api/pending')).body.length === 1, { timeoutMs: 10_000 });
   t.is((await request(g.httpPort, 'DELETE', `/api/pending/${encodeURIComponent(stranger.fingerprint)}`, auth)).status, 200);
   const saved = JSON.parse(readFileSync(store, 'utf8')) as { rejected: Array<{ fingerprint: string }> };
   t.deepEqual(saved.rejected.map((r) => r.fingerprint), [stranger.fingerprint]);

@@ -6,7 +6,9 @@ import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
 import { freePort, makeTempDir } from '../e2e/peers/index.js';
 import { approveViaApi } from './helpers.js';
@@ -35,7 +37,7 @@ test.serial('approve refuses the gateway\'s own ports, portRange ports and anoth
   });
   gateways.push(g);
   await stranger.callHome(g.callhomePort);
-  await waitFor(async () => (await g.get<Array<{ fingerprint: string }>>('/api/pending')).body.length === 1, 10_000, 'the stranger pending');
+  await waitFor('the stranger pending', async () => (await g.get<Array<{ fingerprint: string }>>('/api/pending')).body.length === 1, { timeoutMs: 10_000 });
   const tlsPort = g.gateway.addresses().callhomeTls;
   const cases: Array<[number, RegExp]> = [
     [g.callhomePort, /SSH call-home port of this gateway/],
@@ -55,7 +57,7 @@ test.serial('approve refuses the gateway\'s own ports, portRange ports and anoth
   const free = await freePort();
   const ok = await approve(g, stranger.fingerprint, { id: 'newcomer', credentials: { username: 'admin', password: 'x' }, port: free });
   t.is(ok.status, 201, ok.text);
-  await waitFor(() => g.gateway.addresses().devicePorts.get('newcomer') === free, 10_000, 'the approved port listening');
+  await waitFor('the approved port listening', () => g.gateway.addresses().devicePorts.get('newcomer') === free, { timeoutMs: 10_000 });
   t.is(g.gateway.addresses().devicePorts.get('owner'), ownerPort, 'the owner keeps its port');
 });
 
@@ -99,6 +101,6 @@ test.serial('saved approvals with the gateway\'s own port, a portRange port or a
   t.is(views.find((v) => v.id === 'on-callhome')?.port, null);
   // The call-home port is the gateway's: a real device gets in on it.
   await device.callHome(callhome);
-  await waitFor(async () => (await g.get<{ state: string }>('/api/devices/real')).body.state === 'connected', 10_000, 'a device on the call-home port');
+  await deviceConnected(g, 'real');
   t.is((await fetch(`http://127.0.0.1:${http}/readyz`)).status, 200);
 });

@@ -3,7 +3,9 @@
 // channel open is cut at callhome.helloTimeout, counted as result="timeout", and its
 // per-source admission slot is freed, so a real device from the same address gets in.
 import test from 'ava';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { callHomeConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { ScriptedDevice } from '../helpers/ssh-device.js';
 
 let gw: TestGateway | undefined;
@@ -27,16 +29,15 @@ test('devices that log in but never answer the channel open are cut at helloTime
   const g = gw;
   const started = Date.now();
   await Promise.all([stuck.callHome(g.callhomePort), stuckSingle.callHome(g.callhomePort)]);
-  await waitFor(() => stuck.authAttempts > 0 && stuckSingle.authAttempts > 0, 10_000, 'both stuck devices logged in to');
+  await waitFor('both stuck devices logged in to', () => stuck.authAttempts > 0 && stuckSingle.authAttempts > 0, { timeoutMs: 10_000 });
   // Both slots of this address are taken now; the deadline, not loginGraceTime (60 s), frees them.
-  await waitFor(() => stuck.openConnections === 0 && stuckSingle.openConnections === 0, 15_000, 'the gateway to cut both stuck devices');
+  await waitFor('the gateway to cut both stuck devices', () => stuck.openConnections === 0 && stuckSingle.openConnections === 0, { timeoutMs: 15_000 });
   t.true(Date.now() - started < 15_000);
   t.is(await g.metric('callhome_connections_total{transport="ssh",result="timeout"}'), 2);
   await g.waitForLog(/"device":"stuck".*GW_ERR_TIMEOUT.*no <hello> from the device within 1s of login/);
   await g.waitForLog(/"device":"stuck-single".*GW_ERR_TIMEOUT/);
   t.is(g.gateway.registry.size, 0);
 
-  await good.callHome(g.callhomePort);
-  await waitFor(async () => (await g.get<{ state: string }>('/api/devices/good')).body.state === 'connected', 10_000, 'the good device from the same address to connect');
+  await callHomeConnected(g, good, 'good');
   t.is(await g.metric('callhome_connections_total{transport="ssh",result="rejected_limit"}'), 0);
 });

@@ -6,9 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { callHomeConnected, managerSession } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { ScriptedDevice, inventoryFor } from '../helpers/ssh-device.js';
-import { connectManager, openNetconf } from '../helpers/ssh-manager.js';
 import { makeTempDir } from '../e2e/peers/index.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -24,10 +25,9 @@ test.serial('truncated or keyless inventory and users files are rejected on relo
   const users = 'users:\n  - name: alice\n    password: alice-pw\n    devices: ["*"]\n';
   gw = await startGateway({ inventory, users });
   const g = gw;
-  await device.callHome(g.callhomePort);
-  await waitFor(async () => (await g.get<{ state: string }>('/api/devices/edge-1')).body.state === 'connected', 10_000, 'edge-1 connected');
-  const client = await connectManager(g.northboundPort, 'alice@edge-1', { password: 'alice-pw' });
-  const session = await openNetconf(client);
+  await callHomeConnected(g, device, 'edge-1');
+  const session = await managerSession(t, g, 'alice@edge-1', { password: 'alice-pw' });
+  const { client } = session;
   await session.waitFor('</hello>');
   let sessionClosed = false;
   void session.closed.then(() => (sessionClosed = true));
@@ -62,11 +62,11 @@ test.serial('truncated or keyless inventory and users files are rejected on relo
   // Explicitly empty lists still mean none.
   writeFileSync(g.usersFile, 'users: []\n');
   t.true(await g.gateway.reloadUsers());
-  await waitFor(() => sessionClosed, 10_000, 'the session ended by users: []');
+  await waitFor('the session ended by users: []', () => sessionClosed, { timeoutMs: 10_000 });
   client.end();
   writeFileSync(g.inventoryFile, 'devices: []\n');
   t.true(await g.gateway.reloadInventory());
-  await waitFor(() => g.gateway.registry.size === 0, 10_000, 'edge-1 removed by devices: []');
+  await waitFor('edge-1 removed by devices: []', () => g.gateway.registry.size === 0, { timeoutMs: 10_000 });
 });
 
 test('an empty inventory or users file at start is a configuration error: exit 2, one line', (t) => {

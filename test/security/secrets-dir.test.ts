@@ -6,7 +6,9 @@
 import test from 'ava';
 import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { ScriptedDevice } from '../helpers/ssh-device.js';
 import { approveViaApi } from './helpers.js';
 
@@ -24,12 +26,12 @@ async function pendingDevice(g: TestGateway, opts: ConstructorParameters<typeof 
   const device = new ScriptedDevice(opts);
   devices.push(device);
   await device.callHome(g.callhomePort);
-  await waitFor(async () => (await g.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === device.fingerprint), 10_000, 'the device pending');
+  await waitFor('the device pending', async () => (await g.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === device.fingerprint), { timeoutMs: 10_000 });
   return device;
 }
 
 const connected = (g: TestGateway, id: string) =>
-  waitFor(async () => (await g.get<{ state: string }>(`/api/devices/${id}`)).body.state === 'connected', 10_000, `${id} connected`);
+  deviceConnected(g, id);
 
 test.serial('without onboarding.secretsDir the API takes no file paths; an inline password is stored 0600 and never echoed', async (t) => {
   const g = await startGateway({ env: { CHGW_HTTP_ADMINTOKEN: TOKEN } });
@@ -97,7 +99,7 @@ test.serial('with onboarding.secretsDir: stateDir, symlinks out and ".." are ref
   await g.waitForLog(/approval not merged: credentials\.passwordFile .* is not under onboarding\.secretsDir/);
   t.is((await g.get(`/api/devices/filed`)).status, 404);
   await device.callHome(g.callhomePort).catch(() => undefined);
-  await waitFor(() => device.openConnections === 0, 10_000, 'the device refused');
+  await waitFor('the device refused', () => device.openConnections === 0, { timeoutMs: 10_000 });
   const firstKeyLine = caKeyText.split('\n')[1]!;
   t.false(device.passwordsTried.some((p) => p.includes(firstKeyLine) || p.includes('PRIVATE KEY')), 'the device never received the CA key');
   t.deepEqual(device.passwordsTried, ['file-device-secret']);

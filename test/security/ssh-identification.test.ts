@@ -4,7 +4,8 @@ import test from 'ava';
 import net from 'node:net';
 import { loadConfig } from '../../src/config/load.js';
 import { isGatewayError } from '../../src/errors.js';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 import { ScriptedDevice } from '../helpers/ssh-device.js';
 
 const gateways: TestGateway[] = [];
@@ -40,7 +41,7 @@ for (const [title, env, expected] of [
     const g = await startGateway({ env });
     gateways.push(g);
     await device.callHome(g.callhomePort);
-    await waitFor(() => device.gatewayIdents.length > 0, 10_000, 'the gateway ident at the device');
+    await waitFor('the gateway ident at the device', () => device.gatewayIdents.length > 0, { timeoutMs: 10_000 });
     t.is(device.gatewayIdents[0], expected);
     t.is(await banner(g.northboundPort), expected);
     t.false(g.logs.join('\n').includes('ssh2js'));

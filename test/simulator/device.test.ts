@@ -10,6 +10,7 @@ import ssh2 from 'ssh2';
 import { SimulatedDevice } from '../../src/simulator/device.js';
 import { SshHost } from '../../src/simulator/ssh-host.js';
 import { BASE_10, BASE_11, BASE_NS, NetconfClient, TestGateway, errorTag, openNetconf, withTimeout, type GatewayConnection } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const SIM = 'urn:callhome-gateway:simulator';
@@ -265,8 +266,7 @@ test('persistent: keeps retrying while the gateway turns it away, then gets in',
   const failures: Error[] = [];
   dev.on('attempt-failed', (e) => failures.push(e));
   const connecting = dev.connect('127.0.0.1', gw.port);
-  const until = Date.now() + 10_000;
-  while (failures.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  await waitFor('three failed attempts', () => failures.length >= 3, { intervalMs: 10 }).catch(() => undefined);
   t.true(failures.length >= 3, `${failures.length} failures`);
   t.regex(failures[0]!.message, /closed before login|ECONNRESET/);
   t.is(dev.state === 'waiting' || dev.state === 'connecting', true);

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
+export { withTimeout } from '../helpers/wait.js';
 
 export const BASE_NS = 'urn:ietf:params:xml:ns:netconf:base:1.0';
 export const BASE_10 = 'urn:ietf:params:netconf:base:1.0';
@@ -259,15 +260,6 @@ export class NetconfClient {
 
 export function errorTag(reply: string): string | undefined {
   return /<error-tag>([^<]*)<\/error-tag>/.exec(reply)?.[1];
-}
-
-export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_r, reject) => (t = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms)))]);
-  } finally {
-    clearTimeout(t);
-  }
 }
 
 /**

@@ -3,6 +3,7 @@
 import test from 'ava';
 import { Fleet } from '../../src/simulator/fleet.js';
 import { TestGateway } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 test('rate: 12 devices at 20/s start over about half a second, not at once', async (t) => {
   const gw = await TestGateway.start();
@@ -43,8 +44,7 @@ test('reconnect delays are jittered across devices, each within [d/2, d)', async
   const firstDelay = new Map<string, number>();
   for (const d of fleet.devices) d.once('reconnecting', (ms: number) => firstDelay.set(d.id, ms));
   void fleet.start('127.0.0.1', gw.port, { rate: Infinity });
-  const until = Date.now() + 15_000;
-  while (firstDelay.size < 30 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('every device to reconnect once', () => firstDelay.size >= 30, { timeoutMs: 15_000, intervalMs: 20 }).catch(() => undefined);
   const delays = [...firstDelay.values()];
   t.is(delays.length, 30);
   for (const ms of delays) t.true(ms >= 200 && ms <= 400, `delay ${ms}`);

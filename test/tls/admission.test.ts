@@ -3,7 +3,8 @@
 // TLS handshake fails counts against its source like one on the SSH listener.
 import test from 'ava';
 import net from 'node:net';
-import { startGateway, waitFor } from '../helpers/gateway.js';
+import { startGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 function connectSilently(port: number): Promise<{ socket: net.Socket; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
@@ -34,11 +35,11 @@ test('a second TLS call home from one address over perSourceMaxStartups=1 is ref
   first.socket.destroy();
   await first.closed;
   // The gateway sees the first one's handshake end (and its slot freed) a moment later.
-  await waitFor(async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) >= 1);
+  await waitFor('a failed TLS handshake', async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) >= 1);
   const third = await connectSilently(port);
   third.socket.write('this is not TLS\r\n\r\n');
   await third.closed;
   t.is(await gw.metric('callhome_connections_total{transport="tls",result="rejected_limit"}'), 1);
-  await waitFor(async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) >= 2);
+  await waitFor('a second failed TLS handshake', async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) >= 2);
   t.is(await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}'), 2);
 });

@@ -109,7 +109,7 @@ export class CallHomeDevice {
     const name = (opts.name ?? 'device').replace(/[^A-Za-z0-9._-]/g, '_');
     const dir = makeTempDir(`chgw-peer-${name}-`);
     // socat splits its EXEC address at spaces and commas: keep paths plain.
-    if (!/^[A-Za-z0-9._\/-]+$/.test(dir)) throw new Error(`device dir ${dir} has characters socat cannot pass`);
+    if (!/^[A-Za-z0-9._/-]+$/.test(dir)) throw new Error(`device dir ${dir} has characters socat cannot pass`);
     // sshd opens authorized_keys and runs the subsystem wrapper as the *logged-in* user
     // (e.g. the password test user), so the directory must be traversable by everyone.
     chmodSync(dir, 0o755);

@@ -1,11 +1,15 @@
 // One harness netconfd per machine (and user), behind NCXSERVER_SOCK, shared by every test process.
 // Several ava workers call ensureNetconfd() at once: a mkdir lock makes exactly one of them
-// start it, detached, so it outlives the test file that started it.
+// start it, detached, so it outlives the test file that started it. Each caller leaves a
+// lease (lease.ts); a detached reaper (netconfd-reaper.ts) stops netconfd once no lease
+// holder is left, so a test run does not leave it behind, nor stop it under another run.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BIN, NCXSERVER_SOCK, PEERS_STATE_DIR } from './constants.js';
+import { cmdline, takeLease } from './lease.js';
 import { currentUser, pidAlive, sleep, waitFor } from './util.js';
 
 export * from './xml.js';
@@ -15,7 +19,11 @@ export const NETCONFD_MODULES = ['ietf-interfaces', 'iana-if-type'] as const;
 
 const STATE = join(PEERS_STATE_DIR, 'netconfd');
 const LOCK = join(PEERS_STATE_DIR, 'netconfd.lock');
-const PID_FILE = join(STATE, 'netconfd.pid');
+export const PID_FILE = join(STATE, 'netconfd.pid');
+const REAPER_PID_FILE = join(STATE, 'reaper.pid');
+/** The pid of the netconfd this harness started (an older harness leaves none: never reaped). */
+const MANAGED_FILE = join(STATE, 'netconfd.managed');
+const REAPER = fileURLToPath(new URL('./netconfd-reaper.js', import.meta.url));
 /** netconfd's own log (--log-level=debug, appended across restarts). */
 export const NETCONFD_LOG = join(STATE, 'netconfd.log');
 /** What netconfd prints before its log is open (argument errors). */
@@ -76,7 +84,7 @@ function readPid(): number | undefined {
 }
 
 /** The netconfd serving our socket, found by its command line (pid file first). */
-function runningNetconfd(): { pid: number; args: string[] } | undefined {
+export function runningNetconfd(): { pid: number; args: string[] } | undefined {
   const read = (pid: number): { pid: number; args: string[] } | undefined => {
     try {
       if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'netconfd') return undefined;
@@ -117,7 +125,7 @@ function netconfdArgs(): string[] {
 
 const sameArgs = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-async function stopPid(pid: number): Promise<void> {
+export async function stopPid(pid: number): Promise<void> {
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
@@ -133,7 +141,7 @@ async function stopPid(pid: number): Promise<void> {
 
 const LOCK_STALE_MS = 60_000;
 
-function tryLock(): boolean {
+export function tryLock(): boolean {
   try {
     mkdirSync(LOCK);
   } catch (err) {
@@ -144,7 +152,7 @@ function tryLock(): boolean {
   return true;
 }
 
-function unlock(): void {
+export function unlock(): void {
   rmSync(LOCK, { recursive: true, force: true });
 }
 
@@ -213,6 +221,7 @@ async function startNetconfd(): Promise<number> {
   const pid = child.pid;
   if (pid === undefined) throw new Error(`netconfd failed to start; ${NETCONFD_OUT}:\n${tail(NETCONFD_OUT)}`);
   writeFileSync(PID_FILE, String(pid));
+  writeFileSync(MANAGED_FILE, String(pid));
   try {
     await waitFor(
       'netconfd to accept on ' + NCXSERVER_SOCK,
@@ -223,18 +232,54 @@ async function startNetconfd(): Promise<number> {
       { timeoutMs: 20_000, intervalMs: 50 },
     );
   } catch (err) {
-    throw new Error(
-      `netconfd did not come up: ${(err as Error).message}\n--- ${NETCONFD_LOG} (tail):\n${tail(NETCONFD_LOG)}` +
-        `\n--- ${NETCONFD_OUT}:\n${tail(NETCONFD_OUT)}`,
-    );
+    await stopPid(pid); // not left running when it did not come up
+    throw new Error(`netconfd did not come up: ${(err as Error).message}\n--- ${NETCONFD_LOG} (tail):\n${tail(NETCONFD_LOG)}` + `\n--- ${NETCONFD_OUT}:\n${tail(NETCONFD_OUT)}`);
   }
   return pid;
+}
+
+// --- the reaper ---------------------------------------------------------------------------
+
+/** The pid of netconfd when this harness started it, so that the reaper may stop it. */
+export function managedPid(): number | undefined {
+  try {
+    return Number(readFileSync(MANAGED_FILE, 'utf8')) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function reaperAlive(): boolean {
+  try {
+    const pid = Number(readFileSync(REAPER_PID_FILE, 'utf8'));
+    return cmdline(pid).includes(REAPER);
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the reaper unless one runs; called under the lock, so there is one at most. */
+function ensureReaper(): void {
+  if (reaperAlive()) return;
+  const child = spawn(process.execPath, [REAPER], { detached: true, stdio: 'ignore', cwd: STATE });
+  child.unref();
+  if (child.pid !== undefined) writeFileSync(REAPER_PID_FILE, String(child.pid));
+}
+
+/** The reaper's pid file, removed when it is still `pid`'s (the reaper ending). */
+export function releaseReaperPid(pid: number): void {
+  try {
+    if (Number(readFileSync(REAPER_PID_FILE, 'utf8')) === pid) rmSync(REAPER_PID_FILE, { force: true });
+  } catch {
+    /* gone */
+  }
 }
 
 /**
  * Makes sure the harness's netconfd serves NCXSERVER_SOCK, starting one (detached, so it
  * outlives this test file; logging to NETCONFD_LOG) when none does, or restarting one that
  * runs with other arguments (an older harness). Safe to call from many processes at once.
+ * Leaves a lease for this run first; the reaper stops netconfd once every lease is gone.
  */
 export async function ensureNetconfd({ timeoutMs = 30_000 }: { timeoutMs?: number } = {}): Promise<NetconfdInfo> {
   mkdirSync(PEERS_STATE_DIR, { recursive: true });
@@ -246,18 +291,35 @@ export async function ensureNetconfd({ timeoutMs = 30_000 }: { timeoutMs?: numbe
     pid,
     started,
   });
+  // The lease comes before the look at netconfd, and the look ends with "nobody holds the
+  // lock": the reaper takes the lock before it reads the leases, so either it sees this
+  // lease or this call sees its lock and waits for it.
+  takeLease();
   for (;;) {
     const up = (await probe()) === 'up';
     const running = up ? runningNetconfd() : undefined;
-    if (up && (!running || sameArgs(running.args, want))) return info(running?.pid, false);
+    const reaped = !running || running.pid !== managedPid() || reaperAlive();
+    if (up && (!running || sameArgs(running.args, want)) && !existsSync(LOCK) && reaped) {
+      return info(running?.pid, false);
+    }
     if (tryLock()) {
       try {
-        // Re-check under the lock: someone may have just started (or restarted) it.
-        const upNow = (await probe()) === 'up';
+        // Re-check under the lock (with time to answer on a loaded machine): someone may have
+        // just started (or restarted) it.
+        const upNow = (await probe(NCXSERVER_SOCK, 5000)) === 'up';
         const now = upNow ? runningNetconfd() : undefined;
-        if (upNow && (!now || sameArgs(now.args, want))) return info(now?.pid, false);
+        if (upNow && (!now || sameArgs(now.args, want))) {
+          if (now && now.pid === managedPid()) ensureReaper();
+          return info(now?.pid, false);
+        }
         if (now) await stopPid(now.pid);
-        return info(await startNetconfd(), true);
+        // One this harness started that does not answer on its socket while nobody starts one
+        // (we hold the lock) serves nobody: stop it rather than leave it next to the new one.
+        const stale = upNow ? undefined : managedPid();
+        if (stale !== undefined && cmdline(stale).includes(`--ncxserver-sockname=${NCXSERVER_SOCK}`)) await stopPid(stale);
+        const pid = await startNetconfd();
+        ensureReaper();
+        return info(pid, true);
       } finally {
         unlock();
       }
@@ -272,7 +334,7 @@ export async function ensureNetconfd({ timeoutMs = 30_000 }: { timeoutMs?: numbe
 
 /**
  * Stops the harness's netconfd. Not for tests that run concurrently with others: they
- * share it. For manual cleanup: `node -e "import('./dist/test/e2e/peers/index.js').then(m => m.stopNetconfd())"`
+ * share it (the reaper stops it once they are done). For manual cleanup: `node -e "import('./dist/test/e2e/peers/index.js').then(m => m.stopNetconfd())"`
  */
 export async function stopNetconfd(): Promise<void> {
   const running = runningNetconfd();

@@ -41,7 +41,7 @@ export class TlsCallHomeDevice {
     const dir = makeTempDir(`chgw-peer-tls-${name}-`);
     // socat splits addresses at ',' and ':' and ' ': keep paths plain.
     for (const p of [dir, opts.certFile, opts.keyFile, opts.caFile ?? '']) {
-      if (!/^[A-Za-z0-9._\/-]*$/.test(p)) throw new Error(`path ${p} has characters socat cannot pass`);
+      if (!/^[A-Za-z0-9._/-]*$/.test(p)) throw new Error(`path ${p} has characters socat cannot pass`);
     }
     // netconf-subsystem needs USER and an SSH_CONNECTION whose server port netconfd serves (830).
     const wrapper = join(dir, 'netconf-subsystem-tls.sh');

@@ -1,19 +1,18 @@
-// Small building blocks for end-to-end tests against real peers: free ports, waits with
-// deadlines, temp dirs, child processes that cannot outlive the test process, and
-// SSH fingerprints computed the way `ssh-keygen -lf` prints them.
+// Small building blocks for end-to-end tests against real peers: temp dirs, child processes
+// that cannot outlive the test process, and SSH fingerprints computed the way `ssh-keygen -lf` prints them.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 export { PEERS_STATE_DIR } from './constants.js';
+export { freePort, sleep, waitFor, withTimeout, type WaitOptions } from '../../helpers/wait.js';
+import { sleep, withTimeout } from '../../helpers/wait.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 export const currentUser = userInfo().username;
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The repository root (the directory holding package.json), from src or dist alike. */
 export function repoRoot(): string {
@@ -26,19 +25,6 @@ export function repoRoot(): string {
   }
 }
 
-/** A TCP port that was free a moment ago on `host` (the usual small race applies). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** True when something accepts TCP connections on host:port. */
 export function tcpProbe(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
@@ -54,45 +40,7 @@ export function tcpProbe(host: string, port: number, timeoutMs = 1000): Promise<
   });
 }
 
-export interface WaitOptions {
-  timeoutMs?: number;
-  intervalMs?: number;
-}
 
-/**
- * Polls `check` until it returns a truthy value (which is returned) or the deadline passes,
- * then throws naming `what` and the last error `check` threw, if any.
- */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  { timeoutMs = 10_000, intervalMs = 50 }: WaitOptions = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() >= deadline) {
-      const why = lastError instanceof Error ? `: last error: ${lastError.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
-/** Rejects with a clear message if `p` does not settle within `ms`. */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 // ---------------------------------------------------------------------------------------
 // Temp dirs and child processes, both cleaned up even when a test forgets to.

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SimulatedDevice } from '../../src/simulator/index.js';
-import { BIN, EOM, GET_CONFIG_RUNNING, HELLO_BASE10, generateKeyPair, requirePeers, rpc, sshArgs } from '../e2e/peers/index.js';
+import { BIN, EOM, GET_CONFIG_RUNNING, HELLO_BASE10, generateKeyPair, requirePeers, rpc, sshArgs, waitFor } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -87,14 +87,6 @@ function startManager(port: number, identityFile: string) {
   return { child, exited, bytes: () => bytes, text: () => Buffer.concat(chunks).toString('utf8'), stderr: () => stderr };
 }
 
-const waitUntil = async (fn: () => boolean | Promise<boolean>, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
-
 const refused = (port: number) =>
   new Promise<boolean>((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -119,7 +111,7 @@ async function midReply(grace: number) {
   await device.connect('127.0.0.1', gw.ports.callhome);
   const manager = startManager(gw.ports.northbound, managerKey.privateKeyFile);
   // Some of the reply has reached the client; then it stops reading.
-  await waitUntil(() => manager.bytes() > 2 * 1024 * 1024, 20_000, 'the first megabytes of the reply');
+  await waitFor('the first megabytes of the reply', () => manager.bytes() > 2 * 1024 * 1024, { timeoutMs: 20_000, intervalMs: 20 });
   manager.child.stdout.pause();
   return { device, gw, manager };
 }
@@ -129,7 +121,7 @@ test.serial('SIGTERM mid-way through a large get-config: readyz 503, new call-ho
   try {
     const sentAt = Date.now();
     gw.child.kill('SIGTERM');
-    await waitUntil(async () => (await fetch(`http://127.0.0.1:${gw.ports.http}/readyz`)).status === 503, 3000, 'readyz 503');
+    await waitFor('readyz 503', async () => (await fetch(`http://127.0.0.1:${gw.ports.http}/readyz`)).status === 503, { timeoutMs: 3000, intervalMs: 20 });
     t.true(await refused(gw.ports.callhome), 'a new call-home during the drain is refused');
     t.true(await refused(gw.ports.northbound), 'a new client during the drain is refused');
     await new Promise((r) => setTimeout(r, 1000));
@@ -176,7 +168,7 @@ test.serial('the grace runs out while the client does not read: exit 1 at the gr
     const { device, gw, manager } = await midReply(30);
     try {
       gw.child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor('the drain to start (readyz 503)', async () => (await fetch(`http://127.0.0.1:${gw.ports.http}/readyz`)).status === 503, { timeoutMs: 3000, intervalMs: 20 });
       const sentAt = Date.now();
       gw.child.kill('SIGTERM');
       const { code, at } = await gw.exited;

@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { CallHomeDevice, assertNcOk, ensureNetconfd, freePort, makeTempDir, requirePeers, runNcclient } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
@@ -66,7 +68,7 @@ test.serial('approve an unknown real device with the CLI; a manager reaches it; 
   device.persistent('127.0.0.1', callhomePort, { pauseMs: 300 });
 
   // 1. refused and pending
-  await waitFor(async () => (await run(['devices', 'pending'])).stdout.includes(device.hostKeyFingerprint), 20_000, 'the device in `devices pending`');
+  await waitFor('the device in `devices pending`', async () => (await run(['devices', 'pending'])).stdout.includes(device.hostKeyFingerprint), { timeoutMs: 20_000 });
   const pendingTable = (await run(['devices', 'pending'])).stdout;
   t.regex(pendingTable, /^FINGERPRINT\s+KEY TYPE\s+REMOTE/m);
   t.regex(pendingTable, /ssh-ed25519\s+127\.0\.0\.1/);
@@ -90,7 +92,7 @@ test.serial('approve an unknown real device with the CLI; a manager reaches it; 
   const approved = await run([...approveArgs, ...creds, '--token-file', tokenFile]);
   t.is(approved.code, 0, approved.stderr);
   t.regex(approved.stdout, /approved SHA256:\S+ as onboarded-1/);
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/onboarded-1')).body.state === 'connected', 20_000, 'the approved device to connect');
+  await deviceConnected(gw, 'onboarded-1', 20_000);
   const list = (await run(['devices', 'list'])).stdout;
   t.regex(list, /onboarded-1\s+connected\s+ssh\s+127\.0\.0\.1\s+-\s+0\s+approval/);
   t.false((await run(['devices', 'pending'])).stdout.includes(device.hostKeyFingerprint), 'no longer pending');
@@ -107,17 +109,17 @@ test.serial('approve an unknown real device with the CLI; a manager reaches it; 
   await gw.close();
   gw = await startGateway({ users, env });
   gateways.push(gw);
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/onboarded-1')).body.state === 'connected', 30_000, 'the approved device to connect after a restart');
+  await deviceConnected(gw, 'onboarded-1', 30_000);
   assertNcOk(await nc());
   t.pass('the device was accepted after the restart without a new approval');
 
   // 6. reject for good
   stranger.persistent('127.0.0.1', callhomePort, { pauseMs: 300 });
-  await waitFor(async () => (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === stranger.hostKeyFingerprint), 20_000, 'the stranger pending');
+  await waitFor('the stranger pending', async () => (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === stranger.hostKeyFingerprint), { timeoutMs: 20_000 });
   const rejected = await run(['devices', 'reject', stranger.hostKeyFingerprint], { CALLHOME_GATEWAY_TOKEN: token });
   t.is(rejected.code, 0, rejected.stderr);
   const before = await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
-  await waitFor(async () => (await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) >= before + 2, 20_000, 'the stranger to call again');
+  await waitFor('the stranger to call again', async () => (await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) >= before + 2, { timeoutMs: 20_000 });
   t.false((await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === stranger.hostKeyFingerprint), 'a rejected device stays out of pending');
   await stranger.stop();
 

@@ -5,7 +5,9 @@
 import anyTest from 'ava';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   BIN,
   CallHomeDevice,
@@ -79,7 +81,7 @@ const view = async (gw: TestGateway, id: string) => (await gw.get<View>(`/api/de
 
 test.serial('a frozen device (SIGSTOP) is declared gone within interval × (countMax + 1); its client is closed; API and metrics agree', async (t) => {
   frozen.callHome('127.0.0.1', fast.callhomePort);
-  await waitFor(async () => (await view(fast, 'frozen')).state === 'connected', 20_000, 'frozen to connect');
+  await deviceConnected(fast, 'frozen', 20_000);
   let inSleep: () => void;
   const sleeping = new Promise<void>((r) => (inSleep = r));
   const nc = runNcclient({
@@ -97,13 +99,13 @@ test.serial('a frozen device (SIGSTOP) is declared gone within interval × (coun
   const frozenAt = Date.now();
   frozen.freeze();
   try {
-    await waitFor(async () => (await view(fast, 'frozen')).state === 'disconnected', 15_000, 'the frozen device to be declared gone');
+    await waitFor('the frozen device to be declared gone', async () => (await view(fast, 'frozen')).state === 'disconnected', { timeoutMs: 15_000 });
     const ms = Date.now() - frozenAt;
     const bound = INTERVAL * (COUNT_MAX + 1) * 1000;
     t.log(`declared gone ${ms} ms after SIGSTOP (bound ${bound} ms + 500 ms scheduling slack)`);
     t.true(ms <= bound + 500, `${ms} ms`);
     t.true(ms >= INTERVAL * COUNT_MAX * 1000 - 100, `not before countMax probes went unanswered (${ms} ms)`);
-    await waitFor(async () => (await fast.metric('callhome_client_sessions_active')) === 0, 3000, 'the client session to close');
+    await waitFor('the client session to close', async () => (await fast.metric('callhome_client_sessions_active')) === 0, { timeoutMs: 3000 });
     t.is(await fast.metric('callhome_device_disconnects_total{reason="keepalive_timeout"}'), before + 1);
     const v = await view(fast, 'frozen');
     t.is(v.sessions, 0);
@@ -118,7 +120,7 @@ test.serial('a frozen device (SIGSTOP) is declared gone within interval × (coun
 
 test.serial("the device's own keepalive@openssh.com probes are answered (sshd ClientAliveInterval 1, CountMax 1)", async (t) => {
   chatty.callHome('127.0.0.1', slow.callhomePort);
-  await waitFor(async () => (await view(slow, 'chatty')).state === 'connected', 20_000, 'chatty to connect');
+  await deviceConnected(slow, 'chatty', 20_000);
   const first = await view(slow, 'chatty');
   // Five probe intervals with no traffic from the gateway but its answers.
   await new Promise((r) => setTimeout(r, 5000));
@@ -131,7 +133,7 @@ test.serial("the device's own keepalive@openssh.com probes are answered (sshd Cl
 
 test.serial('a manager that vanishes (ssh frozen with SIGSTOP) is dropped by northbound keepalives and frees its device channel', async (t) => {
   twice.callHome('127.0.0.1', fast.callhomePort);
-  await waitFor(async () => (await view(fast, 'twice')).state === 'connected', 20_000, 'twice to connect');
+  await deviceConnected(fast, 'twice', 20_000);
   const ssh = spawn(BIN.ssh, sshArgs({ host: '127.0.0.1', port: fast.northboundPort, username: 'alice@twice', identityFile: manager.privateKeyFile }), {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -139,11 +141,11 @@ test.serial('a manager that vanishes (ssh frozen with SIGSTOP) is dropped by nor
   ssh.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   ssh.stdin.write(HELLO_BASE10 + EOM);
   try {
-    await waitFor(() => out.includes(EOM), 15_000, 'the device hello through ssh');
-    await waitFor(async () => (await view(fast, 'twice')).sessions === 1, 5000, 'the session to count');
+    await waitFor('the device hello through ssh', () => out.includes(EOM), { timeoutMs: 15_000 });
+    await waitFor('the session to count', async () => (await view(fast, 'twice')).sessions === 1, { timeoutMs: 5000 });
     const frozenAt = Date.now();
     ssh.kill('SIGSTOP');
-    await waitFor(async () => (await view(fast, 'twice')).sessions === 0, 15_000, 'the device channel to be freed');
+    await waitFor('the device channel to be freed', async () => (await view(fast, 'twice')).sessions === 0, { timeoutMs: 15_000 });
     const ms = Date.now() - frozenAt;
     t.log(`client session freed ${ms} ms after the manager froze`);
     // ssh2's server resets its count on any packet; plus the splice's 2 s drain of the other direction.
@@ -157,7 +159,7 @@ test.serial('a manager that vanishes (ssh frozen with SIGSTOP) is dropped by nor
 });
 
 test.serial('a device calling again while its old connection is alive replaces it at once; the old client is told why', async (t) => {
-  await waitFor(async () => (await view(fast, 'twice')).state === 'connected', 20_000, 'twice to be connected');
+  await deviceConnected(fast, 'twice', 20_000);
   const old = await view(fast, 'twice');
   const ssh = spawn(BIN.ssh, sshArgs({ host: '127.0.0.1', port: fast.northboundPort, username: 'alice@twice', identityFile: manager.privateKeyFile }), {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -169,13 +171,13 @@ test.serial('a device calling again while its old connection is alive replaces i
   const exited = new Promise<number | null>((r) => ssh.once('exit', (code) => r(code)));
   ssh.stdin.write(HELLO_BASE10 + EOM);
   try {
-    await waitFor(() => out.includes(EOM), 15_000, 'the device hello through ssh');
+    await waitFor('the device hello through ssh', () => out.includes(EOM), { timeoutMs: 15_000 });
     const calledAt = Date.now();
     twice.callHome('127.0.0.1', fast.callhomePort);
-    await waitFor(async () => {
+    await waitFor('the new connection to win', async () => {
       const v = await view(fast, 'twice');
       return v.state === 'connected' && v.connectedAt !== old.connectedAt;
-    }, 10_000, 'the new connection to win');
+    }, { timeoutMs: 10_000 });
     const ms = Date.now() - calledAt;
     t.log(`new connection in place ${ms} ms after the second call`);
     t.true(ms < INTERVAL * 1000 * (COUNT_MAX + 1) + 2000, 'no waiting for keepalives');
@@ -186,7 +188,7 @@ test.serial('a device calling again while its old connection is alive replaces i
     t.true(v.reconnects >= 1);
     t.is(v.lastDisconnects[0]?.reason, 'GW_ERR_REPLACED');
     t.is(v.sessions, 0, 'clients of the old connection are gone');
-    await waitFor(() => twice.liveConnections === 1, 10_000, 'the old sshd -i to exit');
+    await waitFor('the old sshd -i to exit', () => twice.liveConnections === 1, { timeoutMs: 10_000 });
     t.true((await fast.metric('callhome_device_disconnects_total{reason="replaced"}')) >= 1);
   } finally {
     ssh.kill('SIGKILL');

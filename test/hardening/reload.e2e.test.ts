@@ -5,7 +5,9 @@
 import anyTest from 'ava';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { CallHomeDevice, ensureNetconfd, requirePeers, runNcclient } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
@@ -38,14 +40,14 @@ test.after.always(async () => {
 async function edit(text: string, expectLog: RegExp): Promise<void> {
   const mark = gw.logs.length;
   writeFileSync(gw.inventoryFile, text);
-  await waitFor(() => gw.logs.slice(mark).some((l) => expectLog.test(l)), 10_000, `log ${expectLog}`);
+  await waitFor(`log ${expectLog}`, () => gw.logs.slice(mark).some((l) => expectLog.test(l)), { timeoutMs: 10_000 });
 }
 
 test.serial('add, rotate, break and remove by editing the inventory file', async (t) => {
   // add: both keys listed for one id (rotation window): whichever calls is that device
   const since = [a.sshdLogOffset(), b.sshdLogOffset()];
   await edit(`devices:\n  - id: rot\n    ssh: { hostKeys: [${a.hostKeyFingerprint}, ${b.hostKeyFingerprint}] }\n    credentials: ${creds(a)}\n`, /inventory reloaded/);
-  await waitFor(async () => (await state('rot')) === 'connected', 20_000, 'rot connected with either key');
+  await deviceConnected(gw, 'rot', 20_000);
   // Each logs the gateway in: the two host keys were both accepted as "rot".
   await a.waitForSshdLog(/Accepted publickey/, { since: since[0], timeoutMs: 20_000 });
   await b.waitForSshdLog(/Accepted publickey/, { since: since[1], timeoutMs: 20_000 });
@@ -54,9 +56,9 @@ test.serial('add, rotate, break and remove by editing the inventory file', async
   // rotate: only b's key now. a (with its old key) is refused at its next call.
   const unknownBefore = await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
   await edit(`devices:\n  - id: rot\n    ssh: { hostKeys: [${b.hostKeyFingerprint}] }\n    credentials: ${creds(a)}\n`, /inventory reloaded/);
-  await waitFor(async () => (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === a.hostKeyFingerprint), 20_000, 'the old key refused and pending');
+  await waitFor('the old key refused and pending', async () => (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === a.hostKeyFingerprint), { timeoutMs: 20_000 });
   t.true((await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) > unknownBefore);
-  await waitFor(async () => (await state('rot')) === 'connected', 20_000, 'rot connected with the new key');
+  await deviceConnected(gw, 'rot', 20_000);
 
   // break: rejected whole, the last good one stays in force
   await edit(`devices:\n  - id: rot\n    ssh: { hostKeys: [not-a-key] }\n  - id: extra\n`, /inventory not reloaded, the previous one stays in force/);
@@ -67,13 +69,13 @@ test.serial('add, rotate, break and remove by editing the inventory file', async
 
   // remove: disconnected at once
   await edit('devices: []\n', /inventory reloaded/);
-  await waitFor(() => gw.logs.some((l) => /"code":"GW_ERR_REMOVED".*device disconnected/.test(l)), 10_000, 'removed device disconnected');
+  await waitFor('removed device disconnected', () => gw.logs.some((l) => /"code":"GW_ERR_REMOVED".*device disconnected/.test(l)), { timeoutMs: 10_000 });
   t.is((await gw.get('/api/devices/rot')).status, 404);
 });
 
 test.serial('narrowing a user\'s device glob ends that user\'s live session', async (t) => {
   await edit(`devices:\n  - id: live-a\n    ssh: { hostKeys: [${a.hostKeyFingerprint}] }\n    credentials: ${creds(a)}\n`, /inventory reloaded/);
-  await waitFor(async () => (await state('live-a')) === 'connected', 20_000, 'live-a connected');
+  await deviceConnected(gw, 'live-a', 20_000);
   let connected!: () => void;
   const sessionUp = new Promise<void>((r) => (connected = r));
   const job = runNcclient({
@@ -89,7 +91,7 @@ test.serial('narrowing a user\'s device glob ends that user\'s live session', as
   await Promise.race([sessionUp, new Promise((r) => setTimeout(r, 8000))]);
   const mark = gw.logs.length;
   writeFileSync(gw.usersFile, USERS('core-*'));
-  await waitFor(() => gw.logs.slice(mark).some((l) => /users reloaded/.test(l)), 10_000, 'users reloaded');
+  await waitFor('users reloaded', () => gw.logs.slice(mark).some((l) => /users reloaded/.test(l)), { timeoutMs: 10_000 });
   const r = await job;
   t.false(r.ok, 'the session did not survive the narrowed glob');
   t.true(gw.logs.slice(mark).some((l) => /withdrawn by the users file/.test(l)), 'ended with a logged reason');

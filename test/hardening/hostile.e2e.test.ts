@@ -7,7 +7,9 @@
 import anyTest from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import { CallHomeDevice, assertNcOk, ensureNetconfd, requirePeers, runNcclient } from '../e2e/peers/index.js';
 import type { Admission } from '../../src/limits/admission.js';
 import { GatewayError } from '../../src/errors.js';
@@ -58,7 +60,7 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
     },
   });
   device.persistent('127.0.0.1', gw.callhomePort, { pauseMs: 300 });
-  await waitFor(async () => (await gw.get<{ state: string }>('/api/devices/steady')).body.state === 'connected', 20_000, 'steady connected');
+  await deviceConnected(gw, 'steady', 20_000);
   const nc = (steps: Parameters<typeof runNcclient>[0]['steps']) =>
     runNcclient({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@steady', password: 'alice-pw', steps, timeout: 30, processTimeoutMs: 90_000 });
   assertNcOk(await nc([{ op: 'get-config', source: 'running' }]));
@@ -103,7 +105,7 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
   const longMs = Date.now() - t0;
   const reconnectsBefore = gw.logs.filter((l) => /"device":"steady".*device connected/.test(l)).length;
   gw.gateway.registry.get('steady')!.kill(new GatewayError('GW_ERR_DEVICE_CLOSED', 'cut by the test'));
-  await waitFor(() => gw.logs.filter((l) => /"device":"steady".*device connected/.test(l)).length > reconnectsBefore, 20_000, 'the device to call again during the flood');
+  await waitFor('the device to call again during the flood', () => gw.logs.filter((l) => /"device":"steady".*device connected/.test(l)).length > reconnectsBefore, { timeoutMs: 20_000 });
   const reconnectMs = Date.now() - t0 - longMs;
   t.log(`during the flood: new manager session ${newSessionMs} ms, long session done at ${longMs} ms, device back after ${reconnectMs} ms`);
 

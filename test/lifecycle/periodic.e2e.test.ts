@@ -2,7 +2,9 @@
 // device is offline is held (northbound.waitForDevice) and spliced when the device calls;
 // an idle periodic device is sent <close-session> (netconfd's log shows it) and released.
 import anyTest from 'ava';
-import { startGateway, waitFor, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { deviceConnected } from '../helpers/fixture.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   CallHomeDevice,
   assertNcOk,
@@ -72,19 +74,19 @@ test.serial('a manager waiting for an offline device is spliced when it calls ho
   const idleFrom = Date.now();
   const [m] = await waitForNetconfdLog(/agt_rpc: <close-session> for (\d+)=\S+ \(m:idle-release\)/, { since, timeoutMs: (IDLE + 10) * 1000 });
   t.truthy(m, 'netconfd received the close-session with the gateway message-id');
-  await waitFor(async () => (await view('periodic-1')).state === 'disconnected', 10_000, 'the periodic device to be released');
+  await waitFor('the periodic device to be released', async () => (await view('periodic-1')).state === 'disconnected', { timeoutMs: 10_000 });
   const ms = Date.now() - idleFrom;
   t.log(`released ${ms} ms after the last client left (idleTimeout ${IDLE}s)`);
   t.true(ms >= IDLE * 1000 - 300, `not before idleTimeout (${ms} ms)`);
   t.true(ms <= IDLE * 1000 + 2500, `soon after idleTimeout (${ms} ms)`);
   t.is((await view('periodic-1')).lastDisconnects[0]?.reason, 'GW_ERR_IDLE_RELEASE');
   t.is(await gw.metric('callhome_device_disconnects_total{reason="idle_release"}'), 1);
-  await waitFor(() => device.liveConnections === 0, 10_000, "the device's sshd -i to exit");
+  await waitFor("the device's sshd -i to exit", () => device.liveConnections === 0, { timeoutMs: 10_000 });
 });
 
 test.serial('a periodic device in use is not released; it is once the client leaves', async (t) => {
   device.callHome('127.0.0.1', gw.callhomePort);
-  await waitFor(async () => (await view('periodic-1')).state === 'connected', 20_000, 'periodic-1 to connect');
+  await deviceConnected(gw, 'periodic-1', 20_000);
   const r = await runNcclient({
     host: '127.0.0.1',
     port: gw.northboundPort,
@@ -94,7 +96,7 @@ test.serial('a periodic device in use is not released; it is once the client lea
   });
   assertNcOk(r);
   t.pass('the session outlived idleTimeout');
-  await waitFor(async () => (await view('periodic-1')).state === 'disconnected', (IDLE + 8) * 1000, 'release after the client left');
+  await waitFor('release after the client left', async () => (await view('periodic-1')).state === 'disconnected', { timeoutMs: (IDLE + 8) * 1000 });
 });
 
 test.serial('waitForDevice runs out: the client gets a one-line reason, never a hang', async (t) => {
