@@ -129,7 +129,9 @@ export async function runBench(
 
 export function summaryMarkdown(r: BenchResults): string {
   const lines: string[] = [];
-  lines.push(`Run ${r.startedAt} – ${r.finishedAt ?? '?'}; ${r.machine.cores} × ${r.machine.cpus}, ${r.machine.memGiB} GiB, Node ${r.machine.node}; ssh2 native crypto: ${r.nativeCrypto ? 'yes' : 'NO'}`);
+  lines.push(
+    `Run ${r.startedAt} – ${r.finishedAt ?? '?'}; ${r.machine.cores} × ${r.machine.cpus}, ${r.machine.memGiB} GiB, Node ${r.machine.node}; ssh2 native crypto: ${r.nativeCrypto ? 'yes' : 'NO'}`,
+  );
   if (r.bulk) {
     lines.push('', `### Bulk throughput (${(r.bulk.sizeBytes / MiB).toFixed(0)} MiB message, median of ${r.bulk.reps}, MB/s)`, '');
     lines.push(
@@ -142,7 +144,10 @@ export function summaryMarkdown(r: BenchResults): string {
         `| ${b.cipher} | ${b.direction === 'reply' ? 'reply (downstream)' : 'request (upstream)'} | ${b.median.direct} | ${b.median.gateway} | ${b.median.sshR} | ${b.gatewayVsDirect} | ${b.gatewayVsSshR} | ${b.gatewayCpuSecondsPerGiB ?? '–'} | ${b.tunnelCpuSecondsPerGiB ?? '–'} | ${cpuRatio} |`,
       );
     }
-    lines.push('', 'CPU-s per GiB: user + system seconds from /proc per GiB carried — the gateway process, against the `ssh -R` tunnel\'s `ssh` client plus the jump host\'s `sshd`, which do the same work on their path (decrypt one SSH layer, encrypt another).');
+    lines.push(
+      '',
+      "CPU-s per GiB: user + system seconds from /proc per GiB carried — the gateway process, against the `ssh -R` tunnel's `ssh` client plus the jump host's `sshd`, which do the same work on their path (decrypt one SSH layer, encrypt another).",
+    );
   }
   if (r.latency) {
     const l = r.latency;
@@ -178,9 +183,16 @@ export function summaryMarkdown(r: BenchResults): string {
     lines.push(`| local (manager on the owner) | ${l.local.p50} | ${l.local.p90} | ${l.local.p99} | ${l.cpuMicrosPerRpc.local} |`);
     lines.push(`| forwarded (manager on the other replica) | ${l.forwarded.p50} | ${l.forwarded.p90} | ${l.forwarded.p99} | ${l.cpuMicrosPerRpc.forwarded} |`);
     lines.push(`| added | ${l.added.p50} | ${l.added.p90} | ${l.added.p99} | ×${l.cpuMicrosPerRpc.ratio} |`);
-    lines.push('', `### Cluster: aggregate throughput (small RPCs back to back, ${c.throughput[0]?.managers ?? '?'} managers, ${c.cores} cores shared by everything; load average ${c.loadAverage.before} → ${c.loadAverage.after})`, '');
+    lines.push(
+      '',
+      `### Cluster: aggregate throughput (small RPCs back to back, ${c.throughput[0]?.managers ?? '?'} managers, ${c.cores} cores shared by everything; load average ${c.loadAverage.before} → ${c.loadAverage.after})`,
+      '',
+    );
     lines.push('| replicas | managers dial | forwarded share | RPC/s | vs 1 replica | gateway CPU ms/RPC |', '| ---: | --- | ---: | ---: | ---: | ---: |');
-    for (const p of c.throughput) lines.push(`| ${p.replicas} | ${p.placement === 'owner' ? 'the owner' : 'round robin'} | ${p.forwardedShare} | ${p.rpcsPerSecond} | ${p.vsOneReplica} | ${p.gatewayCpuMsPerRpc} |`);
+    for (const p of c.throughput)
+      lines.push(
+        `| ${p.replicas} | ${p.placement === 'owner' ? 'the owner' : 'round robin'} | ${p.forwardedShare} | ${p.rpcsPerSecond} | ${p.vsOneReplica} | ${p.gatewayCpuMsPerRpc} |`,
+      );
   }
   return lines.join('\n') + '\n';
 }

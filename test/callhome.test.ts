@@ -52,7 +52,10 @@ test('wrong device credentials: auth_failed, not connected', async (t) => {
   await waitFor('auth_failed', async () => (await gw.metric('callhome_connections_total{transport="ssh",result="auth_failed"}')) === 1, { timeoutMs: 5000 });
   t.is((await gw.get<DeviceView>('/api/devices/edge-1')).body.state, 'disconnected');
   t.true(device.authAttempts >= 1);
-  t.false(gw.logs.some((l) => l.includes('wrong')), 'the password must not be logged');
+  t.false(
+    gw.logs.some((l) => l.includes('wrong')),
+    'the password must not be logged',
+  );
 });
 
 test('a device whose hello is not NETCONF, or never comes, is disconnected with a reason', async (t) => {
@@ -86,10 +89,11 @@ test('garbage and silence on the call-home port are dropped, and a real device s
   const silent = net.connect(gw.callhomePort, '127.0.0.1');
   silent.on('error', () => {});
   silent.resume();
-  const closed = (s: net.Socket) => new Promise<number>((resolve) => {
-    const start = Date.now();
-    s.once('close', () => resolve(Date.now() - start));
-  });
+  const closed = (s: net.Socket) =>
+    new Promise<number>((resolve) => {
+      const start = Date.now();
+      s.once('close', () => resolve(Date.now() - start));
+    });
   const [, silentMs] = await Promise.all([closed(garbage), closed(silent), device.callHome(gw.callhomePort)]);
   t.true(silentMs < 5000, `silent connection closed after ${silentMs} ms`);
   await deviceConnected(gw, 'edge-1', 5000);

@@ -78,7 +78,18 @@ test('bad usage and bad configuration exit 2 with one line naming the problem', 
   writeFileSync(path.join(dir, 'bad.yaml'), 'northbound:\n  prot: 1\n');
   cases.push([['run', '--config', path.join(dir, 'bad.yaml')], {}, /northbound\.prot/]);
   writeFileSync(path.join(dir, 'devices.yaml'), 'devices: [{ id: "bad id" }]\n');
-  cases.push([['run'], { CHGW_INVENTORY_FILE: path.join(dir, 'devices.yaml'), CHGW_STATEDIR: dir, CHGW_HTTP_PORT: '0', CHGW_NORTHBOUND_PORT: '0', CHGW_CALLHOME_SSH_PORT: '0', CHGW_CALLHOME_TLS_PORT: '0' }, /inventory .*id must be/]);
+  cases.push([
+    ['run'],
+    {
+      CHGW_INVENTORY_FILE: path.join(dir, 'devices.yaml'),
+      CHGW_STATEDIR: dir,
+      CHGW_HTTP_PORT: '0',
+      CHGW_NORTHBOUND_PORT: '0',
+      CHGW_CALLHOME_SSH_PORT: '0',
+      CHGW_CALLHOME_TLS_PORT: '0',
+    },
+    /inventory .*id must be/,
+  ]);
   for (const [args, env, message] of cases) {
     const r = run(args, { env });
     t.is(r.code, 2, args.join(' '));

@@ -40,7 +40,21 @@ const REASONS = new Set<string>([
   ...CONNECTION_RESULTS,
   ...CLIENT_SESSION_RESULTS,
   ...DISCONNECT_CODES.map(disconnectReason),
-  ...(['GW_ERR_CHANNEL_REFUSED', 'GW_ERR_DEVICE_UNAVAILABLE', 'GW_ERR_CERT_IDENTITY', 'GW_ERR_CERT_EXPIRED', 'GW_ERR_CERT_REVOKED', 'GW_ERR_CONFIG', 'GW_ERR_LISTEN', 'GW_ERR_INVENTORY', 'GW_ERR_USERS', 'GW_ERR_UNAUTHORIZED', 'GW_ERR_NOT_FOUND'] satisfies ErrorCode[]).map(reasonLabel),
+  ...(
+    [
+      'GW_ERR_CHANNEL_REFUSED',
+      'GW_ERR_DEVICE_UNAVAILABLE',
+      'GW_ERR_CERT_IDENTITY',
+      'GW_ERR_CERT_EXPIRED',
+      'GW_ERR_CERT_REVOKED',
+      'GW_ERR_CONFIG',
+      'GW_ERR_LISTEN',
+      'GW_ERR_INVENTORY',
+      'GW_ERR_USERS',
+      'GW_ERR_UNAUTHORIZED',
+      'GW_ERR_NOT_FOUND',
+    ] satisfies ErrorCode[]
+  ).map(reasonLabel),
   'client_closed',
   'device_closed',
 ]);
@@ -51,7 +65,10 @@ test('the schema check finds what it must', (t) => {
   t.regex(logLineProblems('{"level":"info","time":"2026-01-01T00:00:00.000Z","name":"callhome-gateway"}').join(), /no msg/);
   t.regex(logLineProblems('{"level":"warn","time":"2026-01-01T00:00:00.000Z","name":"callhome-gateway","msg":"x","reason":"GW_ERR_TIMEOUT"}').join(), /lower-case/);
   t.regex(logLineProblems('{"level":"info","time":"2026-01-01T00:00:00.000Z","name":"callhome-gateway","msg":"x","client":"10.0.0.1:2222"}').join(), /remoteAddress/);
-  t.regex(logLineProblems('{"level":"info","time":"2026-01-01T00:00:00.000Z","name":"callhome-gateway","msg":"x","reason":"timeout","code":"GW_ERR_AUTH_FAILED"}').join(), /does not match/);
+  t.regex(
+    logLineProblems('{"level":"info","time":"2026-01-01T00:00:00.000Z","name":"callhome-gateway","msg":"x","reason":"timeout","code":"GW_ERR_AUTH_FAILED"}').join(),
+    /does not match/,
+  );
   t.regex(logLineProblems('not json').join(), /not JSON/);
 });
 
@@ -77,7 +94,9 @@ test('a gateway through accept, unknown device, failed login, a manager session 
   const session = await managerSession(t, gw, 'alice@edge-1', { password: 'alice-pw' });
   const { client } = session;
   await session.waitFor(']]>]]>');
-  session.channel.write(CLIENT_HELLO_11 + chunked('<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get-config><source><running/></source></get-config></rpc>'));
+  session.channel.write(
+    CLIENT_HELLO_11 + chunked('<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get-config><source><running/></source></get-config></rpc>'),
+  );
   await session.waitFor('message-id="1"');
   client.end();
   await session.closed;
@@ -100,26 +119,46 @@ test('a gateway through accept, unknown device, failed login, a manager session 
   t.true(Number.isInteger(accepted.remotePort));
 
   const unknown = find('unknown device', (l) => l.reason === 'unknown_device');
-  t.like(unknown, { level: 'warn', code: 'GW_ERR_UNKNOWN_DEVICE', result: 'unknown_device', fingerprint: stranger.fingerprint, keyType: 'ssh-ed25519', remoteAddress: '127.0.0.1' });
+  t.like(unknown, {
+    level: 'warn',
+    code: 'GW_ERR_UNKNOWN_DEVICE',
+    result: 'unknown_device',
+    fingerprint: stranger.fingerprint,
+    keyType: 'ssh-ed25519',
+    remoteAddress: '127.0.0.1',
+  });
 
   const failed = find('device auth failure', (l) => l.reason === 'auth_failed' && l.side === 'callhome');
   t.like(failed, { level: 'warn', code: 'GW_ERR_AUTH_FAILED', result: 'auth_failed', device: 'edge-locked', remoteAddress: '127.0.0.1' });
-  t.false(gw.logs.some((l) => l.includes('not-the-device-password') || l.includes('alice-pw')), 'no password in the logs');
+  t.false(
+    gw.logs.some((l) => l.includes('not-the-device-password') || l.includes('alice-pw')),
+    'no password in the logs',
+  );
 
   const authenticated = find('client authenticated', (l) => l.msg === 'client authenticated');
   t.like(authenticated, { side: 'northbound', user: 'alice', device: 'edge-1', remoteAddress: '127.0.0.1' });
   t.true(Number.isInteger(authenticated.remotePort));
-  t.false(lines.some((l) => 'client' in l && typeof l.client === 'string'), 'the manager address is remoteAddress/remotePort, as on the device side');
+  t.false(
+    lines.some((l) => 'client' in l && typeof l.client === 'string'),
+    'the manager address is remoteAddress/remotePort, as on the device side',
+  );
 
   const shutdown = find('shutdown disconnect', (l) => l.msg !== undefined && l.reason === 'shutdown' && l.device === 'edge-1');
   t.like(shutdown, { code: 'GW_ERR_SHUTDOWN' });
 
   const reasons = [...new Set(lines.map((l) => l.reason).filter((r) => r !== undefined))];
-  t.deepEqual(reasons.filter((r) => !REASONS.has(r as string)), [], `reasons outside the vocabulary: ${reasons.join(', ')}`);
+  t.deepEqual(
+    reasons.filter((r) => !REASONS.has(r as string)),
+    [],
+    `reasons outside the vocabulary: ${reasons.join(', ')}`,
+  );
   for (const l of lines) t.is(typeof l.level, 'string');
 
   const records = audit.map((l) => JSON.parse(l) as Line);
-  t.deepEqual(records.map((r) => r.event), ['session-start', 'rpc', 'session-end']);
+  t.deepEqual(
+    records.map((r) => r.event),
+    ['session-start', 'rpc', 'session-end'],
+  );
   for (const r of records) t.like(r, { level: 'info', audit: true, user: 'alice', device: 'edge-1', remoteAddress: '127.0.0.1' });
   t.like(records[1], { operation: 'get-config', messageId: '1', result: 'ok', msg: 'audit rpc' });
 });

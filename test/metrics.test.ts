@@ -52,7 +52,10 @@ function documentedLabelValues(metric: string): Map<string, string[]> {
   const cell = row.split('|')[3]!;
   const out = new Map<string, string[]>();
   for (const m of cell.matchAll(/`(\w+)`[^(`]*\(([^)]*)\)/g)) {
-    out.set(m[1]!, [...m[2]!.matchAll(/`([^`]+)`/g)].map((v) => v[1]!));
+    out.set(
+      m[1]!,
+      [...m[2]!.matchAll(/`([^`]+)`/g)].map((v) => v[1]!),
+    );
   }
   return out;
 }
@@ -65,7 +68,10 @@ test('zeroSeries exports every combination of the label values at 0', async (t) 
   zeroSeries(g, { a: ['x'] });
   const { samples } = parseExposition(await registry.metrics());
   t.is(samples.filter((s) => s.name === 'c_total' && s.value === 0).length, 6);
-  t.deepEqual(samples.filter((s) => s.name === 'g'), [{ name: 'g', labels: { a: 'x' }, value: 0 }]);
+  t.deepEqual(
+    samples.filter((s) => s.name === 'g'),
+    [{ name: 'g', labels: { a: 'x' }, value: 0 }],
+  );
 });
 
 test('a fresh gateway exports every documented label value of every counter at 0', async (t) => {
@@ -116,7 +122,7 @@ test('docs/METRICS.md documents exactly the label values exported at start-up', 
   }
 });
 
-test('docs/METRICS.md has a row for every metric of the gateway\'s own', async (t) => {
+test("docs/METRICS.md has a row for every metric of the gateway's own", async (t) => {
   const gw = await startGateway();
   t.teardown(() => gw.close());
   const { types } = parseExposition(await gw.metrics());
@@ -136,7 +142,7 @@ test('the memory limit is positive and never above the machine', async (t) => {
   t.is(samples.find((s) => s.name === 'callhome_memory_limit_bytes')?.value, limit);
 });
 
-test('the open-socket gauges report the gateway\'s connection ceiling and what it holds', async (t) => {
+test("the open-socket gauges report the gateway's connection ceiling and what it holds", async (t) => {
   const device = new ScriptedDevice();
   const gw = await withGateway(t, { devices: [{ id: 'edge-1', device }], connect: [], env: { CHGW_LIMITS_MAXOPENFILES: '321' } });
   t.is(await gw.metric('callhome_open_sockets_ceiling'), 321);

@@ -148,9 +148,7 @@ test('malformed framing closes that splice with a logged reason; another session
 test('the device hanging up closes every client session on it', async (t) => {
   const device = new ScriptedDevice({ onNetconf: replyingDevice('x') });
   const gw = await setup(t, device);
-  const sessions = await Promise.all(
-    [1, 2].map(async () => openNetconf(await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' }))),
-  );
+  const sessions = await Promise.all([1, 2].map(async () => openNetconf(await connectManager(gw.northboundPort, 'alice@edge-1', { password: 'alice-pw' }))));
   await Promise.all(sessions.map((s) => s.waitFor(']]>]]>')));
   t.is(await gw.metric('callhome_client_sessions_active'), 2);
   const started = Date.now();

@@ -89,9 +89,7 @@ async function run(transport: 'tcp' | 'stream', cipher: string, size: number, ch
     await ready;
     const clientSide = await Promise.all(
       Array.from({ length: channels }, () =>
-        new Promise<ClientChannel>((resolve, reject) => client.exec('x', (err, ch) => (err ? reject(err) : resolve(ch)))).then((ch) =>
-          pump(ch, ch, size, () => ch.end()),
-        ),
+        new Promise<ClientChannel>((resolve, reject) => client.exec('x', (err, ch) => (err ? reject(err) : resolve(ch)))).then((ch) => pump(ch, ch, size, () => ch.end())),
       ),
     );
     const serverSide = await Promise.all(results);

@@ -45,7 +45,11 @@ export class Rig {
     for (const c of ciphers) devices.set(c, await createStreamingDevice(`bench-${c.split('-')[0]}`, c));
     const inventory =
       'devices:\n' +
-      [...devices].map(([c, d]) => `  - id: ${idOf(c)}\n    ssh: { hostKeys: ["${d.hostPublicKeyLine}"] }\n    credentials: { username: ${d.username}, privateKeyFile: ${d.privateKeyFile} }\n`).join('');
+      [...devices]
+        .map(
+          ([c, d]) => `  - id: ${idOf(c)}\n    ssh: { hostKeys: ["${d.hostPublicKeyLine}"] }\n    credentials: { username: ${d.username}, privateKeyFile: ${d.privateKeyFile} }\n`,
+        )
+        .join('');
     const users = `users:\n  - name: bench\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`;
     const gateway = await GatewayProcess.start({ inventory, users, cpuProfileDir: o.cpuProfileDir });
     try {
@@ -64,8 +68,11 @@ export class Rig {
         BIN.ssh,
         [
           ...sshClientArgs({ host: '127.0.0.1', port: jumpDaemon.port, user: jump.username, identityFile: jump.privateKeyFile, cipher: c }),
-          '-N', '-o', 'ExitOnForwardFailure=yes',
-          '-R', `127.0.0.1:${tunnelPort}:127.0.0.1:${daemon.port}`,
+          '-N',
+          '-o',
+          'ExitOnForwardFailure=yes',
+          '-R',
+          `127.0.0.1:${tunnelPort}:127.0.0.1:${daemon.port}`,
           '127.0.0.1',
         ],
         { stdio: 'ignore' },

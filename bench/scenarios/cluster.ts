@@ -170,7 +170,9 @@ async function throughput(rig: Rig, managers: number, seconds: number, log: (l: 
   const replicas = rig.cluster.replicas.length;
   const points: Omit<ThroughputPoint, 'vsOneReplica'>[] = [];
   for (const placement of replicas === 1 ? (['owner'] as const) : (['owner', 'spread'] as const)) {
-    const plan = rig.devices.slice(0, managers).map((d, j) => ({ device: d.id, replica: placement === 'owner' ? d.replica : rig.cluster.replicas[j % replicas]!, owner: d.replica }));
+    const plan = rig.devices
+      .slice(0, managers)
+      .map((d, j) => ({ device: d.id, replica: placement === 'owner' ? d.replica : rig.cluster.replicas[j % replicas]!, owner: d.replica }));
     const sessions = await Promise.all(plan.map((p) => open(rig, p.replica, p.device)));
     try {
       for (const m of sessions) for (let i = 0; i < 20; i++) await m.rpc(i, SMALL_RPC);

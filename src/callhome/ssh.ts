@@ -60,10 +60,14 @@ export class SshCallHome {
       sessionModes: this.deps.sessionModes,
     });
     // Only what a stranger can cause counts against its source: a broken handshake or a miss of the deadline.
-    session.signal.addEventListener('abort', () => {
-      const code = (session.signal.reason as GatewayError | undefined)?.code;
-      if (session.connectedAt === undefined && (code === 'GW_ERR_HANDSHAKE_FAILED' || code === 'GW_ERR_TIMEOUT')) ticket.failed();
-    }, { once: true });
+    session.signal.addEventListener(
+      'abort',
+      () => {
+        const code = (session.signal.reason as GatewayError | undefined)?.code;
+        if (session.connectedAt === undefined && (code === 'GW_ERR_HANDSHAKE_FAILED' || code === 'GW_ERR_TIMEOUT')) ticket.failed();
+      },
+      { once: true },
+    );
     this.handshakes.add(session);
     const done = () => this.handshakes.delete(session);
     session.signal.addEventListener('abort', done, { once: true });

@@ -70,9 +70,10 @@ export async function runCerts(argv: string[], out: (line: string) => void = (l)
     }
     case 'peer': {
       const { peer } = config.cluster;
-      const files = values.out !== undefined
-        ? { cert: path.join(values.out, 'peer.crt'), key: path.join(values.out, 'peer.key'), ca: path.join(values.out, 'ca.crt') }
-        : { cert: peer.certFile, key: peer.keyFile, ca: peer.caFile };
+      const files =
+        values.out !== undefined
+          ? { cert: path.join(values.out, 'peer.crt'), key: path.join(values.out, 'peer.key'), ca: path.join(values.out, 'ca.crt') }
+          : { cert: peer.certFile, key: peer.keyFile, ca: peer.caFile };
       const { serial } = issuePeerFiles(stateDir, files, days ? { days } : {});
       out(`peer certificate ${files.cert}, key ${files.key}, CA ${files.ca}`);
       out(`serial ${serial.toUpperCase()}`);

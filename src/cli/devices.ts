@@ -54,7 +54,11 @@ export async function call(api: string, method: string, urlPath: string, tok: st
     res = await fetch(new URL(urlPath, api.endsWith('/') ? api : api + '/'), {
       method,
       // Audited with the request: there is one admin token, so say who is holding it here.
-      headers: { 'User-Agent': `callhome-gateway-cli (${userInfo().username}@${hostname()})`, ...(tok ? { Authorization: `Bearer ${tok}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      headers: {
+        'User-Agent': `callhome-gateway-cli (${userInfo().username}@${hostname()})`,
+        ...(tok ? { Authorization: `Bearer ${tok}` } : {}),
+        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
   } catch (err) {
@@ -81,7 +85,9 @@ export const s = (v: unknown) => (v === null || v === undefined ? '-' : String(v
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 export async function runDevices(args: string[], io: Io = { out: (t) => process.stdout.write(t), env: process.env }): Promise<number> {
@@ -113,7 +119,17 @@ export async function runDevices(args: string[], io: Io = { out: (t) => process.
       const rows = [['ID', 'STATE', ...(clustered ? ['REPLICA'] : []), 'TRANSPORT', 'REMOTE', 'PORT', 'SESSIONS', 'SOURCE', 'LAST ERROR']];
       for (const d of list) {
         const e = d.lastError as { reason?: string; at?: string } | null | undefined;
-        rows.push([s(d.id), s(d.state), ...(clustered ? [s(d.replica)] : []), s(d.transport), s(d.remoteAddress), s(d.port), s(d.sessions), s(d.source ?? 'inventory'), e ? `${e.reason} at ${e.at}` : '-']);
+        rows.push([
+          s(d.id),
+          s(d.state),
+          ...(clustered ? [s(d.replica)] : []),
+          s(d.transport),
+          s(d.remoteAddress),
+          s(d.port),
+          s(d.sessions),
+          s(d.source ?? 'inventory'),
+          e ? `${e.reason} at ${e.at}` : '-',
+        ]);
       }
       io.out(table(rows));
       return 0;
@@ -127,8 +143,13 @@ export async function runDevices(args: string[], io: Io = { out: (t) => process.
           rows.push([k, v.length === 0 ? '-' : String(v[0])]);
           for (const more of v.slice(1)) rows.push(['', String(more)]);
         } else if (v !== null && typeof v === 'object') {
-        rows.push([k, Object.entries(v).map(([a, b]) => `${a}=${s(b)}`).join(' ')]);
-      } else rows.push([k, s(v)]);
+          rows.push([
+            k,
+            Object.entries(v)
+              .map(([a, b]) => `${a}=${s(b)}`)
+              .join(' '),
+          ]);
+        } else rows.push([k, s(v)]);
       }
       io.out(table(rows));
       return 0;

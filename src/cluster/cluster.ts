@@ -84,7 +84,10 @@ export class Cluster {
     registry.on('added', (session: LiveDevice) => {
       const since = session.connectedAt ?? new Date();
       const claim = ownership.claim(session.deviceId, since, { transport: session.transport, remoteAddress: session.remoteAddress }).catch((err: unknown) => {
-        logger.warn({ device: session.deviceId, ...reasonOf(err), err: describeError(err) }, 'device served here but not registered in the cluster: registering it when Redis is back');
+        logger.warn(
+          { device: session.deviceId, ...reasonOf(err), err: describeError(err) },
+          'device served here but not registered in the cluster: registering it when Redis is back',
+        );
         return since.getTime(); // the epoch Ownership holds it at until then
       });
       this.claims.set(session, claim);
@@ -98,14 +101,19 @@ export class Cluster {
     });
     ownership.on('superseded', (deviceId: string, by: DeviceOwner | undefined) => {
       const where = by ? `replica ${by.replica}` : 'another replica';
-      logger.info({ device: deviceId, ...(by ? { replica: by.replica } : {}), code: 'GW_ERR_SUPERSEDED', reason: 'superseded' }, 'device connected to another replica: closing the connection held here');
+      logger.info(
+        { device: deviceId, ...(by ? { replica: by.replica } : {}), code: 'GW_ERR_SUPERSEDED', reason: 'superseded' },
+        'device connected to another replica: closing the connection held here',
+      );
       registry.kill(deviceId, new GatewayError('GW_ERR_SUPERSEDED', `device ${deviceId} connected to ${where} since: this older connection is closed`));
     });
     ownership.on('replicas', (live: ReplicaInfo[]) => metrics.clusterReplicas.set(live.length));
     // After an outage: register again what is held. Also once the subscriber is back: a
     // claim published while it was away is found by the compare-and-set instead.
     const reRegister = () =>
-      void ownership.reRegister().catch((err: unknown) => logger.warn({ ...reasonOf(err), err: describeError(err) }, 'registering the devices held here again failed: retrying when Redis is back'));
+      void ownership
+        .reRegister()
+        .catch((err: unknown) => logger.warn({ ...reasonOf(err), err: describeError(err) }, 'registering the devices held here again failed: retrying when Redis is back'));
     this.redis.on('ready', reRegister);
     this.redis.on('subscribed', reRegister);
   }

@@ -147,7 +147,11 @@ export class RedisOwnership extends EventEmitter implements Ownership {
 
   private async replicaScript(leaseValue: string): Promise<{ live: ReplicaInfo[]; lapsed: boolean }> {
     const ttl = String(this.options.leaseTtl * 1000);
-    const [flat, gone, lapsed] = (await this.run('cannot list the replicas', REPLICAS, [KEYS.replicas], [KEYS.lease, this.replicaId, leaseValue, ttl])) as [string[], string[], number];
+    const [flat, gone, lapsed] = (await this.run('cannot list the replicas', REPLICAS, [KEYS.replicas], [KEYS.lease, this.replicaId, leaseValue, ttl])) as [
+      string[],
+      string[],
+      number,
+    ];
     const live: ReplicaInfo[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       const { peer, since, devices } = JSON.parse(flat[i + 1]!) as Omit<ReplicaInfo, 'id'>;
@@ -197,14 +201,12 @@ export class RedisOwnership extends EventEmitter implements Ownership {
   }
 
   private async reclaim(deviceId: string, held: Held): Promise<boolean> {
-    const [ok, value] = (await this.run(`device ${deviceId}: cannot register its owner`, RECLAIM, [KEYS.owners, KEYS.epochs], [
-      deviceId,
-      held.record,
-      KEYS.events,
-      this.replicaId,
-      String(held.epoch),
-      KEYS.lease,
-    ])) as [number, string | number];
+    const [ok, value] = (await this.run(
+      `device ${deviceId}: cannot register its owner`,
+      RECLAIM,
+      [KEYS.owners, KEYS.epochs],
+      [deviceId, held.record, KEYS.events, this.replicaId, String(held.epoch), KEYS.lease],
+    )) as [number, string | number];
     if (this.held.get(deviceId) !== held) return true; // released or claimed anew meanwhile
     if (ok === 1) {
       held.epoch = Number(value);

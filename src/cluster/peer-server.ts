@@ -48,7 +48,8 @@ export class PeerServer {
   /** Resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${port} for forwarded sessions (cluster.peer): ${err.code ?? err.message}`));
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${port} for forwarded sessions (cluster.peer): ${err.code ?? err.message}`));
       this.server.once('error', onError);
       this.server.listen({ host, port, backlog: 1024 }, () => {
         this.server.off('error', onError);

@@ -87,7 +87,8 @@ export class PeerStream extends Duplex {
 
   private onFrame(type: FrameTypeCode, payload: Buffer): void {
     if (this.firstSettle) {
-      if (type !== this.expect) throw new GatewayError('GW_ERR_PROTOCOL', `peer sent frame 0x${type.toString(16)} before its ${this.expect === FrameType.Open ? 'request' : 'reply'}`);
+      if (type !== this.expect)
+        throw new GatewayError('GW_ERR_PROTOCOL', `peer sent frame 0x${type.toString(16)} before its ${this.expect === FrameType.Open ? 'request' : 'reply'}`);
       const { resolve } = this.firstSettle;
       this.firstSettle = undefined;
       resolve(payload);

@@ -27,7 +27,10 @@ export class ClusterRedis extends EventEmitter {
   private closed = false;
   private lastError = '';
 
-  constructor(config: Pick<Config, 'cluster'>, private readonly logger: Logger) {
+  constructor(
+    config: Pick<Config, 'cluster'>,
+    private readonly logger: Logger,
+  ) {
     super();
     const { url, passwordFile } = config.cluster.redis;
     let password: string | undefined;
@@ -50,7 +53,10 @@ export class ClusterRedis extends EventEmitter {
     };
     this.client = createClient(options) as RedisClient;
     this.subscriber = this.client.duplicate() as RedisClient;
-    for (const [name, c] of [['commands', this.client], ['subscriptions', this.subscriber]] as const) {
+    for (const [name, c] of [
+      ['commands', this.client],
+      ['subscriptions', this.subscriber],
+    ] as const) {
       c.on('error', (err: Error) => {
         // node-redis repeats the error on every retry: log each distinct reason once.
         const reason = err.message || String(err);
@@ -74,7 +80,10 @@ export class ClusterRedis extends EventEmitter {
   private markDown(reason: string): void {
     if (!this.upValue || this.closed) return;
     this.upValue = false;
-    this.logger.warn({ code: 'GW_ERR_CLUSTER_UNAVAILABLE', reason: 'cluster_unavailable', err: reason }, 'Redis unreachable: serving the devices and managers held here; remote lookups fail until it is back');
+    this.logger.warn(
+      { code: 'GW_ERR_CLUSTER_UNAVAILABLE', reason: 'cluster_unavailable', err: reason },
+      'Redis unreachable: serving the devices and managers held here; remote lookups fail until it is back',
+    );
     this.emit('down', reason);
   }
 

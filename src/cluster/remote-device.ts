@@ -59,10 +59,7 @@ export class RemoteDevice implements ReachableDevice {
     const socket = tls.connect({ ...clientOptions(deps.credentials), host, port });
     socket.setNoDelay(true); // small requests must not wait for a delayed ACK
     const stream: OpenedStream = new PeerStream(socket, FrameType.Reply);
-    const timer = setTimeout(
-      () => stream.fail(new GatewayError('GW_ERR_TIMEOUT', `no answer within ${deps.openTimeout}s`)),
-      deps.openTimeout * 1000,
-    );
+    const timer = setTimeout(() => stream.fail(new GatewayError('GW_ERR_TIMEOUT', `no answer within ${deps.openTimeout}s`)), deps.openTimeout * 1000);
     const request: PeerRequest = {
       v: PROTOCOL_VERSION,
       device: owner.deviceId,

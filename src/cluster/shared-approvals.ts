@@ -103,7 +103,12 @@ export class SharedApprovals {
     // The approvals travel as they are stored, so Lua's JSON round trip cannot alter them.
     const added = await this.redis.client.eval(RESTORE, {
       keys: KEYS,
-      arguments: [K.changes, JSON.stringify(approved.map((a) => ({ fingerprint: a.fingerprint, id: a.id }))), JSON.stringify(rejections), ...approved.map((a) => JSON.stringify(a))],
+      arguments: [
+        K.changes,
+        JSON.stringify(approved.map((a) => ({ fingerprint: a.fingerprint, id: a.id }))),
+        JSON.stringify(rejections),
+        ...approved.map((a) => JSON.stringify(a)),
+      ],
     });
     return Number(added);
   }

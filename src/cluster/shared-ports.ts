@@ -106,7 +106,7 @@ export class SharedPorts {
     const outcome = assignPorts(this.copy, inventory, this.range);
     const result = new Map([...outcome.result].filter(([id, port]) => this.copy.get(id) === port));
     const waiting = [...outcome.result.keys()].filter((id) => !result.has(id));
-    if (waiting.length > 0) this.logger.warn({ devices: waiting.join(','), err: reason }, 'device ports not assigned until the cluster\'s Redis is back');
+    if (waiting.length > 0) this.logger.warn({ devices: waiting.join(','), err: reason }, "device ports not assigned until the cluster's Redis is back");
     return result;
   }
 }

@@ -150,7 +150,11 @@ export const schema = {
   },
   ssh: {
     legacyAlgorithms: { doc: 'also offer SHA-1 and CBC algorithms (ssh-rsa, hmac-sha1, diffie-hellman-group14-sha1, aes*-cbc) for old peers', format: Boolean, default: false },
-    requireStrictKex: { doc: 'refuse every SSH peer without strict key exchange (Terrapin); otherwise only peers that negotiated a cipher Terrapin attacks', format: Boolean, default: false },
+    requireStrictKex: {
+      doc: 'refuse every SSH peer without strict key exchange (Terrapin); otherwise only peers that negotiated a cipher Terrapin attacks',
+      format: Boolean,
+      default: false,
+    },
     identification: {
       doc: 'software version the gateway announces on both SSH sides (SSH-2.0-<this>)',
       format: 'ssh-software-version',
@@ -195,13 +199,13 @@ export const schema = {
     },
     // loadConfig fills in replicaId (the host name) and the peer files (under <stateDir>/tls) left "".
     replicaId: { doc: 'this replica\'s name in the cluster (the pod name in Kubernetes); "" = the host name', format: String, default: '' },
-    leaseTtl: { doc: 'seconds after which a replica that stopped renewing its lease is no longer any device\'s owner', format: 'positive-int', default: 15 },
+    leaseTtl: { doc: "seconds after which a replica that stopped renewing its lease is no longer any device's owner", format: 'positive-int', default: 15 },
     peer: {
       host: { doc: 'address this replica accepts sessions forwarded by other replicas on', format: String, default: '0.0.0.0' },
       port: { doc: 'port for sessions forwarded by other replicas (mutual TLS)', format: 'port', default: 9835 },
       advertise: { doc: 'host:port other replicas dial to reach this one (the pod IP); "" = first non-internal IPv4 + cluster.peer.port', format: String, default: '' },
-      caFile: { doc: 'CA that issued every replica\'s peer certificate (PEM); default <stateDir>/tls/ca.crt', format: String, default: '' },
-      certFile: { doc: 'this replica\'s peer certificate (PEM, from `callhome-gateway certs peer`); default <stateDir>/tls/peer.crt', format: String, default: '' },
+      caFile: { doc: "CA that issued every replica's peer certificate (PEM); default <stateDir>/tls/ca.crt", format: String, default: '' },
+      certFile: { doc: "this replica's peer certificate (PEM, from `callhome-gateway certs peer`); default <stateDir>/tls/peer.crt", format: String, default: '' },
       keyFile: { doc: 'its private key (PEM); default <stateDir>/tls/peer.key', format: String, default: '' },
     },
   },

@@ -22,7 +22,10 @@ export class ChannelTurns {
         new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, FIRST_BYTES_WAIT_MS);
           void turn
-            .then((channel) => firstBytes(channel, FIRST_BYTES_WAIT_MS), () => undefined)
+            .then(
+              (channel) => firstBytes(channel, FIRST_BYTES_WAIT_MS),
+              () => undefined,
+            )
             .then(() => {
               clearTimeout(timer);
               resolve();

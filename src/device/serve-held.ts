@@ -19,14 +19,18 @@ export async function serveHeldSession(held: HeldSession, client: ClientSession)
   let ended: GatewayError | undefined; // set when an operator ends the session
   // Counted as active from the moment the session is lent, not while waiting.
   const onLent = () =>
-    client.started('held', () => ({ bytesToDevice: view.bytesToDevice, bytesToClient: view.bytesToClient, rpcs: filter.rpcs, denied: filter.denied }), (reason) => {
-      ended = reason;
-      // The held session sees the close, releases what the client left (locks) and lends again.
-      const { channel } = client;
-      if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
-      channel.exit(1);
-      channel.close();
-    });
+    client.started(
+      'held',
+      () => ({ bytesToDevice: view.bytesToDevice, bytesToClient: view.bytesToClient, rpcs: filter.rpcs, denied: filter.denied }),
+      (reason) => {
+        ended = reason;
+        // The held session sees the close, releases what the client left (locks) and lends again.
+        const { channel } = client;
+        if (channel.stderr.writable) channel.stderr.write(`callhome-gateway: ${reason.message}\n`);
+        channel.exit(1);
+        channel.close();
+      },
+    );
   const r = await held.serve(view, onLent);
   if (r.result === 'busy' || r.result === 'unavailable') return { kind: 'refused', result: 'device_unavailable', reason: `device ${client.deviceId}: ${r.reason}` };
   return { kind: 'ended', reason: ended?.code ?? 'client_closed', message: r.reason };

@@ -54,19 +54,14 @@ const PROBE_HELLO_AND_CLOSE = helloMessage(baseCapabilities('1.0')) + EOM + clos
 /** How long the device may take to answer the probe's <close-session> before the channel is closed anyway. */
 const PROBE_CLOSE_MS = 2000;
 
-export type ProbeResult =
-  | { accepted: true; /** resolves once the probe's channel is closed */ ended: Promise<void> }
-  | { accepted: false; reason: string };
+export type ProbeResult = { accepted: true; /** resolves once the probe's channel is closed */ ended: Promise<void> } | { accepted: false; reason: string };
 
 /**
  * Opens a second `netconf` channel while the first is held, reads the device's <hello> on
  * it and ends that session politely (<close-session>). A refusal, a channel closed before
  * the hello, or no hello within `helloTimeout` seconds means the device serves one session.
  */
-export async function probeSecondSession(
-  open: () => Promise<ClientChannel>,
-  options: { helloTimeout: number; maxHelloBytes: number },
-): Promise<ProbeResult> {
+export async function probeSecondSession(open: () => Promise<ClientChannel>, options: { helloTimeout: number; maxHelloBytes: number }): Promise<ProbeResult> {
   let channel: ClientChannel;
   let timer: NodeJS.Timeout | undefined;
   const opening = open();
@@ -78,7 +73,10 @@ export async function probeSecondSession(
       }),
     ]);
   } catch (err) {
-    opening.then((late) => late.close(), () => {}); // a channel that opens after all must not stay open
+    opening.then(
+      (late) => late.close(),
+      () => {},
+    ); // a channel that opens after all must not stay open
     return { accepted: false, reason: `device refused a second netconf channel: ${describeError(err)}` };
   } finally {
     clearTimeout(timer);

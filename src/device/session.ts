@@ -148,10 +148,7 @@ export class DeviceSession extends DeviceConnection implements LiveDevice {
     this.markConnected();
     this.deps.registry.add(this);
     this.countAccepted();
-    this.log.info(
-      { device: this.deviceId, capabilities: this.capabilitiesValue.length, sessionMode: this.mode.mode, sessionModeReason: this.mode.reason },
-      'device connected',
-    );
+    this.log.info({ device: this.deviceId, capabilities: this.capabilitiesValue.length, sessionMode: this.mode.mode, sessionModeReason: this.mode.reason }, 'device connected');
   }
 
   private verifyHostKey(key: Buffer): boolean {

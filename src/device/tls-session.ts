@@ -103,9 +103,7 @@ export class TlsDeviceSession extends DeviceConnection implements LiveDevice {
     this.setDeadline(options.loginGraceTime, () => new GatewayError('GW_ERR_TIMEOUT', `not identified within ${options.loginGraceTime}s`));
     this.socket.setNoDelay(true);
     this.socket.on('error', () => {}); // the TLS socket reports the same failure
-    const aborted = new Promise<never>((_, reject) =>
-      this.signal.addEventListener('abort', () => reject(this.signal.reason), { once: true }),
-    );
+    const aborted = new Promise<never>((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason), { once: true }));
     aborted.catch(() => {});
     // RFC 8071 §4.2 C3/C4: TLS client on the accepted socket, with the gateway's certificate.
     const s = tls.connect({

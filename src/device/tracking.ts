@@ -14,8 +14,7 @@ import type { TlsDeviceSession } from './tls-session.js';
 /** Wires the history and a flap detector to the registry; returns the detector. */
 export function trackDevices(config: Config, registry: DeviceRegistry, history: DeviceHistory, metrics: GatewayMetrics, logger: Logger): FlapDetector {
   registry.on('added', (device: LiveDevice) => history.connected(device.deviceId));
-  const flapWhy = (flap: FlapView) =>
-    `its connections end within ${config.callhome.flapping.window}s of login, ${flap.shortConnections} in a row (last: ${flap.lastMessage})`;
+  const flapWhy = (flap: FlapView) => `its connections end within ${config.callhome.flapping.window}s of login, ${flap.shortConnections} in a row (last: ${flap.lastMessage})`;
   const flaps = new FlapDetector(config.callhome.flapping, metrics.deviceFlapsTotal, (id, flap, first) => {
     if (first) logger.warn({ device: id, reason: flap.lastReason, shortConnections: flap.shortConnections }, `device is flapping: ${flapWhy(flap)}`);
     history.attemptFailed(id, 'flapping', flapWhy(flap));
@@ -26,9 +25,7 @@ export function trackDevices(config: Config, registry: DeviceRegistry, history: 
     const flap = flaps.view(s.deviceId);
     if (flap) history.attemptFailed(s.deviceId, 'flapping', flapWhy(flap));
   });
-  registry.on('removed', (s: LiveDevice, reason: GatewayError) =>
-    flaps.disconnected(s.deviceId, s.transport, s.connectedAt?.getTime() ?? Date.now(), reason),
-  );
+  registry.on('removed', (s: LiveDevice, reason: GatewayError) => flaps.disconnected(s.deviceId, s.transport, s.connectedAt?.getTime() ?? Date.now(), reason));
   return flaps;
 }
 

@@ -121,7 +121,12 @@ export class DevicePorts {
       ['the northbound shared port', bound.northbound],
       ['the HTTP port', config.http.port],
       ['the HTTP port', bound.http],
-      ...(config.callhome.tls.enabled ? ([['the TLS call-home port', config.callhome.tls.port], ['the TLS call-home port', bound.callhomeTls]] as Array<[string, number]>) : []),
+      ...(config.callhome.tls.enabled
+        ? ([
+            ['the TLS call-home port', config.callhome.tls.port],
+            ['the TLS call-home port', bound.callhomeTls],
+          ] as Array<[string, number]>)
+        : []),
     ];
     const hit = own.find(([, p]) => p !== 0 && p === port);
     if (hit) return `${hit[0]} of this gateway`;

@@ -45,7 +45,11 @@ export function operatorActions(deps: { sessions: ClientSessions; registry: Devi
       if (suppressed > 0) extra = { suppressed };
       suppressed = 0;
     }
-    const who = { actor: result === 'unauthorized' ? ('none' as const) : ('admin-token' as const), remoteAddress: actor.remoteAddress, ...(actor.userAgent ? { userAgent: actor.userAgent } : {}) };
+    const who = {
+      actor: result === 'unauthorized' ? ('none' as const) : ('admin-token' as const),
+      remoteAddress: actor.remoteAddress,
+      ...(actor.userAgent ? { userAgent: actor.userAgent } : {}),
+    };
     audit?.write({ event: 'admin', action, target, ...who, result, ...extra });
     logger[result === 'ok' ? 'info' : 'warn']({ action, target, ...who, result, ...extra }, `operator ${action} ${target}: ${result}`);
   };

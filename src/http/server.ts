@@ -65,8 +65,7 @@ export class HttpServer {
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) =>
-        reject(new GatewayError('GW_ERR_LISTEN', `cannot listen for HTTP on ${host}:${port}: ${err.code ?? err.message}`));
+      const onError = (err: NodeJS.ErrnoException) => reject(new GatewayError('GW_ERR_LISTEN', `cannot listen for HTTP on ${host}:${port}: ${err.code ?? err.message}`));
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);

@@ -87,13 +87,7 @@ function readSecretFile(file: string, baseDir: string, where: string, key: strin
   }
 }
 
-function parseCredentials(
-  raw: unknown,
-  defaults: Record<string, unknown> | undefined,
-  file: string,
-  baseDir: string,
-  where: string,
-): DeviceCredentials {
+function parseCredentials(raw: unknown, defaults: Record<string, unknown> | undefined, file: string, baseDir: string, where: string): DeviceCredentials {
   if (raw !== undefined && !isRecord(raw)) fail(file, where, 'credentials must be a mapping');
   // Fields a device lacks come from defaults; a device that names any secret of its own
   // does not inherit the default secret (it would be tried against the wrong device).

@@ -43,7 +43,10 @@ export class FdCeiling {
     const now = Date.now();
     if (now - this.warnedAt > 10_000) {
       this.warnedAt = now;
-      this.logger.warn({ reason: 'GW_ERR_REJECTED_LIMIT', openSockets: this.open, ceiling: this.ceiling }, `open file ceiling reached (${this.ceiling} sockets, limits.maxOpenFiles): refusing new connections`);
+      this.logger.warn(
+        { reason: 'GW_ERR_REJECTED_LIMIT', openSockets: this.open, ceiling: this.ceiling },
+        `open file ceiling reached (${this.ceiling} sockets, limits.maxOpenFiles): refusing new connections`,
+      );
     }
     return false;
   }

@@ -155,8 +155,7 @@ export class FrameScanner {
         i = this.#framing === 'eom' ? this.#scanEom(chunk, i) : this.#scanChunked(chunk, i);
       }
     } catch (err) {
-      this.#failure =
-        err instanceof FramingError ? err : new FramingError('framing scanner stopped by an error in its sink', { cause: err });
+      this.#failure = err instanceof FramingError ? err : new FramingError('framing scanner stopped by an error in its sink', { cause: err });
       throw err;
     }
     return i;
@@ -241,9 +240,7 @@ export class FrameScanner {
         case EXPECT_LF:
           if (b !== LF) {
             throw new FramingError(
-              this.#inMessage
-                ? `expected LF to start a chunk header or end-of-chunks, got ${show(b)}`
-                : `expected LF to start a chunked message, got ${show(b)}`,
+              this.#inMessage ? `expected LF to start a chunk header or end-of-chunks, got ${show(b)}` : `expected LF to start a chunked message, got ${show(b)}`,
             );
           }
           this.#inMessage = true;

@@ -6,7 +6,6 @@ import { negotiatedFraming, parseHello, type Hello } from './hello.js';
 import type { Direction } from './direction.js';
 import { readMessageHead } from './vocabulary.js';
 
-
 export interface MeterEvents {
   /**
    * One complete NETCONF message, hellos included. `bytes` is the message's payload: the XML
@@ -104,12 +103,7 @@ export class NetconfMeter {
   }
 
   #makeSide(direction: Direction, maxMessageBytes: number, prefixBytes: number): Side {
-    const side: Side = new Side(
-      direction,
-      { data: (segment) => this.#data(side, segment), end: () => this.#end(side) },
-      maxMessageBytes,
-      prefixBytes,
-    );
+    const side: Side = new Side(direction, { data: (segment) => this.#data(side, segment), end: () => this.#end(side) }, maxMessageBytes, prefixBytes);
     return side;
   }
 

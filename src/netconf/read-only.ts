@@ -80,10 +80,7 @@ export function accessDeniedReply(root: XmlStartTag | undefined, message: string
   const el = (name: string, body: string, extra = '') => `<${p}${name}${extra}>${body}</${p}${name}>`;
   return el(
     'rpc-reply',
-    el(
-      'rpc-error',
-      el('error-type', 'protocol') + el('error-tag', 'access-denied') + el('error-severity', 'error') + el('error-message', escapeXml(message), ' xml:lang="en"'),
-    ),
+    el('rpc-error', el('error-type', 'protocol') + el('error-tag', 'access-denied') + el('error-severity', 'error') + el('error-message', escapeXml(message), ' xml:lang="en"')),
     attrs + ns,
   );
 }

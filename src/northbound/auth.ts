@@ -8,9 +8,7 @@ import ssh2 from 'ssh2';
 import { GatewayError } from '../errors.js';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions) =>
-  new Promise<Buffer>((resolve, reject) =>
-    scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+  new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))));
 
 // N=2^15, r=8, p=1: ~32 MiB and tens of ms per check, as OWASP suggests for scrypt.
 const SCRYPT_N = 32768;

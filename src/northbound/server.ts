@@ -106,9 +106,7 @@ export class NorthboundServer {
         hostKeys: [this.deps.hostKey],
         ident: this.deps.sshPolicy?.ident ?? DEFAULT_SSH_IDENT,
         ...(this.deps.sshPolicy ? { algorithms: this.deps.sshPolicy.algorithms } : {}),
-        ...(this.deps.options.keepalive
-          ? { keepaliveInterval: this.deps.options.keepalive.interval * 1000, keepaliveCountMax: this.deps.options.keepalive.countMax }
-          : {}),
+        ...(this.deps.options.keepalive ? { keepaliveInterval: this.deps.options.keepalive.interval * 1000, keepaliveCountMax: this.deps.options.keepalive.countMax } : {}),
       },
       (conn: Connection, info: ssh2.ClientInfo) => this.onConnection(conn, info, route),
     );

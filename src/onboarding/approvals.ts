@@ -300,7 +300,13 @@ export function loadMergedInventory(
   const devices = [...(doc.devices ?? [])];
   const ports = new Set([...fromFile.devices.values()].map((d) => d.port).filter((p) => p !== undefined));
   for (const { approval: a, entry } of store.entries(reservedPort, logger)) {
-    const clash = fromFile.get(a.id) ? `id ${a.id}` : fromFile.byHostKey(a.fingerprint) ? `host key ${a.fingerprint}` : a.port !== undefined && ports.has(a.port) ? `port ${a.port}` : undefined;
+    const clash = fromFile.get(a.id)
+      ? `id ${a.id}`
+      : fromFile.byHostKey(a.fingerprint)
+        ? `host key ${a.fingerprint}`
+        : a.port !== undefined && ports.has(a.port)
+          ? `port ${a.port}`
+          : undefined;
     if (clash) {
       logger?.info({ device: a.id, fingerprint: a.fingerprint }, `approval not merged: the inventory file already has ${clash} (the file wins)`);
       continue;

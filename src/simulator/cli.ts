@@ -126,12 +126,15 @@ export async function runSimulate(argv: string[], io: SimulateIo = {}): Promise<
   const timers: NodeJS.Timeout[] = [];
   if (s.duration !== undefined) timers.push(setTimeout(onSignal, s.duration * 1000));
   let settled = false;
-  const ticker = setInterval(() => {
-    const p = fleet.progress();
-    render(p);
-    // without --persistent there is nothing left to serve once every connection has ended
-    if (settled && !s.persistent && p.connected === 0) stop.abort();
-  }, tty ? 200 : 2000);
+  const ticker = setInterval(
+    () => {
+      const p = fleet.progress();
+      render(p);
+      // without --persistent there is nothing left to serve once every connection has ended
+      if (settled && !s.persistent && p.connected === 0) stop.abort();
+    },
+    tty ? 200 : 2000,
+  );
   timers.push(ticker);
 
   let summary: FleetSummary;
@@ -171,9 +174,7 @@ export async function runSimulate(argv: string[], io: SimulateIo = {}): Promise<
 
 export function describeSummary(s: FleetSummary): string {
   const all =
-    s.timeToAllConnectedMs === null
-      ? 'not all connected'
-      : `all connected in ${(s.timeToAllConnectedMs / 1000).toFixed(2)} s (${s.handshakesPerSecond.toFixed(0)} logins/s)`;
+    s.timeToAllConnectedMs === null ? 'not all connected' : `all connected in ${(s.timeToAllConnectedMs / 1000).toFixed(2)} s (${s.handshakesPerSecond.toFixed(0)} logins/s)`;
   return `simulate: ${s.total} devices, ${s.connected} connected, ${s.failed} failed attempts, ${s.reconnects} reconnects; ${all}`;
 }
 

@@ -3,15 +3,7 @@
 // candidate is shared). Deliberately tiny: without a YANG schema, list entries are recognised
 // by a first child leaf named like a key (`name`, `id`, …), which covers the usual test edits.
 import { RpcError } from './rpc-error.js';
-import {
-  child,
-  cloneElement,
-  elementChildren,
-  isLeaf,
-  parseXml,
-  textOf,
-  type XmlElement,
-} from './xml.js';
+import { child, cloneElement, elementChildren, isLeaf, parseXml, textOf, type XmlElement } from './xml.js';
 import { NETCONF_BASE_NS as BASE_NS } from '../netconf/vocabulary.js';
 
 export const SIM_NS = 'urn:callhome-gateway:simulator';

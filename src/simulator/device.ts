@@ -167,10 +167,13 @@ export class SimulatedDevice extends EventEmitter<DeviceEvents> {
       authenticated: false,
       authFailures: 0,
       // a deadline on every phase before the session is ready
-      deadline: setTimeout(() => {
-        a.failure ??= new Error('timed out waiting for the gateway to log in');
-        socket.destroy();
-      }, (this.options.handshakeTimeout ?? 30) * 1000),
+      deadline: setTimeout(
+        () => {
+          a.failure ??= new Error('timed out waiting for the gateway to log in');
+          socket.destroy();
+        },
+        (this.options.handshakeTimeout ?? 30) * 1000,
+      ),
       sessions: new Set(),
     };
     this.conn = a;

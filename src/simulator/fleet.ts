@@ -96,15 +96,18 @@ export class Fleet {
   /** The inventory (SPEC.md "Device inventory") listing every device of the fleet. */
   inventoryYaml(): string {
     const header = `# ${this.devices.length} simulated devices (callhome-gateway simulate)\n`;
-    return header + stringify(
-      {
-        devices: this.devices.map((d) => ({
-          id: d.id,
-          ssh: { hostKeys: [d.fingerprint] },
-          credentials: { username: d.username, password: d.password },
-        })),
-      },
-      { lineWidth: 0 },
+    return (
+      header +
+      stringify(
+        {
+          devices: this.devices.map((d) => ({
+            id: d.id,
+            ssh: { hostKeys: [d.fingerprint] },
+            credentials: { username: d.username, password: d.password },
+          })),
+        },
+        { lineWidth: 0 },
+      )
     );
   }
 

@@ -31,16 +31,11 @@ export function ed25519PrivateKeyFromSeed(seed: Buffer = randomBytes(32), commen
   // openssh-key-v1: pad the private section to the cipher block size (8 for "none") with 1, 2, 3, …
   const pad = (8 - (priv.length % 8)) % 8;
   priv = Buffer.concat([priv, Buffer.from(Array.from({ length: pad }, (_v, i) => i + 1))]);
-  const body = Buffer.concat([
-    Buffer.from('openssh-key-v1\0'),
-    sshString('none'),
-    sshString('none'),
-    sshString(Buffer.alloc(0)),
-    uint32(1),
-    sshString(pubBlob),
-    sshString(priv),
-  ]);
-  const b64 = body.toString('base64').replace(/(.{70})/g, '$1\n').replace(/\n$/, '');
+  const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), sshString('none'), sshString('none'), sshString(Buffer.alloc(0)), uint32(1), sshString(pubBlob), sshString(priv)]);
+  const b64 = body
+    .toString('base64')
+    .replace(/(.{70})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`;
 }
 

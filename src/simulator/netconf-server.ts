@@ -130,7 +130,11 @@ export class NetconfSession implements SessionHandle {
     // RFC 6241 §8.1: a client hello carrying a session-id ends the session
     if (child(hello, 'session-id', BASE_NS)) return this.kill('client hello has a session-id');
     const caps = child(hello, 'capabilities', BASE_NS);
-    this.clientCapabilities = caps ? elementChildren(caps).filter((c) => c.local === 'capability').map((c) => textOf(c).trim()) : [];
+    this.clientCapabilities = caps
+      ? elementChildren(caps)
+          .filter((c) => c.local === 'capability')
+          .map((c) => textOf(c).trim())
+      : [];
     const v10 = this.clientCapabilities.includes(CAPABILITY_BASE_1_0);
     const v11 = this.clientCapabilities.includes(CAPABILITY_BASE_1_1);
     if (!v10 && !v11) return this.kill('no common base capability');

@@ -23,8 +23,8 @@ export interface OperationSession {
 
 /** Runs `op`, the operation of an <rpc> whose elements use `prefix`; throws RpcError to refuse it. */
 export async function runOperation(session: OperationSession, op: XmlElement, prefix: string): Promise<void> {
-const ok = `<${prefix}ok/>`;
-const ds = session.datastore;
+  const ok = `<${prefix}ok/>`;
+  const ds = session.datastore;
   switch (op.local) {
     case 'get': {
       const filter = readFilter(op);
@@ -118,7 +118,13 @@ function readFilter(op: XmlElement): XmlElement | undefined {
   const f = child(op, 'filter', BASE_NS);
   if (!f) return undefined;
   const type = f.attrs.find((a) => a.local === 'type' && (a.ns === '' || a.ns === BASE_NS))?.value ?? 'subtree';
-  if (type !== 'subtree') throw new RpcError('protocol', 'operation-not-supported', `${type} filters are not supported (no :xpath)`, '<bad-attribute>type</bad-attribute><bad-element>filter</bad-element>');
+  if (type !== 'subtree')
+    throw new RpcError(
+      'protocol',
+      'operation-not-supported',
+      `${type} filters are not supported (no :xpath)`,
+      '<bad-attribute>type</bad-attribute><bad-element>filter</bad-element>',
+    );
   return f;
 }
 

@@ -8,7 +8,6 @@ import { deliverTo } from './deliver.js';
 import type { Direction } from '../netconf/direction.js';
 import { outgoingWindow } from '../ssh/internals.js';
 
-
 export interface SpliceObserver {
   /** Sees every chunk before it is forwarded; throws to end the splice (e.g. malformed framing). */
   observe(direction: Direction, chunk: Buffer): void;
@@ -138,8 +137,7 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   const toClientStage = observing('to_client', options.observer, stop, count);
   const filters = options.filter ? [options.filter.toDevice, options.filter.toClient] : [];
   options.onStart?.({
-    buffered: () =>
-      [client, device, toDeviceStage, toClientStage, ...filters].reduce((n, s) => n + s.readableLength + s.writableLength, 0),
+    buffered: () => [client, device, toDeviceStage, toClientStage, ...filters].reduce((n, s) => n + s.readableLength + s.writableLength, 0),
     stop,
   });
   // The observer sees what the client sent and what it receives (a refused <rpc> and its answer too).
@@ -149,9 +147,7 @@ export async function splice(client: Duplex, device: Duplex, options: SpliceOpti
   // for the reply, as it would on a direct connection (`ssh -s netconf < rpc.xml`).
   // After an abort, never wait on the pipelines longer than the drain allows.
   let giveUp: NodeJS.Timeout | undefined;
-  const abandoned = new Promise<void>((resolve) =>
-    controller.signal.addEventListener('abort', () => (giveUp = setTimeout(resolve, drainMs)), { once: true }),
-  );
+  const abandoned = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => (giveUp = setTimeout(resolve, drainMs)), { once: true }));
   await Promise.race([Promise.all([toDevice, toClient]), abandoned]);
   clearTimeout(giveUp);
 

@@ -52,9 +52,7 @@ export function sshPolicy(options: { legacyAlgorithms: boolean; requireStrictKex
   };
 }
 
-
 function terrapinExposed(n: NegotiatedAlgorithms): boolean {
-  const exposed = (d: { cipher: string; mac: string }) =>
-    d.cipher === 'chacha20-poly1305@openssh.com' || (!/gcm/.test(d.cipher) && /-etm@openssh\.com$/.test(d.mac));
+  const exposed = (d: { cipher: string; mac: string }) => d.cipher === 'chacha20-poly1305@openssh.com' || (!/gcm/.test(d.cipher) && /-etm@openssh\.com$/.test(d.mac));
   return exposed(n.cs) || exposed(n.sc);
 }

@@ -23,7 +23,10 @@ const HASH_OF_SIG_OID: Record<string, string> = {
 };
 
 export function normalizeSerial(hex: string): string {
-  return hex.replace(/[:\s]/g, '').toUpperCase().replace(/^0+(?=.)/, '');
+  return hex
+    .replace(/[:\s]/g, '')
+    .toUpperCase()
+    .replace(/^0+(?=.)/, '');
 }
 
 function derOf(text: Buffer): Buffer {
@@ -86,7 +89,7 @@ export function parseCrl(data: Buffer): Crl {
     ...(nextUpdate ? { nextUpdate } : {}),
     revoked,
     tbsDer: firstElementOf(der),
-    signatureOid: A.derToOid(((sigAlg.value as forge.asn1.Asn1[])[0]!.value as string)),
+    signatureOid: A.derToOid((sigAlg.value as forge.asn1.Asn1[])[0]!.value as string),
     signature: sigBytes.subarray(1), // drop the BIT STRING's unused-bits octet
   };
 }

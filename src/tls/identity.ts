@@ -25,14 +25,16 @@ export interface TlsCandidate {
 }
 
 export type TlsVerdict<E extends TlsCandidate> =
-  | { ok: true; entry: E; fingerprint: string; how: 'pinned' | 'ca' }
-  | { ok: false; error: GatewayError; fingerprint: string; unknown: boolean };
+  { ok: true; entry: E; fingerprint: string; how: 'pinned' | 'ca' } | { ok: false; error: GatewayError; fingerprint: string; unknown: boolean };
 
 const FP_RE = /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 
 /** An inventory fingerprint in any of the usual spellings, as `AB:CD:…`; throws if malformed. */
 export function normalizeCertFingerprint(text: string): string {
-  let t = text.trim().replace(/^sha-?256\s+fingerprint\s*=\s*/i, '').toUpperCase();
+  let t = text
+    .trim()
+    .replace(/^sha-?256\s+fingerprint\s*=\s*/i, '')
+    .toUpperCase();
   if (/^[0-9A-F]{64}$/.test(t)) t = t.match(/../g)!.join(':');
   if (!FP_RE.test(t)) throw new Error(`malformed certificate fingerprint ${JSON.stringify(text)} (want the 32 colon-separated hex bytes of openssl x509 -fingerprint -sha256)`);
   return t;
@@ -101,12 +103,7 @@ function fail(code: ErrorCode, message: string, fingerprint?: string): GatewayEr
  * Decides which device presented `chain` (leaf first, then what the peer sent), or why none.
  * `readFile` reads CRL files (injected for tests).
  */
-export function identifyCertificate<E extends TlsCandidate>(
-  chain: X509Certificate[],
-  entries: Iterable<E>,
-  readFile: (file: string) => Buffer,
-  now = new Date(),
-): TlsVerdict<E> {
+export function identifyCertificate<E extends TlsCandidate>(chain: X509Certificate[], entries: Iterable<E>, readFile: (file: string) => Buffer, now = new Date()): TlsVerdict<E> {
   const leaf = chain[0];
   if (!leaf) return { ok: false, error: fail('GW_ERR_UNKNOWN_DEVICE', 'device presented no certificate'), fingerprint: '', unknown: false };
   const fingerprint = leaf.fingerprint256;
@@ -147,7 +144,10 @@ export function identifyCertificate<E extends TlsCandidate>(
       crl = parseCrl(readFile(entry.tls.crlFile));
     } catch (err) {
       // Security by default: a CRL that is configured but unreadable refuses, it does not wave through.
-      return refuse('GW_ERR_CERT_REVOKED', `CRL ${entry.tls.crlFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); refusing device ${entry.id}`);
+      return refuse(
+        'GW_ERR_CERT_REVOKED',
+        `CRL ${entry.tls.crlFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); refusing device ${entry.id}`,
+      );
     }
     const signer = path!.slice(1).find((ca) => crlSignedBy(crl, ca));
     if (!signer) return refuse('GW_ERR_CERT_REVOKED', `CRL ${entry.tls.crlFile} is not signed by the device's CA; refusing device ${entry.id}`);

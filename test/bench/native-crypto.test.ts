@@ -34,6 +34,9 @@ Module._load = function (request, ...rest) {
   const gw = await GatewayProcess.start({ ...EMPTY, env: { NODE_OPTIONS: `--require ${hide}` } });
   t.teardown(() => gw.stop());
   t.is(gw.nativeCrypto, false);
-  t.true(gw.logs.some((l) => /"level":"warn"/.test(l) && /native crypto binding missing/.test(l)), gw.logs.join('\n'));
+  t.true(
+    gw.logs.some((l) => /"level":"warn"/.test(l) && /native crypto binding missing/.test(l)),
+    gw.logs.join('\n'),
+  );
   t.throws(() => gw.assertNativeCrypto(), { message: /native crypto binding is NOT in use/ });
 });

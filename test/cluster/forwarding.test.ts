@@ -128,7 +128,11 @@ test.serial('ncclient on gw-b, device on gw-a: lock, edit-config, commit, unlock
 
 test.serial('the per-device port on gw-b forwards the same way', async (t) => {
   const name = uniqueIfName('fwdp');
-  const r = await runNcclient({ ...viaB('alice'), port: edge1Port, steps: [...lockedEditSteps(interfaceConfig(name, 'device port')), ...lockedEditSteps(interfaceDeleteConfig(name))] });
+  const r = await runNcclient({
+    ...viaB('alice'),
+    port: edge1Port,
+    steps: [...lockedEditSteps(interfaceConfig(name, 'device port')), ...lockedEditSteps(interfaceDeleteConfig(name))],
+  });
   assertNcOk(r);
   t.pass();
 });
@@ -154,7 +158,10 @@ test.serial('a large get-config arrives byte for byte as on the owner itself', a
   const names = Array.from({ length: 300 }, (_, i) => `${prefix}-${i}`);
   const text = 'x'.repeat(900);
   const config = `<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="${IF_NS}">${names
-    .map((n) => `<interface><name>${n}</name><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type><description>${text} ${n}</description></interface>`)
+    .map(
+      (n) =>
+        `<interface><name>${n}</name><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type><description>${text} ${n}</description></interface>`,
+    )
     .join('')}</interfaces></config>`;
   assertNcOk(await runNcclient(viaB('alice@edge-1', { steps: lockedEditSteps(config, 30), timeout: 60 })));
   const filter = `<get-config><source><running/></source><filter type="subtree"><interfaces xmlns="${IF_NS}">${names.map((n) => `<interface><name>${n}</name></interface>`).join('')}</interfaces></filter></get-config>`;
@@ -178,7 +185,11 @@ test.serial('three concurrent forwarded sessions, each with its own device sessi
     runNcclient(
       viaB('alice@edge-1', {
         onEvent: (e) => e.type === 'connected' && ++connected === 3 && all(),
-        steps: [{ op: 'sleep', seconds: 1.5 }, ...lockedEditSteps(interfaceConfig(name, 'three at once'), 30), { op: 'get-config', source: 'running', filter: interfaceFilter(name) }],
+        steps: [
+          { op: 'sleep', seconds: 1.5 },
+          ...lockedEditSteps(interfaceConfig(name, 'three at once'), 30),
+          { op: 'get-config', source: 'running', filter: interfaceFilter(name) },
+        ],
       }),
     ),
   );
@@ -228,8 +239,18 @@ test.serial('a TLS device on gw-a lends its held session to a manager on gw-b; i
   let kind = '';
   const r = await runNcclient(
     viaB('alice@tls-1', {
-      onEvent: (e) => void (e.type === 'step' && e.index === 0 && b.get<Array<SessionView & { kind: string }>>('/api/sessions').then((s) => (kind = s.body.find((x) => x.device === 'tls-1')?.kind ?? ''))),
-      steps: [{ op: 'sleep', seconds: 0.3 }, ...lockedEditSteps(interfaceConfig(name, 'lent across replicas')), ...lockedEditSteps(interfaceDeleteConfig(name)), { op: 'close-session' }],
+      onEvent: (e) =>
+        void (
+          e.type === 'step' &&
+          e.index === 0 &&
+          b.get<Array<SessionView & { kind: string }>>('/api/sessions').then((s) => (kind = s.body.find((x) => x.device === 'tls-1')?.kind ?? ''))
+        ),
+      steps: [
+        { op: 'sleep', seconds: 0.3 },
+        ...lockedEditSteps(interfaceConfig(name, 'lent across replicas')),
+        ...lockedEditSteps(interfaceDeleteConfig(name)),
+        { op: 'close-session' },
+      ],
     }),
   );
   assertNcOk(r);

@@ -88,7 +88,11 @@ test('a device on A is listed as connected on replica A by B; /api/replicas and 
   t.regex(out, /^ID +STATE +REPLICA +TRANSPORT/);
   t.regex(out, /\nedge-1 +connected +replica-a +ssh +127\.0\.0\.1 /);
 
-  await waitFor('the device count in A\'s lease', async () => (await b.get<Array<{ id: string; devices: number }>>('/api/replicas')).body.find((r) => r.id === 'replica-a')?.devices === 1, { timeoutMs: 5000 });
+  await waitFor(
+    "the device count in A's lease",
+    async () => (await b.get<Array<{ id: string; devices: number }>>('/api/replicas')).body.find((r) => r.id === 'replica-a')?.devices === 1,
+    { timeoutMs: 5000 },
+  );
   const replicas = (await b.get<Array<{ id: string; peer: string; devices: number; since: string }>>('/api/replicas')).body;
   t.deepEqual(
     replicas.map(({ id, peer, devices }) => ({ id, peer, devices })),
@@ -99,7 +103,7 @@ test('a device on A is listed as connected on replica A by B; /api/replicas and 
   );
   t.deepEqual((await a.get('/api/replicas')).body, replicas);
   t.is(await a.metric('callhome_cluster_replicas'), 2);
-  await waitFor('B\'s gauge', async () => (await b.metric('callhome_cluster_replicas')) === 2, { timeoutMs: 5000 });
+  await waitFor("B's gauge", async () => (await b.metric('callhome_cluster_replicas')) === 2, { timeoutMs: 5000 });
 });
 
 test('the device calls B while A holds its older connection: A closes it within 2 s as superseded, never B', async (t) => {
@@ -146,14 +150,15 @@ test('a graceful close of A releases its devices and its lease at once', async (
   await waitFor('A as owner', async () => (await view(b)).replica === 'replica-a', { timeoutMs: 15_000 });
   await a.close();
   t.is((await view(b)).state, 'disconnected');
-  t.deepEqual((await b.get<Array<{ id: string }>>('/api/replicas')).body.map((r) => r.id), ['replica-b']);
+  t.deepEqual(
+    (await b.get<Array<{ id: string }>>('/api/replicas')).body.map((r) => r.id),
+    ['replica-b'],
+  );
 });
 
 test('cluster mode without the northbound host key file is refused: one line, exit 2, no key generated', async (t) => {
   const missing = path.join(dir, 'no-such-key');
-  const err = await t.throwsAsync(
-    startGateway({ env: { CHGW_CLUSTER_REDIS_URL: 'redis://127.0.0.1:1/0', CHGW_NORTHBOUND_HOSTKEYFILE: missing } }),
-  );
+  const err = await t.throwsAsync(startGateway({ env: { CHGW_CLUSTER_REDIS_URL: 'redis://127.0.0.1:1/0', CHGW_NORTHBOUND_HOSTKEYFILE: missing } }));
   t.is((err as { code?: string }).code, 'GW_ERR_CONFIG');
   t.regex(err!.message, /cluster mode needs northbound\.hostKeyFile.*no-such-key does not exist/);
 
@@ -184,9 +189,7 @@ test('cluster mode without the northbound host key file is refused: one line, ex
 test('Redis unreachable at start: the start fails with one reason within seconds, not a hang', async (t) => {
   const port = await freePort();
   const started = Date.now();
-  const err = await t.throwsAsync(
-    startGateway({ env: { CHGW_CLUSTER_REDIS_URL: `redis://127.0.0.1:${port}/0`, CHGW_NORTHBOUND_HOSTKEYFILE: hostKeyFile } }),
-  );
+  const err = await t.throwsAsync(startGateway({ env: { CHGW_CLUSTER_REDIS_URL: `redis://127.0.0.1:${port}/0`, CHGW_NORTHBOUND_HOSTKEYFILE: hostKeyFile } }));
   t.is((err as { code?: string }).code, 'GW_ERR_CLUSTER_UNAVAILABLE');
   t.regex(err!.message, new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0: no connection within 10 s \\(connect ECONNREFUSED`));
   t.true(Date.now() - started < 25_000);
@@ -196,7 +199,10 @@ test('standalone: /api/replicas is this one replica, the gauge says 1, device vi
   const gw = await startGateway({ inventory: inventoryFor([{ id: 'solo-1', device: new ScriptedDevice() }]), env: { CHGW_CLUSTER_REPLICAID: 'solo' } });
   t.teardown(() => gw.close());
   const replicas = (await gw.get<Array<{ id: string; peer: string; devices: number; since: string }>>('/api/replicas')).body;
-  t.deepEqual(replicas.map(({ id, peer, devices }) => ({ id, peer, devices })), [{ id: 'solo', peer: '', devices: 0 }]);
+  t.deepEqual(
+    replicas.map(({ id, peer, devices }) => ({ id, peer, devices })),
+    [{ id: 'solo', peer: '', devices: 0 }],
+  );
   t.is(await gw.metric('callhome_cluster_replicas'), 1);
   const device = (await gw.get<Record<string, unknown>>('/api/devices/solo-1')).body;
   t.is(device.state, 'disconnected');

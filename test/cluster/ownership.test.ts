@@ -108,13 +108,19 @@ test('a replica whose lease expires stops owning its devices; the sweep removes 
   await dead.start();
   await dead.claim('r9', new Date());
   t.is((await a.ownership.lookup('r9'))?.replica, 'dead');
-  t.deepEqual((await a.ownership.replicas()).map((r) => r.id), ['a', 'b', 'dead']);
+  t.deepEqual(
+    (await a.ownership.replicas()).map((r) => r.id),
+    ['a', 'b', 'dead'],
+  );
   // Stop its heartbeat as kill -9 would (the connection stays open: only the lease matters).
   dead.stop();
   const cut = Date.now();
   await waitFor('the dead owner to vanish', async () => (await a.ownership.lookup('r9')) === undefined, { timeoutMs: 3000 });
   t.true(Date.now() - cut <= 1500, 'within leaseTtl');
-  t.deepEqual((await a.ownership.replicas()).map((r) => r.id), ['a', 'b']);
+  t.deepEqual(
+    (await a.ownership.replicas()).map((r) => r.id),
+    ['a', 'b'],
+  );
   await waitFor('the sweep', async () => (await server.command('HEXISTS', KEYS.owners, 'r9')).startsWith(':0'), { timeoutMs: 3000 });
   deadRedis.destroy();
 });
@@ -134,7 +140,10 @@ test('replicas list their peer, device count and start; a graceful close leaves 
   );
   t.false(Number.isNaN(Date.parse(list[0]!.since)));
   await a.close();
-  t.deepEqual((await b.ownership.replicas()).map((r) => r.id), ['b']);
+  t.deepEqual(
+    (await b.ownership.replicas()).map((r) => r.id),
+    ['b'],
+  );
   t.deepEqual([...(await b.ownership.owners()).keys()], []);
 });
 

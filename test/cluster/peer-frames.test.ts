@@ -45,10 +45,10 @@ test('one chunk, byte by byte, and random splits all decode to the same frames',
   const head = bytes.subarray(0, 60);
   t.deepEqual(decodeAll([...head].map((b) => Buffer.from([b]))), decodeAll([head]));
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   for (let round = 0; round < 50; round++) {
     const chunks: Buffer[] = [];
-    for (let at = 0; at < bytes.length; ) {
+    for (let at = 0; at < bytes.length;) {
       const n = 1 + Math.floor(rand() * (round % 2 ? 9 : 70_000));
       chunks.push(bytes.subarray(at, at + n));
       at += n;

@@ -106,7 +106,10 @@ test('EOF ends the readable side, the exit status and stderr lines follow, close
   t.is(got.join(''), '<rpc-reply/>]]>]]>');
   await new Promise((r) => (near.readableEnded ? r(undefined) : near.once('end', r)));
   // The order of the frames; 'end' itself is emitted once the reader has taken the data.
-  t.deepEqual(events.filter((e) => e !== 'end'), ['stderr callhome-gateway: device went away', 'exit 3']);
+  t.deepEqual(
+    events.filter((e) => e !== 'end'),
+    ['stderr callhome-gateway: device went away', 'exit 3'],
+  );
   t.true(events.includes('end'));
   t.is(near.exitCode, 3);
   // Like an SSH channel, a stream closes once what it received has been read.

@@ -103,7 +103,11 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   const a = await replica('replica-a', '127.0.0.2');
   const b = await replica('replica-b', '127.0.0.3');
   const post = async (r: typeof a, urlPath: string, body?: unknown, method = 'POST') => {
-    const res = await fetch(r.api + urlPath, { method, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(r.api + urlPath, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   const pendingOn = async (r: typeof a) => (await r.g.get<Array<{ fingerprint: string; attempts: number }>>('/api/pending')).body;
@@ -122,7 +126,10 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   const approved = await post(b, `/api/pending/${encodeURIComponent(device.hostKeyFingerprint)}/approve`, { id: 'shared-1', credentials: secret });
   t.is(approved.status, 201, JSON.stringify(approved.body));
   await waitFor('the approved device logged in on A', async () => (await deviceOn(a, 'shared-1')).state === 'connected', { timeoutMs: 20_000 });
-  t.false((await pendingOn(a)).some((p) => p.fingerprint === device.hostKeyFingerprint), 'no longer pending on A');
+  t.false(
+    (await pendingOn(a)).some((p) => p.fingerprint === device.hostKeyFingerprint),
+    'no longer pending on A',
+  );
 
   // 3. Its port from portRange is the same on both replicas, and listens on both.
   const portA = await waitFor('a port on A', async () => (await deviceOn(a, 'shared-1')).port, { timeoutMs: 10_000 });
@@ -136,7 +143,9 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   await device.stop();
   device.persistent(b.host, b.g.callhomePort, { pauseMs: 300 });
   await waitFor('the approved device logged in on B', async () => (await deviceOn(b, 'shared-1')).state === 'connected', { timeoutMs: 20_000 });
-  assertNcOk(await runNcclient({ host: b.host, port: portB, username: 'alice', password: userPassword, steps: [{ op: 'get-config', source: 'running' }, { op: 'close-session' }] }));
+  assertNcOk(
+    await runNcclient({ host: b.host, port: portB, username: 'alice', password: userPassword, steps: [{ op: 'get-config', source: 'running' }, { op: 'close-session' }] }),
+  );
 
   // 5. A rejection on A holds on B: a stranger calling B is pending on A, rejected there, and
   //    drops off B's list for good while it keeps calling B.
@@ -146,8 +155,13 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   await waitFor('the stranger calling B pending on A', async () => (await pendingOn(a)).some((p) => p.fingerprint === stranger.hostKeyFingerprint), { timeoutMs: 20_000 });
   t.is((await post(a, `/api/pending/${encodeURIComponent(stranger.hostKeyFingerprint)}`, undefined, 'DELETE')).status, 200);
   const refusedBefore = await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
-  await waitFor('the stranger to call B again', async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) >= refusedBefore + 2, { timeoutMs: 20_000 });
-  t.false((await pendingOn(b)).some((p) => p.fingerprint === stranger.hostKeyFingerprint), 'rejected on A: not pending on B');
+  await waitFor('the stranger to call B again', async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) >= refusedBefore + 2, {
+    timeoutMs: 20_000,
+  });
+  t.false(
+    (await pendingOn(b)).some((p) => p.fingerprint === stranger.hostKeyFingerprint),
+    'rejected on A: not pending on B',
+  );
   t.false((await pendingOn(a)).some((p) => p.fingerprint === stranger.hostKeyFingerprint));
   await stranger.stop();
 
@@ -155,17 +169,27 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   const many = Array.from({ length: 6 }, () => new ScriptedDevice());
   scripted.push(...many);
   await Promise.all(many.map((d, i) => d.callHome(i % 2 ? a.g.callhomePort : b.g.callhomePort, i % 2 ? a.host : b.host)));
-  await waitFor('six scripted devices pending', async () => (await pendingOn(a)).filter((p) => many.some((d) => d.fingerprint === p.fingerprint)).length === many.length, { timeoutMs: 20_000 });
+  await waitFor('six scripted devices pending', async () => (await pendingOn(a)).filter((p) => many.some((d) => d.fingerprint === p.fingerprint)).length === many.length, {
+    timeoutMs: 20_000,
+  });
   const results = await Promise.all(
-    many.map((d, i) => post(i % 2 ? a : b, `/api/pending/${encodeURIComponent(d.fingerprint)}/approve`, { id: `burst-${i}`, credentials: { username: d.username, password: d.password } })),
+    many.map((d, i) =>
+      post(i % 2 ? a : b, `/api/pending/${encodeURIComponent(d.fingerprint)}/approve`, { id: `burst-${i}`, credentials: { username: d.username, password: d.password } }),
+    ),
   );
-  t.deepEqual(results.map((r) => r.status), many.map(() => 201));
-  const portsOf = async (r: typeof a) =>
-    Object.fromEntries((await r.g.get<DeviceView[]>('/api/devices')).body.filter((d) => d.port !== null).map((d) => [d.id, d.port]));
-  const agreed = await waitFor('seven devices with the same ports on both replicas', async () => {
-    const [pa, pb] = [await portsOf(a), await portsOf(b)];
-    return Object.keys(pa).length === 7 && JSON.stringify(pa) === JSON.stringify(pb) ? pa : undefined;
-  }, { timeoutMs: 20_000 });
+  t.deepEqual(
+    results.map((r) => r.status),
+    many.map(() => 201),
+  );
+  const portsOf = async (r: typeof a) => Object.fromEntries((await r.g.get<DeviceView[]>('/api/devices')).body.filter((d) => d.port !== null).map((d) => [d.id, d.port]));
+  const agreed = await waitFor(
+    'seven devices with the same ports on both replicas',
+    async () => {
+      const [pa, pb] = [await portsOf(a), await portsOf(b)];
+      return Object.keys(pa).length === 7 && JSON.stringify(pa) === JSON.stringify(pb) ? pa : undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
   t.is(new Set(Object.values(agreed)).size, 7, 'no two devices share a port');
 
   // 7. Redis stopped: decisions are refused with a clear reason (503), reads and devices carry on.
@@ -188,7 +212,9 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   t.deepEqual(await portsOf(a), agreed, 'the ports kept on A');
   t.deepEqual(await portsOf(b), agreed, 'the ports kept on B');
   t.is((await deviceOn(b, 'shared-1')).state, 'connected');
-  assertNcOk(await runNcclient({ host: b.host, port: portB, username: 'alice', password: userPassword, steps: [{ op: 'get-config', source: 'running' }, { op: 'close-session' }] }));
+  assertNcOk(
+    await runNcclient({ host: b.host, port: portB, username: 'alice', password: userPassword, steps: [{ op: 'get-config', source: 'running' }, { op: 'close-session' }] }),
+  );
   // Decisions are taken again, and reach the other replica.
   await outsider.callHome(b.g.callhomePort, b.host);
   await waitFor('the outsider pending again', async () => (await pendingOn(a)).some((p) => p.fingerprint === outsider.fingerprint), { timeoutMs: 20_000 });
@@ -198,9 +224,14 @@ test.serial('approvals, rejections, pending devices and assigned ports are share
   const refusedOnB = await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
   t.is((await post(a, `/api/pending/${encodeURIComponent(device.hostKeyFingerprint)}`, undefined, 'DELETE')).status, 200);
   await waitFor('shared-1 gone from B', async () => (await b.g.get('/api/devices/shared-1')).status === 404, { timeoutMs: 10_000 });
-  await waitFor('the device refused by B', async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) > refusedOnB, { timeoutMs: 20_000 });
+  await waitFor('the device refused by B', async () => (await b.g.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) > refusedOnB, {
+    timeoutMs: 20_000,
+  });
   t.false(await canConnect(b.host, portB), 'its port is closed on B');
-  t.false((await pendingOn(b)).some((p) => p.fingerprint === device.hostKeyFingerprint), 'and not pending');
+  t.false(
+    (await pendingOn(b)).some((p) => p.fingerprint === device.hostKeyFingerprint),
+    'and not pending',
+  );
   await device.stop();
 
   // Every log line of both replicas follows docs/LOGS.md (checked by close()).

@@ -21,9 +21,18 @@ import { waitFor } from '../helpers/wait.js';
 const test = requirePeers(anyTest);
 const silent = createLogger('silent');
 const fp = (c: string) => 'SHA256:' + c.repeat(43);
-const approval = (f: string, id: string): Approval => ({ id, fingerprint: f, keyType: 'ssh-ed25519', credentials: { username: 'u', password: 'p' }, approvedAt: new Date().toISOString() });
+const approval = (f: string, id: string): Approval => ({
+  id,
+  fingerprint: f,
+  keyType: 'ssh-ed25519',
+  credentials: { username: 'u', password: 'p' },
+  approvedAt: new Date().toISOString(),
+});
 const inv = (...ids: string[]) =>
-  parseInventory('devices:\n' + ids.map((id) => `  - id: ${id}\n    ssh: { hostKeys: ["SHA256:${id.padEnd(43, 'A').slice(0, 43)}"] }\n    credentials: { username: u, password: p }\n`).join(''), 'x.yaml');
+  parseInventory(
+    'devices:\n' + ids.map((id) => `  - id: ${id}\n    ssh: { hostKeys: ["SHA256:${id.padEnd(43, 'A').slice(0, 43)}"] }\n    credentials: { username: u, password: p }\n`).join(''),
+    'x.yaml',
+  );
 
 interface Replica {
   redis: ClusterRedis;
@@ -66,7 +75,10 @@ test.serial('approvals and rejections: written once, seen by the other replica, 
   const changed = once(b.state, 'approvals');
   await writerA.write({ kind: 'approve', approval: approval(fp('A'), 'dev-1') });
   await changed;
-  t.deepEqual(b.store.approved.map((x) => [x.id, x.fingerprint]), [['dev-1', fp('A')]]);
+  t.deepEqual(
+    b.store.approved.map((x) => [x.id, x.fingerprint]),
+    [['dev-1', fp('A')]],
+  );
   t.is(b.store.approved[0]!.credentials.password, 'p', 'the inline password is shared like approvals.json keeps it');
 
   // The same id for another key replaces the first approval, on every replica.
@@ -100,10 +112,14 @@ test.serial('pending: an unknown key seen on either replica is listed on both, a
   pb.record(fp('P'), 'ssh-ed25519', '192.0.2.2');
   pa.recordCertificate(fp('Q'), 'CN=dev', 'CN=ca', '192.0.2.3');
   pa.record(fp('R'), 'ssh-ed25519', '192.0.2.4');
-  const both = await waitFor('two pending devices on B', async () => {
-    const list = await pb.listAll();
-    return list.length === 2 && list.find((p) => p.fingerprint === fp('P'))?.attempts === 2 ? list : undefined;
-  }, { timeoutMs: 5000 });
+  const both = await waitFor(
+    'two pending devices on B',
+    async () => {
+      const list = await pb.listAll();
+      return list.length === 2 && list.find((p) => p.fingerprint === fp('P'))?.attempts === 2 ? list : undefined;
+    },
+    { timeoutMs: 5000 },
+  );
   const p = both.find((e) => e.fingerprint === fp('P'))!;
   t.like(p, { keyType: 'ssh-ed25519', attempts: 2 });
   t.true(['192.0.2.1', '192.0.2.2'].includes(p.remoteAddress), 'the address of the latest attempt');

@@ -36,10 +36,13 @@ test('the new names have the defaults the old ones had; the old ones are no keys
   t.is(configEnvNames().get('callhome.heldSession.keepaliveInterval'), 'CHGW_CALLHOME_HELDSESSION_KEEPALIVEINTERVAL');
   t.is(configEnvNames().get('callhome.heldSession.drainTimeout'), 'CHGW_CALLHOME_HELDSESSION_DRAINTIMEOUT');
   t.false(configEnvNames().has('callhome.tls.keepaliveInterval'));
-  t.deepEqual([...CONFIG_ALIASES], [
-    ['callhome.tls.keepaliveInterval', 'callhome.heldSession.keepaliveInterval'],
-    ['callhome.tls.drainTimeout', 'callhome.heldSession.drainTimeout'],
-  ]);
+  t.deepEqual(
+    [...CONFIG_ALIASES],
+    [
+      ['callhome.tls.keepaliveInterval', 'callhome.heldSession.keepaliveInterval'],
+      ['callhome.tls.drainTimeout', 'callhome.heldSession.drainTimeout'],
+    ],
+  );
 });
 
 test('an old name alone works, in a file and in the environment', (t) => {
@@ -93,8 +96,14 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 test('run --help shows the new names and says the old ones are aliases; the CLI refuses a conflict with exit code 2', (t) => {
   const help = describeConfigKeys().join('\n');
-  t.regex(help, /callhome\.heldSession\.keepaliveInterval \(CHGW_CALLHOME_HELDSESSION_KEEPALIVEINTERVAL, default 30\)\n.*\n\s+\(old name callhome\.tls\.keepaliveInterval, CHGW_CALLHOME_TLS_KEEPALIVEINTERVAL: an alias, still read\)/);
-  t.regex(help, /callhome\.heldSession\.drainTimeout \(CHGW_CALLHOME_HELDSESSION_DRAINTIMEOUT, default 120\)\n.*\n\s+\(old name callhome\.tls\.drainTimeout, CHGW_CALLHOME_TLS_DRAINTIMEOUT: an alias, still read\)/);
+  t.regex(
+    help,
+    /callhome\.heldSession\.keepaliveInterval \(CHGW_CALLHOME_HELDSESSION_KEEPALIVEINTERVAL, default 30\)\n.*\n\s+\(old name callhome\.tls\.keepaliveInterval, CHGW_CALLHOME_TLS_KEEPALIVEINTERVAL: an alias, still read\)/,
+  );
+  t.regex(
+    help,
+    /callhome\.heldSession\.drainTimeout \(CHGW_CALLHOME_HELDSESSION_DRAINTIMEOUT, default 120\)\n.*\n\s+\(old name callhome\.tls\.drainTimeout, CHGW_CALLHOME_TLS_DRAINTIMEOUT: an alias, still read\)/,
+  );
   const cliHelp = spawnSync(process.execPath, [CLI, 'run', '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 20_000 });
   t.is(cliHelp.status, 0);
   t.true(cliHelp.stdout.includes('(old name callhome.tls.drainTimeout, CHGW_CALLHOME_TLS_DRAINTIMEOUT: an alias, still read)'));

@@ -95,7 +95,11 @@ if (!renderer) {
     const names = new Set(configEnvNames().values());
     const env = pod.container.env as { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
     for (const e of env.filter((x) => x.name.startsWith('CHGW_'))) t.true(names.has(e.name), `${e.name} is a configuration key`);
-    t.deepEqual(env.filter((x) => !x.name.startsWith('CHGW_')).map((x) => x.name), ['POD_IP'], 'the only other variable feeds $(POD_IP)');
+    t.deepEqual(
+      env.filter((x) => !x.name.startsWith('CHGW_')).map((x) => x.name),
+      ['POD_IP'],
+      'the only other variable feeds $(POD_IP)',
+    );
     const byName = new Map(env.map((e) => [e.name, e]));
     t.is(byName.get('CHGW_CLUSTER_REPLICAID')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
     t.is(byName.get('POD_IP')?.valueFrom?.fieldRef?.fieldPath, 'status.podIP');
@@ -115,7 +119,11 @@ if (!renderer) {
     const port = podConfig(pod).cluster.peer.port;
     t.is(pod.portNumber('peer'), port);
     const peers = objects.filter((o) => o.kind === 'Service' && (o as any).spec.ports.some((p: any) => pod.portNumber(p.targetPort) === port)) as any[];
-    t.deepEqual(peers.map((s) => s.metadata.name), ['callhome-gateway-peers'], 'only the peer Service publishes the peer port');
+    t.deepEqual(
+      peers.map((s) => s.metadata.name),
+      ['callhome-gateway-peers'],
+      'only the peer Service publishes the peer port',
+    );
     const [svc] = peers;
     t.is(svc.spec.clusterIP, 'None');
     t.deepEqual(svc.spec.selector, GATEWAY);
@@ -128,11 +136,23 @@ if (!renderer) {
     const [np] = gatewayPolicies(objects, pod);
     const peerRules = (np!.spec.ingress as any[]).filter((r) => !r.ports || r.ports.some((p: any) => pod.portNumber(p.port) === 9835));
     t.deepEqual(peerRules, [{ from: [{ podSelector: { matchLabels: GATEWAY } }], ports: [{ port: 'peer', protocol: 'TCP' }] }]);
-    t.true((np!.spec.ingress as any[]).every((r) => r.ports?.length > 0), 'no ingress rule opens every port');
+    t.true(
+      (np!.spec.ingress as any[]).every((r) => r.ports?.length > 0),
+      'no ingress rule opens every port',
+    );
     const egress = np!.spec.egress as any[];
-    t.true(egress.some((r) => r.ports.some((p: any) => p.port === 53 && p.protocol === 'UDP')), 'DNS');
-    t.true(egress.some((r) => r.to[0].podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'callhome-gateway-redis' && r.ports[0].port === 6379), 'Redis');
-    t.true(egress.some((r) => r.ports[0].port === 'peer' && r.to[0].podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'gateway'), 'peers');
+    t.true(
+      egress.some((r) => r.ports.some((p: any) => p.port === 53 && p.protocol === 'UDP')),
+      'DNS',
+    );
+    t.true(
+      egress.some((r) => r.to[0].podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'callhome-gateway-redis' && r.ports[0].port === 6379),
+      'Redis',
+    );
+    t.true(
+      egress.some((r) => r.ports[0].port === 'peer' && r.to[0].podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'gateway'),
+      'peers',
+    );
   });
 
   test('deploy/base: host key, certificates and Redis password are Secret files at the configured paths', (t) => {
@@ -152,9 +172,17 @@ if (!renderer) {
   test('no volume claim for the gateway in any tree: stateDir is an emptyDir', (t) => {
     for (const dir of kustomizeDirs()) {
       const objects = render(dir);
-      t.deepEqual(objects.filter((o) => o.kind === 'PersistentVolumeClaim').map((o) => o.metadata.name), [], `${dir}: PersistentVolumeClaim objects`);
+      t.deepEqual(
+        objects.filter((o) => o.kind === 'PersistentVolumeClaim').map((o) => o.metadata.name),
+        [],
+        `${dir}: PersistentVolumeClaim objects`,
+      );
       for (const pod of podViews(objects)) {
-        t.deepEqual(((pod.podSpec.volumes ?? []) as any[]).filter((v) => v.persistentVolumeClaim).map((v) => v.name), [], `${dir}: claim volumes`);
+        t.deepEqual(
+          ((pod.podSpec.volumes ?? []) as any[]).filter((v) => v.persistentVolumeClaim).map((v) => v.name),
+          [],
+          `${dir}: claim volumes`,
+        );
         t.like(pod.resolve(podConfig(pod).stateDir), { source: 'emptyDir', readOnly: false }, dir);
       }
     }
@@ -190,11 +218,17 @@ if (!renderer) {
     const svc = example.find((o) => o.kind === 'Service' && o.metadata.name === url.host) as any;
     t.truthy(svc, 'the URL names a rendered Service');
     t.is(svc.spec.ports[0].port, url.port);
-    t.truthy(example.find((o) => o.kind === 'Secret' && o.metadata.name === 'callhome-gateway-redis'), 'the example makes the password Secret both sides read');
+    t.truthy(
+      example.find((o) => o.kind === 'Secret' && o.metadata.name === 'callhome-gateway-redis'),
+      'the example makes the password Secret both sides read',
+    );
 
     const external = render(path.join('deploy', 'overlays', 'external-redis'));
     const epod = gatewayPod(external);
-    t.deepEqual(external.filter((o) => ['StatefulSet', 'PersistentVolumeClaim'].includes(o.kind)), []);
+    t.deepEqual(
+      external.filter((o) => ['StatefulSet', 'PersistentVolumeClaim'].includes(o.kind)),
+      [],
+    );
     const config = podConfig(epod);
     const ext = redisAddress(config.cluster.redis.url);
     t.true(ext.tls, 'rediss:// to a Redis outside the cluster');
@@ -232,18 +266,55 @@ if (!renderer) {
     const dep = (o: any[]) => o.find((x) => x.kind === 'Deployment');
     const gwPolicy = (o: any[]) => o.find((x) => x.kind === 'NetworkPolicy' && x.metadata.name === 'callhome-gateway');
     const env = (o: any[], name: string) => dep(o).spec.template.spec.containers[0].env.find((e: any) => e.name === name);
-    t.is(check(() => {}), '', 'the example itself is clean');
-    t.regex(check((o) => (o.find((x) => x.kind === 'PodDisruptionBudget').spec.minAvailable = 3)), /minAvailable 3 must be at least 2 and below replicas 3/);
-    t.regex(check((o) => delete dep(o).spec.template.spec.affinity), /no pod anti-affinity/);
-    t.regex(check((o) => (gwPolicy(o).spec.ingress[3].from = [{ namespaceSelector: {} }])), /ingress rule 3 lets more than the gateway's own pods reach the peer port/);
-    t.regex(check((o) => gwPolicy(o).spec.ingress.push({ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }] })), /ingress rule 4 lets more/);
-    t.regex(check((o) => gwPolicy(o).spec.egress.splice(2, 1)), /no egress rule lets a replica reach the other replicas' peer port/);
-    t.regex(check((o) => gwPolicy(o).spec.egress.splice(1, 1)), /no egress rule reaches the Redis pods/);
-    t.regex(check((o) => gwPolicy(o).spec.egress.splice(0, 1)), /no egress rule for DNS/);
-    t.regex(check((o) => delete o.find((x) => x.metadata.name === 'callhome-gateway-peers').spec.clusterIP), /headless/);
-    t.regex(check((o) => (env(o, 'CHGW_CLUSTER_PEER_ADVERTISE').value = '$(POD_IPS):9835')), /cluster.peer.advertise should be/);
-    t.regex(check((o) => (env(o, 'CHGW_CLUSTER_REPLICAID').valueFrom.fieldRef.fieldPath = 'spec.nodeName')), /cluster.replicaId should be the pod name/);
-    t.regex(check((o) => (env(o, 'CHGW_NORTHBOUND_HOSTKEYFILE').value = '/var/lib/callhome-gateway/northbound_host_key')), /northbound.hostKeyFile must be a file from a Secret/);
+    t.is(
+      check(() => {}),
+      '',
+      'the example itself is clean',
+    );
+    t.regex(
+      check((o) => (o.find((x) => x.kind === 'PodDisruptionBudget').spec.minAvailable = 3)),
+      /minAvailable 3 must be at least 2 and below replicas 3/,
+    );
+    t.regex(
+      check((o) => delete dep(o).spec.template.spec.affinity),
+      /no pod anti-affinity/,
+    );
+    t.regex(
+      check((o) => (gwPolicy(o).spec.ingress[3].from = [{ namespaceSelector: {} }])),
+      /ingress rule 3 lets more than the gateway's own pods reach the peer port/,
+    );
+    t.regex(
+      check((o) => gwPolicy(o).spec.ingress.push({ from: [{ ipBlock: { cidr: '0.0.0.0/0' } }] })),
+      /ingress rule 4 lets more/,
+    );
+    t.regex(
+      check((o) => gwPolicy(o).spec.egress.splice(2, 1)),
+      /no egress rule lets a replica reach the other replicas' peer port/,
+    );
+    t.regex(
+      check((o) => gwPolicy(o).spec.egress.splice(1, 1)),
+      /no egress rule reaches the Redis pods/,
+    );
+    t.regex(
+      check((o) => gwPolicy(o).spec.egress.splice(0, 1)),
+      /no egress rule for DNS/,
+    );
+    t.regex(
+      check((o) => delete o.find((x) => x.metadata.name === 'callhome-gateway-peers').spec.clusterIP),
+      /headless/,
+    );
+    t.regex(
+      check((o) => (env(o, 'CHGW_CLUSTER_PEER_ADVERTISE').value = '$(POD_IPS):9835')),
+      /cluster.peer.advertise should be/,
+    );
+    t.regex(
+      check((o) => (env(o, 'CHGW_CLUSTER_REPLICAID').valueFrom.fieldRef.fieldPath = 'spec.nodeName')),
+      /cluster.replicaId should be the pod name/,
+    );
+    t.regex(
+      check((o) => (env(o, 'CHGW_NORTHBOUND_HOSTKEYFILE').value = '/var/lib/callhome-gateway/northbound_host_key')),
+      /northbound.hostKeyFile must be a file from a Secret/,
+    );
     t.regex(
       check((o) => (dep(o).spec.template.spec.containers[0].env = dep(o).spec.template.spec.containers[0].env.filter((e: any) => e.name !== 'CHGW_CALLHOME_TLS_CERTFILE'))),
       /callhome.tls.certFile must be a file from a Secret/,
@@ -284,14 +355,7 @@ if (!existsSync(BIN.redisServer)) {
       }
       t.is(child.exitCode, null, `redis-server refused the component's redis.conf:\n${output}`);
       t.regex(answer, /^-NOAUTH/, 'no command without the password');
-      const session = await redisSession(port, [
-        'AUTH pw-from-secret',
-        'PING',
-        'CONFIG GET appendonly',
-        'CONFIG GET maxmemory-policy',
-        'CONFIG GET save',
-        'SET chgw:test 1',
-      ]);
+      const session = await redisSession(port, ['AUTH pw-from-secret', 'PING', 'CONFIG GET appendonly', 'CONFIG GET maxmemory-policy', 'CONFIG GET save', 'SET chgw:test 1']);
       t.regex(session, /^\+OK\r\n\+PONG\r\n/);
       t.regex(session, /appendonly\r\n\$3\r\nyes/);
       t.regex(session, /maxmemory-policy\r\n\$10\r\nnoeviction/);

@@ -336,9 +336,7 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
   if (policies.length === 0) p.push(`${where}: no NetworkPolicy selects the gateway pod`);
   for (const port of pod.ports()) {
     const allowed = policies.some((np) =>
-      ((np as any).spec.ingress ?? []).some((rule: any) =>
-        (rule.ports ?? []).some((rp: any) => pod.portNumber(rp.port) === port.containerPort),
-      ),
+      ((np as any).spec.ingress ?? []).some((rule: any) => (rule.ports ?? []).some((rp: any) => pod.portNumber(rp.port) === port.containerPort)),
     );
     if (!allowed) p.push(`${where}: container port ${port.name ?? port.containerPort} is allowed by no NetworkPolicy ingress rule`);
   }
@@ -355,11 +353,7 @@ function checkDeployment(objects: K8sObject[], pod: PodView, specDoc: Spec | und
 
   // --- ServiceMonitor ------------------------------------------------------------------------
   for (const sm of objects.filter((o) => o.kind === 'ServiceMonitor')) {
-    const selected = objects.filter(
-      (o) =>
-        o.kind === 'Service' &&
-        Object.entries((sm as any).spec.selector?.matchLabels ?? {}).every(([k, v]) => o.metadata.labels?.[k] === v),
-    );
+    const selected = objects.filter((o) => o.kind === 'Service' && Object.entries((sm as any).spec.selector?.matchLabels ?? {}).every(([k, v]) => o.metadata.labels?.[k] === v));
     if (selected.length !== 1) p.push(`${describeObject(sm)}: selects ${selected.length} Services, want exactly the HTTP one`);
     for (const ep of (sm as any).spec.endpoints as { port?: string; path?: string }[]) {
       const svcPort = selected.flatMap((s) => (s as any).spec.ports).find((sp: any) => sp.name === ep.port);

@@ -25,7 +25,11 @@ test('multi-stage build on a supported Node LTS slim image; the runtime stage ha
     t.true(isStage || SUPPORTED_NODE_LTS.test(from), `stage ${stage.name ?? '?'} is based on ${from}`);
   }
   t.regex(resolvedFrom(df, final), SUPPORTED_NODE_LTS, 'runtime stage must start from the slim node image, not from a build stage');
-  const runs = (s: typeof final) => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+  const runs = (s: typeof final) =>
+    s.instructions
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
   t.notRegex(runs(final), /apt-get install|npm (ci|install)/, 'the runtime stage installs nothing');
   const toolchain = df.stages.filter((s) => /python3/.test(runs(s)) && /\bg\+\+/.test(runs(s)) && /\bmake\b/.test(runs(s)));
   t.true(toolchain.length >= 1, 'a build stage installs python3, make and g++ for ssh2 and cpu-features');
@@ -33,11 +37,23 @@ test('multi-stage build on a supported Node LTS slim image; the runtime stage ha
 
 test('production dependencies come from npm ci --omit=dev, and the build fails without the ssh2 binding', (t) => {
   const runs = all.filter((i) => i.op === 'RUN').map((i) => i.args);
-  t.true(runs.some((r) => /npm ci\b[^&]*--omit=dev/.test(r)), 'npm ci --omit=dev');
-  t.true(runs.some((r) => /bindingAvailable/.test(r)), 'a RUN asserts ssh2/lib/protocol/crypto.js bindingAvailable');
+  t.true(
+    runs.some((r) => /npm ci\b[^&]*--omit=dev/.test(r)),
+    'npm ci --omit=dev',
+  );
+  t.true(
+    runs.some((r) => /bindingAvailable/.test(r)),
+    'a RUN asserts ssh2/lib/protocol/crypto.js bindingAvailable',
+  );
   const copies = final.instructions.filter((i) => i.op === 'COPY').map((i) => i.args);
-  t.true(copies.some((c) => /--from=\S+\s+\S*node_modules/.test(c)), 'the runtime stage copies node_modules from a stage');
-  t.true(copies.some((c) => /--from=\S+\s+\S*dist\/src/.test(c)), 'the runtime stage copies the built dist/src');
+  t.true(
+    copies.some((c) => /--from=\S+\s+\S*node_modules/.test(c)),
+    'the runtime stage copies node_modules from a stage',
+  );
+  t.true(
+    copies.some((c) => /--from=\S+\s+\S*dist\/src/.test(c)),
+    'the runtime stage copies the built dist/src',
+  );
 });
 
 test('the production install applies patches/ (ssh2 packet path) and checks that it did', (t) => {
@@ -52,9 +68,7 @@ test('the production install applies patches/ (ssh2 packet path) and checks that
 test('EXPOSE lists the SPEC.md default ports', (t) => {
   const spec = loadSpec();
   if (!spec) return t.pass('SPEC.md not found: see crosscheck.test');
-  const exposed = new Set(
-    final.instructions.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/).map((p) => Number(p.split('/')[0]))),
-  );
+  const exposed = new Set(final.instructions.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/).map((p) => Number(p.split('/')[0]))));
   const wanted = ['callhome.ssh.port', 'callhome.tls.port', 'northbound.port', 'http.port', 'cluster.peer.port'].map((k) => specPort(spec, k));
   t.deepEqual([...exposed].sort(), [...wanted].sort());
 });
@@ -71,7 +85,13 @@ test('OCI labels describe the image', (t) => {
   t.truthy(oci('description'));
   // Filled in per build from build arguments, each declared in the runtime stage.
   const args = new Set(final.instructions.filter((i) => i.op === 'ARG').map((i) => i.args.split('=')[0]!));
-  for (const [key, arg] of [['version', 'VERSION'], ['revision', 'REVISION'], ['created', 'CREATED'], ['source', 'SOURCE'], ['base.name', 'NODE_IMAGE']]) {
+  for (const [key, arg] of [
+    ['version', 'VERSION'],
+    ['revision', 'REVISION'],
+    ['created', 'CREATED'],
+    ['source', 'SOURCE'],
+    ['base.name', 'NODE_IMAGE'],
+  ]) {
     t.is(oci(key!), `\${${arg}}`, `org.opencontainers.image.${key} from --build-arg ${arg}`);
     t.true(args.has(arg!), `ARG ${arg} in the runtime stage`);
   }
@@ -108,9 +128,7 @@ test('HEALTHCHECK runs node against /healthz (no curl in slim) and the script is
   t.is(cmd[0], 'node');
   t.notRegex(hc!.args, /curl|wget/);
   const script = cmd[1]!;
-  const copy = final.instructions.find(
-    (i) => i.op === 'COPY' && path.posix.basename(i.args.split(/\s+/).at(-1)!) === path.posix.basename(script),
-  );
+  const copy = final.instructions.find((i) => i.op === 'COPY' && path.posix.basename(i.args.split(/\s+/).at(-1)!) === path.posix.basename(script));
   t.truthy(copy, `${script} is copied into the runtime stage`);
   const source = copy!.args.split(/\s+/).filter((a) => !a.startsWith('--'))[0]!;
   t.true(existsSync(path.join(repoRoot, source)), `${source} exists`);
@@ -127,7 +145,10 @@ test('ENTRYPOINT runs the package bin; the image sets no CHGW_ variable', (t) =>
   // Environment variables beat --config files: a CHGW_ default baked into the image would
   // silently override the operator's config file.
   const envs = all.filter((i) => i.op === 'ENV').map((i) => i.args);
-  t.false(envs.some((e) => /\bCHGW_/.test(e)), envs.join('\n'));
+  t.false(
+    envs.some((e) => /\bCHGW_/.test(e)),
+    envs.join('\n'),
+  );
 });
 
 test('no secrets in layers', (t) => {
@@ -136,22 +157,40 @@ test('no secrets in layers', (t) => {
     t.notRegex(i.args.split('=')[0]!, secretish, `line ${i.line}: ${i.op} ${i.args}`);
   }
   for (const i of all.filter((x) => x.op === 'COPY' || x.op === 'ADD')) {
-    const sources = i.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1);
+    const sources = i.args
+      .split(/\s+/)
+      .filter((a) => !a.startsWith('--'))
+      .slice(0, -1);
     t.false(sources.includes('.'), `line ${i.line}: COPY . copies the whole context`);
-    t.false(sources.some((s) => /\.npmrc|\.env|\.pem|\.key|secrets?\//.test(s)), `line ${i.line}: ${i.args}`);
+    t.false(
+      sources.some((s) => /\.npmrc|\.env|\.pem|\.key|secrets?\//.test(s)),
+      `line ${i.line}: ${i.args}`,
+    );
   }
 });
 
 test('.dockerignore sends only what the build reads', (t) => {
   const ignore = readDockerIgnore();
   t.truthy(ignore, '.dockerignore exists');
-  for (const p of ['node_modules/ssh2/package.json', 'dist/src/cli/main.js', '.git/HEAD', 'data/northbound_host_key', 'test/deploy/x.ts',
-    'deploy/overlays/example/kustomization.yaml', '.env', 'src/secret.pem', 'id_ed25519']) {
+  for (const p of [
+    'node_modules/ssh2/package.json',
+    'dist/src/cli/main.js',
+    '.git/HEAD',
+    'data/northbound_host_key',
+    'test/deploy/x.ts',
+    'deploy/overlays/example/kustomization.yaml',
+    '.env',
+    'src/secret.pem',
+    'id_ed25519',
+  ]) {
     t.false(ignore!.included(p), `${p} must not reach the build context`);
   }
   // Every COPY source that comes from the context must be included.
   for (const i of all.filter((x) => x.op === 'COPY' && !/--from=/.test(x.args))) {
-    const sources = i.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1);
+    const sources = i.args
+      .split(/\s+/)
+      .filter((a) => !a.startsWith('--'))
+      .slice(0, -1);
     for (const s of sources) {
       t.true(ignore!.included(s), `COPY ${s} (line ${i.line}) is excluded by .dockerignore`);
       t.true(existsSync(path.join(repoRoot, s)), `COPY ${s} (line ${i.line}) does not exist`);

@@ -101,10 +101,18 @@ if (!renderer) {
     const dir = path.join('deploy', 'components', 'prometheus-operator');
     const kustomization = YAML.parse(readFileSync(path.join(repoRoot, dir, 'kustomization.yaml'), 'utf8'));
     t.is(kustomization.kind, 'Component');
-    t.deepEqual(render(dir).map((o) => o.kind).sort(), ['PrometheusRule', 'ServiceMonitor']);
+    t.deepEqual(
+      render(dir)
+        .map((o) => o.kind)
+        .sort(),
+      ['PrometheusRule', 'ServiceMonitor'],
+    );
     const example = render(path.join('deploy', 'overlays', 'example'));
     t.deepEqual(
-      example.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/')).map((o) => o.kind).sort(),
+      example
+        .filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/'))
+        .map((o) => o.kind)
+        .sort(),
       ['PrometheusRule', 'ServiceMonitor'],
     );
   });

@@ -35,18 +35,18 @@ test('every locked dependency accepts the Node.js running the tests (npm ci prin
   t.deepEqual(excluding(process.version), [], `on ${process.version}`);
 });
 
-test('every locked dependency accepts the image\'s Node.js line', (t) => {
+test("every locked dependency accepts the image's Node.js line", (t) => {
   const major = imageNodeMajor();
   // The image follows its tag's newest release; any late minor of the line stands for it.
   t.deepEqual(excluding(`${major}.99.0`), [], `on node ${major}`);
 });
 
-test('package.json engines admit the image\'s Node.js and the one CI runs on', (t) => {
+test("package.json engines admit the image's Node.js and the one CI runs on", (t) => {
   t.true(semver.satisfies(`${imageNodeMajor()}.0.0`, pkg.engines.node), `engines ${pkg.engines.node}`);
   t.true(semver.satisfies(process.version, pkg.engines.node), `engines ${pkg.engines.node} vs ${process.version}`);
 });
 
-test('the README names the image\'s Node.js line as the supported runtime', (t) => {
+test("the README names the image's Node.js line as the supported runtime", (t) => {
   const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
   t.regex(readme, new RegExp(`Node\\.js ${imageNodeMajor()}\\b[^.]*LTS`), 'README says which Node.js is supported');
 });

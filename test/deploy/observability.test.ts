@@ -6,13 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { GatewayMetrics } from '../../src/metrics.js';
 import { HeldSessionMetrics } from '../../src/device/held-metrics.js';
-import {
-  expositionMetricNames,
-  promqlMetricNames,
-  registryMetricNames,
-  unknownMetricUses,
-  type MetricUse,
-} from './helpers/metric-names.js';
+import { expositionMetricNames, promqlMetricNames, registryMetricNames, unknownMetricUses, type MetricUse } from './helpers/metric-names.js';
 import { repoRoot } from './helpers/k8s.js';
 import { loadSpec } from './helpers/spec.js';
 
@@ -91,14 +85,8 @@ const exposed = () => {
 };
 
 test('PromQL name extraction', (t) => {
-  t.deepEqual(
-    [...promqlMetricNames('histogram_quantile(0.99, sum by (le, operation) (rate(foo_bucket{job="a", x=~"b|c"}[5m])))')],
-    ['foo_bucket'],
-  );
-  t.deepEqual(
-    [...promqlMetricNames('sum(a_total offset 5m) / on(job) group_left(instance) b > bool 1e3 and c unless absent(d{e="f"})')].sort(),
-    ['a_total', 'b', 'c', 'd'],
-  );
+  t.deepEqual([...promqlMetricNames('histogram_quantile(0.99, sum by (le, operation) (rate(foo_bucket{job="a", x=~"b|c"}[5m])))')], ['foo_bucket']);
+  t.deepEqual([...promqlMetricNames('sum(a_total offset 5m) / on(job) group_left(instance) b > bool 1e3 and c unless absent(d{e="f"})')].sort(), ['a_total', 'b', 'c', 'd']);
   t.deepEqual([...promqlMetricNames('rate(x[$__rate_interval]) * 60 > 5 or max_over_time(rec:y:sum[6h:1m])')].sort(), ['rec:y:sum', 'x']);
   t.deepEqual([...promqlMetricNames('up{job="$job", namespace=~"$namespace"} == 0')], ['up']);
 });
@@ -108,8 +96,14 @@ test('names from a registry and from its /metrics text agree (the live-scrape pa
   m.rpcDuration.observe({ operation: 'get' }, 0.01);
   const fromText = expositionMetricNames(await m.registry.metrics());
   const fromRegistry = registryMetricNames(m.registry);
-  t.deepEqual([...fromText].filter((n) => !fromRegistry.has(n)), []);
-  t.deepEqual([...fromRegistry].filter((n) => !fromText.has(n)), []);
+  t.deepEqual(
+    [...fromText].filter((n) => !fromRegistry.has(n)),
+    [],
+  );
+  t.deepEqual(
+    [...fromRegistry].filter((n) => !fromText.has(n)),
+    [],
+  );
   t.true(fromText.has('callhome_rpc_duration_seconds_bucket'));
   t.true(fromText.has('callhome_handshake_duration_seconds_count'), 'histogram without observations still counts via # TYPE');
 });
@@ -142,7 +136,10 @@ test('SPEC.md metrics are the ones the gateway registers, and the dashboard show
   t.true(specNames.length >= 8, 'SPEC.md metrics table not found');
   for (const name of specNames) {
     t.true(names.has(name), `SPEC.md metric ${name} is not registered by GatewayMetrics`);
-    t.true([...used].some((u) => base(u) === name), `dashboard does not show ${name}`);
+    t.true(
+      [...used].some((u) => base(u) === name),
+      `dashboard does not show ${name}`,
+    );
   }
 });
 
@@ -150,7 +147,10 @@ test('the dashboard shows every metric of the gateway', (t) => {
   const used = new Set(dashboards().flatMap(({ file, json }) => dashboardUses(file, json).flatMap((u) => [...promqlMetricNames(u.expr)])));
   const base = (n: string) => n.replace(/_(bucket|sum|count)$/, '');
   const shown = new Set([...used].map(base));
-  const missing = [...exposed()].filter((n) => n.startsWith('callhome_')).map(base).filter((n) => !shown.has(n));
+  const missing = [...exposed()]
+    .filter((n) => n.startsWith('callhome_'))
+    .map(base)
+    .filter((n) => !shown.has(n));
   t.deepEqual([...new Set(missing)], [], 'callhome_* metrics on no dashboard panel');
 });
 
@@ -160,7 +160,10 @@ test('alerts are complete and each is explained in docs/OPERATIONS.md', (t) => {
   const alerts = ruleFiles().flatMap(({ groups }) => groups.flatMap((g) => g.rules.filter((r) => r.alert)));
   const names = alerts.map((a) => a.alert!);
   for (const wanted of ['down', 'disconnected', 'unknown', 'authfail', 'latency', 'limit', 'openfiles', 'memory', 'eventloop']) {
-    t.true(names.some((n) => n.toLowerCase().includes(wanted)), `an alert about "${wanted}"`);
+    t.true(
+      names.some((n) => n.toLowerCase().includes(wanted)),
+      `an alert about "${wanted}"`,
+    );
   }
   for (const a of alerts) {
     t.truthy(a.labels?.severity, `${a.alert}: severity label`);
@@ -178,7 +181,10 @@ test('the dashboard is well formed', (t) => {
     const panels = (json.panels ?? []).flatMap((p: any) => [p, ...(p.panels ?? [])]);
     const ids = panels.map((p: any) => p.id);
     t.is(new Set(ids).size, ids.length, `${file}: panel ids are unique`);
-    t.truthy(json.templating.list.find((v: any) => v.type === 'datasource'), `${file}: a datasource variable`);
+    t.truthy(
+      json.templating.list.find((v: any) => v.type === 'datasource'),
+      `${file}: a datasource variable`,
+    );
     for (const p of panels) {
       t.truthy(p.gridPos && p.gridPos.w > 0 && p.gridPos.h > 0 && p.gridPos.x + p.gridPos.w <= 24, `${file}: "${p.title}" gridPos`);
       if (p.type === 'row') continue;

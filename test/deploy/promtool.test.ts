@@ -41,7 +41,11 @@ test('every alert has a unit test in which it fires', (t) => {
     [],
     'alerts without a firing case in deploy/prometheus/alerts.test.yaml',
   );
-  t.deepEqual([...firing].filter((n) => !names.includes(n)), [], 'unit tests for alerts that do not exist');
+  t.deepEqual(
+    [...firing].filter((n) => !names.includes(n)),
+    [],
+    'unit tests for alerts that do not exist',
+  );
 });
 
 if (!promtool) {

@@ -257,13 +257,22 @@ if (!cliBuilt) {
       t.is(await runHealthcheck({ PATH: process.env.PATH, CHGW_HTTP_PORT: String(httpPort), CHGW_HTTP_HOST: '127.0.0.1' }, dir), 0);
       // One identity for every replica: the host key and the TLS client certificate are the
       // identity Secret's files, loaded, never generated per pod.
-      const logged = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-      t.like(logged.find((l) => l.msg === 'loaded the northbound host key' || l.msg === 'generated the northbound host key'), {
-        msg: 'loaded the northbound host key',
-        file: env.CHGW_NORTHBOUND_HOSTKEYFILE,
-        generated: false,
-      });
-      t.like(logged.find((l) => l.msg === 'gateway TLS client certificate'), { file: env.CHGW_CALLHOME_TLS_CERTFILE, generated: false });
+      const logged = output
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      t.like(
+        logged.find((l) => l.msg === 'loaded the northbound host key' || l.msg === 'generated the northbound host key'),
+        {
+          msg: 'loaded the northbound host key',
+          file: env.CHGW_NORTHBOUND_HOSTKEYFILE,
+          generated: false,
+        },
+      );
+      t.like(
+        logged.find((l) => l.msg === 'gateway TLS client certificate'),
+        { file: env.CHGW_CALLHOME_TLS_CERTFILE, generated: false },
+      );
       if (clusterBuild) {
         // Cluster mode came up on the pod's settings: named by the pod, reachable at its IP.
         const replicas = await get(`${base}/api/replicas`);

@@ -34,7 +34,16 @@ test('keyboard-interactive prompts: echo-off get the password, echo-on an empty 
   const method = login.next(['keyboard-interactive']) as { type: string; prompt: (...a: unknown[]) => void };
   t.is(method.type, 'keyboard-interactive');
   const answers: string[][] = [];
-  method.prompt('', '', '', [{ prompt: 'Token name: ', echo: true }, { prompt: 'Password: ', echo: false }], (a: string[]) => answers.push(a));
+  method.prompt(
+    '',
+    '',
+    '',
+    [
+      { prompt: 'Token name: ', echo: true },
+      { prompt: 'Password: ', echo: false },
+    ],
+    (a: string[]) => answers.push(a),
+  );
   t.deepEqual(answers, [['', 'pw']]);
   method.prompt('', 'Wrong password, try again.', '', [{ prompt: 'Password: ', echo: false }], (a: string[]) => answers.push(a));
   t.is(answers.length, 1, 'the same password is not sent again');

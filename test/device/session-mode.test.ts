@@ -48,7 +48,11 @@ test('a device that accepted the probe is not probed again when it calls back', 
   for (let i = 0; i < 2; i++) {
     perConnection.push(0);
     await device.callHome(gw.callhomePort);
-    await waitFor(`connection ${i + 1}`, async () => (await gw.get<View>('/api/devices/edge-1')).body.reconnects === i && gw.gateway.registry.get('edge-1')?.sessionMode.mode === 'multiple', { timeoutMs: 10_000 });
+    await waitFor(
+      `connection ${i + 1}`,
+      async () => (await gw.get<View>('/api/devices/edge-1')).body.reconnects === i && gw.gateway.registry.get('edge-1')?.sessionMode.mode === 'multiple',
+      { timeoutMs: 10_000 },
+    );
   }
   const v = (await gw.get<View>('/api/devices/edge-1')).body;
   t.deepEqual(perConnection, [2, 1]);

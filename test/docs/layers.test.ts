@@ -75,7 +75,8 @@ test('no import points up the drawing except the named ones, and the edges never
       imports++;
       if (EXCEPTIONS.some(([a, b]) => a === file && b === target)) continue;
       if (stack.get(to)! > stack.get(from)!) problems.push(`${file} imports ${target}: ${to} is drawn above ${from}`);
-      if (new Set([from, to]).size === 2 && [from, to].every((u) => u === 'callhome/' || u === 'northbound/')) problems.push(`${file} imports ${target}: the edges never import each other`);
+      if (new Set([from, to]).size === 2 && [from, to].every((u) => u === 'callhome/' || u === 'northbound/'))
+        problems.push(`${file} imports ${target}: the edges never import each other`);
     }
   }
   t.true(imports >= 100, `only ${imports} imports between units seen`);

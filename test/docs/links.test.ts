@@ -9,7 +9,13 @@ import { anchors, read, relativeLinks, repoRoot } from './markdown.js';
 /** Documents linked before they exist (none now). */
 const WRITTEN_WITH_THEIR_FEATURE = new Set<string>();
 
-const documents = ['README.md', 'deploy/README.md', ...readdirSync(path.join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const documents = [
+  'README.md',
+  'deploy/README.md',
+  ...readdirSync(path.join(repoRoot, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 test('the documents to check are there', (t) => {
   for (const doc of ['README.md', 'docs/CONFIGURATION.md', 'docs/SECURITY.md', 'docs/TLS.md', 'docs/OPERATIONS.md', 'docs/ARCHITECTURE.md', 'docs/CLUSTER.md']) {

@@ -35,7 +35,10 @@ function start(): Promise<Setup> {
     const inventory =
       'devices:\n' +
       [...devices]
-        .map(([id, d]) => `  - id: ${idOf(id)}\n    ssh: { hostKeys: ["${d.hostPublicKeyLine}"] }\n    credentials: { username: ${d.username}, privateKeyFile: ${d.privateKeyFile} }\n`)
+        .map(
+          ([id, d]) =>
+            `  - id: ${idOf(id)}\n    ssh: { hostKeys: ["${d.hostPublicKeyLine}"] }\n    credentials: { username: ${d.username}, privateKeyFile: ${d.privateKeyFile} }\n`,
+        )
         .join('');
     const users = `users:\n  - name: bulk\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`;
     const gateway = await GatewayProcess.start({ inventory, users });

@@ -157,35 +157,46 @@ test.serial('SIGTERM on a replica: its devices get a clean close and come back t
   await cluster.waitForReplicas(3);
 });
 
-test.serial('kill -9 of the owner: the device is back on another replica within leaseTtl + its redial; a device that does not redial stops being owned within leaseTtl', async (t) => {
-  const r2 = cluster.replica('r2');
-  roam('killed', r2);
-  const silent = devices.silent;
-  silent.callHome(r2.host, cluster.ports.callhome); // calls once, never again
-  t.is((await cluster.waitForOwner('killed')).id, 'r2');
-  t.is((await cluster.waitForOwner('silent')).id, 'r2');
+test.serial(
+  'kill -9 of the owner: the device is back on another replica within leaseTtl + its redial; a device that does not redial stops being owned within leaseTtl',
+  async (t) => {
+    const r2 = cluster.replica('r2');
+    roam('killed', r2);
+    const silent = devices.silent;
+    silent.callHome(r2.host, cluster.ports.callhome); // calls once, never again
+    t.is((await cluster.waitForOwner('killed')).id, 'r2');
+    t.is((await cluster.waitForOwner('silent')).id, 'r2');
 
-  const killedAt = Date.now();
-  await r2.kill();
-  const owner = await cluster.waitForOwner('killed', { not: 'r2', timeoutMs: LEASE_TTL * 1000 + 5000 });
-  const backMs = Date.now() - killedAt;
-  t.log(`owner ${owner.id} after ${backMs} ms`);
-  await reachable(t, cluster.live.find((r) => r !== owner)!, 'killed');
-  const reachableMs = Date.now() - killedAt;
-  t.log(`reachable through another replica ${reachableMs} ms after kill -9 (leaseTtl ${LEASE_TTL} s, redial pause 0.3 s)`);
-  t.true(reachableMs < LEASE_TTL * 1000 + 5000, `${reachableMs} ms`);
+    const killedAt = Date.now();
+    await r2.kill();
+    const owner = await cluster.waitForOwner('killed', { not: 'r2', timeoutMs: LEASE_TTL * 1000 + 5000 });
+    const backMs = Date.now() - killedAt;
+    t.log(`owner ${owner.id} after ${backMs} ms`);
+    await reachable(
+      t,
+      cluster.live.find((r) => r !== owner)!,
+      'killed',
+    );
+    const reachableMs = Date.now() - killedAt;
+    t.log(`reachable through another replica ${reachableMs} ms after kill -9 (leaseTtl ${LEASE_TTL} s, redial pause 0.3 s)`);
+    t.true(reachableMs < LEASE_TTL * 1000 + 5000, `${reachableMs} ms`);
 
-  // The silent device's record named a dead replica: gone once r2's lease expired.
-  await waitFor(
-    'silent to be shown disconnected everywhere',
-    async () => {
-      const views = await Promise.all(cluster.live.map((r) => r.device('silent')));
-      return views.every((v) => v?.state === 'disconnected' && !v.replica);
-    },
-    { timeoutMs: LEASE_TTL * 1000 + 2000, intervalMs: 100 },
-  );
-  const goneMs = Date.now() - killedAt;
-  t.log(`silent no longer owned ${goneMs} ms after kill -9`);
-  t.true(goneMs <= LEASE_TTL * 1000 + 2000);
-  for (const r of cluster.live) t.false((await r.get<Array<{ id: string }>>('/api/replicas')).body.some((x) => x.id === 'r2'), `${r.id} no longer lists r2`);
-});
+    // The silent device's record named a dead replica: gone once r2's lease expired.
+    await waitFor(
+      'silent to be shown disconnected everywhere',
+      async () => {
+        const views = await Promise.all(cluster.live.map((r) => r.device('silent')));
+        return views.every((v) => v?.state === 'disconnected' && !v.replica);
+      },
+      { timeoutMs: LEASE_TTL * 1000 + 2000, intervalMs: 100 },
+    );
+    const goneMs = Date.now() - killedAt;
+    t.log(`silent no longer owned ${goneMs} ms after kill -9`);
+    t.true(goneMs <= LEASE_TTL * 1000 + 2000);
+    for (const r of cluster.live)
+      t.false(
+        (await r.get<Array<{ id: string }>>('/api/replicas')).body.some((x) => x.id === 'r2'),
+        `${r.id} no longer lists r2`,
+      );
+  },
+);

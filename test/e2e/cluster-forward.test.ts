@@ -43,8 +43,7 @@ test.before(async () => {
     replicas: 3,
     portRange: 6,
     waitForDevice: 15,
-    inventory: (ports: ClusterPorts) =>
-      'devices:\n' + entry('shared', devices.shared!) + entry('ported', devices.ported!, ports.range![0]) + entry('waited', devices.waited!),
+    inventory: (ports: ClusterPorts) => 'devices:\n' + entry('shared', devices.shared!) + entry('ported', devices.ported!, ports.range![0]) + entry('waited', devices.waited!),
     users: `users:\n  - name: alice\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`,
   });
   // Both devices call r1; managers come in through r2 and r3.
@@ -124,7 +123,7 @@ test.serial('a forwarded full cycle (lock, edit-config, commit, unlock) on the s
   t.is(await r2.metricSum('callhome_client_sessions_total'), meteredBefore + 1);
 });
 
-test.serial('a forwarded full cycle on the device\'s own port, which every replica listens on', async (t) => {
+test.serial("a forwarded full cycle on the device's own port, which every replica listens on", async (t) => {
   const r3 = cluster.replica('r3');
   const port = cluster.ports.range![0];
   const name = uniqueIfName('clport');
@@ -146,7 +145,9 @@ test.serial('three concurrent forwarded sessions on one device, from two replica
   // All three were open at once: each sleeps 1.5 s between its RPCs.
   const all = Promise.all(runs);
   const sessionsSeen = await Promise.race([
-    together.then(() => waitFor('three sessions on the owner', async () => ((await cluster.replica('r1').device('shared'))?.sessions ?? 0) >= 3, { timeoutMs: 3000 }).catch(() => false)),
+    together.then(() =>
+      waitFor('three sessions on the owner', async () => ((await cluster.replica('r1').device('shared'))?.sessions ?? 0) >= 3, { timeoutMs: 3000 }).catch(() => false),
+    ),
     all.then(() => false),
   ]);
   const results = await all;
@@ -184,7 +185,11 @@ test.serial('an unknown device approved on one replica is accepted by another an
     const r = await nc(r3.host, cluster.ports.northbound, 'alice@newbie', [{ op: 'get-config', source: 'running' }, { op: 'close-session' }]);
     t.log(describeNcResult(r));
     assertNcOk(r);
-    for (const rep of cluster.replicas) t.false(((await rep.get<Array<{ fingerprint: string }>>('/api/pending')).body ?? []).some((p) => p.fingerprint === newbie.hostKeyFingerprint), `${rep.id}: no longer pending`);
+    for (const rep of cluster.replicas)
+      t.false(
+        ((await rep.get<Array<{ fingerprint: string }>>('/api/pending')).body ?? []).some((p) => p.fingerprint === newbie.hostKeyFingerprint),
+        `${rep.id}: no longer pending`,
+      );
   } finally {
     await newbie.dispose();
   }

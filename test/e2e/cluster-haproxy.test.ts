@@ -44,7 +44,9 @@ test.before(async () => {
     inventory:
       'devices:\n' +
       devices
-        .map((d, i) => `  - id: lb-${i + 1}\n    ssh: { hostKeys: ["${d.hostKeyFingerprint}"] }\n    credentials: { username: ${d.username}, privateKeyFile: ${d.privateKeyFile} }\n`)
+        .map(
+          (d, i) => `  - id: lb-${i + 1}\n    ssh: { hostKeys: ["${d.hostKeyFingerprint}"] }\n    credentials: { username: ${d.username}, privateKeyFile: ${d.privateKeyFile} }\n`,
+        )
         .join(''),
     users: `users:\n  - name: alice\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`,
   });
@@ -80,9 +82,7 @@ test.serial('devices and managers only know HAProxy: full cycles and reads reach
   assertNcOk(cycle);
   t.regex(cycle.steps[4]!.reply!, /through the load balancer/);
   // Round robin over three replicas: six sessions land on every replica, so some are forwarded.
-  const reads = await Promise.all(
-    Array.from({ length: 6 }, (_, i) => viaLb(`lb-${(i % 2) + 1}`, [{ op: 'get-config', source: 'running' }, { op: 'close-session' }])),
-  );
+  const reads = await Promise.all(Array.from({ length: 6 }, (_, i) => viaLb(`lb-${(i % 2) + 1}`, [{ op: 'get-config', source: 'running' }, { op: 'close-session' }])));
   for (const r of reads) assertNcOk(r);
   const forwardedAfter = await Promise.all(cluster.replicas.map((r) => r.metricSum('callhome_cluster_forwarded_sessions_total', { direction: 'out' })));
   const forwarded = forwardedAfter.reduce((s, v, i) => s + v - forwardedBefore[i]!, 0);

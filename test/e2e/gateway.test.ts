@@ -76,19 +76,21 @@ const USERS = () => `users:
 
 test.before(async () => {
   await ensureNetconfd();
-  [edge1, edge2, stranger, wrongCreds] = await Promise.all(
-    ['edge-1', 'edge-2', 'stranger', 'wrong-creds'].map((name) => CallHomeDevice.create({ name })),
-  );
+  [edge1, edge2, stranger, wrongCreds] = await Promise.all(['edge-1', 'edge-2', 'stranger', 'wrong-creds'].map((name) => CallHomeDevice.create({ name })));
   devices.push(edge1, edge2, stranger, wrongCreds);
   manager = await generateKeyPair(path.join(makeTempDir('chgw-manager'), 'id_ed25519'), 'alice@laptop');
   edge1Port = await freePort();
   gw = await startGateway({ inventory: inventory(), users: USERS() });
   edge1.persistent('127.0.0.1', gw.callhomePort, { pauseMs: 300 });
   edge2.callHome('127.0.0.1', gw.callhomePort);
-  await waitFor('edge-1 and edge-2 to connect', async () => {
-    const list = (await gw.get<DeviceView[]>('/api/devices')).body;
-    return list.filter((d) => d.state === 'connected').length === 2;
-  }, { timeoutMs: 20_000 });
+  await waitFor(
+    'edge-1 and edge-2 to connect',
+    async () => {
+      const list = (await gw.get<DeviceView[]>('/api/devices')).body;
+      return list.filter((d) => d.state === 'connected').length === 2;
+    },
+    { timeoutMs: 20_000 },
+  );
 });
 
 test.after.always(async () => {
@@ -111,7 +113,10 @@ test('the device hello, capabilities and state are shown by the API', async (t) 
   t.is(view.port, edge1Port);
   t.is(view.remoteAddress, '127.0.0.1');
   for (const cap of [CAP_BASE_10, CAP_BASE_11, CAP_CANDIDATE]) t.true(view.capabilities.includes(cap), cap);
-  t.false(view.capabilities.some((c) => c.includes('&amp;')), 'XML entities are decoded');
+  t.false(
+    view.capabilities.some((c) => c.includes('&amp;')),
+    'XML entities are decoded',
+  );
   t.is((await gw.get<DeviceView>('/api/devices/edge-offline')).body.state, 'disconnected');
 });
 
@@ -140,7 +145,11 @@ for (const route of ['shared port (alice@edge-1)', 'per-device port (alice)'] as
 
 test.serial('OpenSSH ssh -s netconf with a base:1.0 hello while ncclient works at base:1.1', async (t) => {
   const name = uniqueIfName('gwo');
-  const nc = runNcclient(job(gw.northboundPort, 'alice@edge-1', { steps: [...lockedEditSteps(interfaceConfig(name, 'concurrent with ssh')), { op: 'sleep', seconds: 1 }, { op: 'get', filter: interfaceFilter(name) }] }));
+  const nc = runNcclient(
+    job(gw.northboundPort, 'alice@edge-1', {
+      steps: [...lockedEditSteps(interfaceConfig(name, 'concurrent with ssh')), { op: 'sleep', seconds: 1 }, { op: 'get', filter: interfaceFilter(name) }],
+    }),
+  );
   const ssh = await runOpenSshNetconf({
     host: '127.0.0.1',
     port: gw.northboundPort,
@@ -169,7 +178,12 @@ test.serial('two ncclient sessions on one device at the same time, each doing wo
     runNcclient(
       job(gw.northboundPort, 'alice@edge-1', {
         onEvent: (e) => e.type === 'connected' && ++connected === 2 && bothConnected(),
-        steps: [{ op: 'sleep', seconds: 1 }, ...lockedEditSteps(interfaceConfig(name, 'parallel'), 30), { op: 'get-config', source: 'running', filter: interfaceFilter(name) }, { op: 'sleep', seconds: 1 }],
+        steps: [
+          { op: 'sleep', seconds: 1 },
+          ...lockedEditSteps(interfaceConfig(name, 'parallel'), 30),
+          { op: 'get-config', source: 'running', filter: interfaceFilter(name) },
+          { op: 'sleep', seconds: 1 },
+        ],
       }),
     ),
   );
@@ -236,7 +250,11 @@ test.serial('the device hanging up mid-session closes the client session; a pers
   const sleeping = new Promise<void>((r) => (inSleep = r));
   const nc = runNcclient(
     job(gw.northboundPort, 'alice@edge-1', {
-      steps: [{ op: 'get-config', source: 'running' }, { op: 'sleep', seconds: 4 }, { op: 'get-config', source: 'running' }],
+      steps: [
+        { op: 'get-config', source: 'running' },
+        { op: 'sleep', seconds: 4 },
+        { op: 'get-config', source: 'running' },
+      ],
       onEvent: (e) => e.type === 'step' && e.index === 0 && inSleep(),
       processTimeoutMs: 40_000,
     }),

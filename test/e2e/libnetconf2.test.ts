@@ -58,8 +58,7 @@ test.before(async () => {
   for (const n of names) keys.set(n, await generateKeyPair(path.join(dir, `${n}_host`), `${n}-host`));
   managerKey = await generateKeyPair(path.join(dir, 'gateway_client'), 'gateway-to-device');
   mainPort = await freePort();
-  const entry = (n: string, creds: string, extra = '') =>
-    `  - id: ${n}\n    ssh: { hostKeys: ["${keys.get(n)!.publicKeyLine}"] }\n    credentials: ${creds}\n${extra}`;
+  const entry = (n: string, creds: string, extra = '') => `  - id: ${n}\n    ssh: { hostKeys: ["${keys.get(n)!.publicKeyLine}"] }\n    credentials: ${creds}\n${extra}`;
   gw = await startGateway({
     inventory:
       'devices:\n' +
@@ -108,7 +107,14 @@ test('a libnetconf2 device stays connected with zero reconnects for 60 s on the 
 
 test('ncclient (shared port) and OpenSSH -s netconf at base:1.0 (per-device port) get-config through it', async (t) => {
   const [nc, ssh] = await Promise.all([
-    runNcclient({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@lnc2-main', password: 'alice-pw', steps: [{ op: 'get-config', source: 'running' }], end: 'close-session' }),
+    runNcclient({
+      host: '127.0.0.1',
+      port: gw.northboundPort,
+      username: 'alice@lnc2-main',
+      password: 'alice-pw',
+      steps: [{ op: 'get-config', source: 'running' }],
+      end: 'close-session',
+    }),
     runOpenSshNetconf({ host: '127.0.0.1', port: mainPort, username: 'alice', password: 'alice-pw', timeoutMs: 30_000 }),
   ]);
   assertNcOk(nc);
@@ -166,24 +172,33 @@ test('a wrong password is auth_failed once per call-home attempt: each method tr
     t.true(new Set(methods).size === methods.length, `connection ${conn}: a method tried twice: ${methods.join(', ')}`);
     t.true(list.every(([, result]) => result === 'fail'));
   }
-  t.deepEqual(attempts.get(1), [['password', 'fail'], ['keyboard-interactive', 'fail']]);
+  t.deepEqual(attempts.get(1), [
+    ['password', 'fail'],
+    ['keyboard-interactive', 'fail'],
+  ]);
   await gw.waitForLog(/"device":"lnc2-wrong".*GW_ERR_AUTH_FAILED.*asked for the password again/);
   const v = await view('lnc2-wrong');
   t.is(v.state, 'disconnected');
 });
 
 test('a device whose connection ends within seconds of login, again and again, is flapping and counted', async (t) => {
-  const v = await waitFor('lnc2-flap to be flapping', async () => {
-    const x = await view('lnc2-flap');
-    return x.state === 'flapping' ? x : undefined;
-  }, { timeoutMs: 30_000 });
+  const v = await waitFor(
+    'lnc2-flap to be flapping',
+    async () => {
+      const x = await view('lnc2-flap');
+      return x.state === 'flapping' ? x : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
   t.true(v.flapping!.shortConnections >= 3);
   // libnetconf2 dials again at once: the new connection may replace the old one before its close is seen.
   t.regex(v.flapping!.lastReason, /^GW_ERR_(DEVICE_CLOSED|REPLACED)$/);
   t.true((await gw.metric('callhome_device_flaps_total{transport="ssh"}')) >= 1);
   t.is(await gw.metric('callhome_device_flaps_total{transport="tls"}'), 0);
   await gw.waitForLog(/"device":"lnc2-flap".*device is flapping/);
-  await waitFor('lastError flapping', async () => (await gw.get<{ lastError: { reason: string } | null }>('/api/devices/lnc2-flap')).body.lastError?.reason === 'flapping', { timeoutMs: 10_000 });
+  await waitFor('lastError flapping', async () => (await gw.get<{ lastError: { reason: string } | null }>('/api/devices/lnc2-flap')).body.lastError?.reason === 'flapping', {
+    timeoutMs: 10_000,
+  });
   t.is((await view('lnc2-main')).flapping, null);
 });
 
@@ -194,11 +209,24 @@ test('libnetconf2 calls home over TLS too: its one session is held and lent to o
   appendFileSync(gw.inventoryFile, `  - id: lnc2-tls\n    tls: { ca: ${files.ca} }\n`);
   t.true(await gw.gateway.reloadInventory());
   const fingerprint = new X509Certificate(readFileSync(gatewayCert)).fingerprint256;
-  devices.set('lnc2-tls', await Lnc2Device.start({ gatewayPort: gw.gateway.addresses().callhomeTls, tls: { cert: files.cert, key: files.key, gatewayCert, gatewayFingerprint: fingerprint, ca: files.ca } }));
+  devices.set(
+    'lnc2-tls',
+    await Lnc2Device.start({
+      gatewayPort: gw.gateway.addresses().callhomeTls,
+      tls: { cert: files.cert, key: files.key, gatewayCert, gatewayFingerprint: fingerprint, ca: files.ca },
+    }),
+  );
   const v = await deviceConnected<View>(gw, 'lnc2-tls', 20_000);
   t.is(v.transport, 'tls');
   t.is(v.sessionMode, 'single');
-  const first = await runNcclient({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@lnc2-tls', password: 'alice-pw', steps: [{ op: 'get-config', source: 'running' }], end: 'close-session' });
+  const first = await runNcclient({
+    host: '127.0.0.1',
+    port: gw.northboundPort,
+    username: 'alice@lnc2-tls',
+    password: 'alice-pw',
+    steps: [{ op: 'get-config', source: 'running' }],
+    end: 'close-session',
+  });
   assertNcOk(first);
   t.true((first.steps[0]!.reply ?? '').includes(LAST_ITEM));
   const second = await runLnc2Manager({ port: gw.northboundPort, user: 'alice@lnc2-tls', password: 'alice-pw', count: 2 });

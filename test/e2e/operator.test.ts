@@ -109,7 +109,18 @@ async function whileConnected(j: NcJob, user: string, device: string): Promise<{
 }
 
 test.serial('ncclient sees its session in /api/sessions; an operator ends it (CLI, audited) and ncclient sees the session end', async (t) => {
-  const { result, session } = await whileConnected(job('alice@edge-1', { steps: [{ op: 'get-config', source: 'running' }, { op: 'sleep', seconds: 6 }, { op: 'get-config', source: 'running' }], processTimeoutMs: 40_000 }), 'alice', 'edge-1');
+  const { result, session } = await whileConnected(
+    job('alice@edge-1', {
+      steps: [
+        { op: 'get-config', source: 'running' },
+        { op: 'sleep', seconds: 6 },
+        { op: 'get-config', source: 'running' },
+      ],
+      processTimeoutMs: 40_000,
+    }),
+    'alice',
+    'edge-1',
+  );
   await waitFor('the first RPC to be counted', async () => (await sessions()).find((s) => s.id === session.id && s.rpcs >= 1), { timeoutMs: 10_000 });
   const s = (await sessions()).find((x) => x.id === session.id)!;
   t.like(s, { user: 'alice', device: 'edge-1', access: 'read-write', kind: 'channel', denied: 0 });
@@ -139,12 +150,17 @@ test.serial('ncclient sees its session in /api/sessions; an operator ends it (CL
   t.like(records[1], { action: 'session-kill', actor: 'admin-token', result: 'ok' });
   t.regex(String(records[1]!.userAgent), /^callhome-gateway-cli \(/);
   t.regex(String(records[1]!.remoteAddress), /^127\.0\.0\.1:\d+$/);
-  t.like(audit().find((a) => a.event === 'session-end' && a.session === session.id), { reason: 'operator', code: 'GW_ERR_OPERATOR' });
+  t.like(
+    audit().find((a) => a.event === 'session-end' && a.session === session.id),
+    { reason: 'operator', code: 'GW_ERR_OPERATOR' },
+  );
   t.is((await fetch(`${api}/api/sessions/${session.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } })).status, 404);
 });
 
 test.serial('OpenSSH: a session an operator ends gets the one-line reason on its stderr', async (t) => {
-  const ssh = spawn(BIN.ssh, sshArgs({ host: '127.0.0.1', port: gw.northboundPort, username: 'bob@edge-1', identityFile: bobKey.privateKeyFile }), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const ssh = spawn(BIN.ssh, sshArgs({ host: '127.0.0.1', port: gw.northboundPort, username: 'bob@edge-1', identityFile: bobKey.privateKeyFile }), {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   let stdout = '';
   ssh.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -164,10 +180,14 @@ test.serial('OpenSSH: a session an operator ends gets the one-line reason on its
 test.serial('a device whose login fails shows lastError auth_failed in the API and in `devices list`', async (t) => {
   t.is((await gw.get<{ lastError: unknown }>('/api/devices/bad-1')).body.lastError, null);
   const attempt = bad.callHome('127.0.0.1', gw.callhomePort);
-  const d = await waitFor('bad-1 to fail', async () => {
-    const body = (await gw.get<{ lastError: { reason: string; at: string; message: string } | null; state: string }>('/api/devices/bad-1')).body;
-    return body.lastError ? body : undefined;
-  }, { timeoutMs: 20_000 });
+  const d = await waitFor(
+    'bad-1 to fail',
+    async () => {
+      const body = (await gw.get<{ lastError: { reason: string; at: string; message: string } | null; state: string }>('/api/devices/bad-1')).body;
+      return body.lastError ? body : undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
   await attempt.exited;
   t.is(d.state, 'disconnected');
   t.is(d.lastError!.reason, 'auth_failed');
@@ -194,7 +214,11 @@ function checkReadOnly(t: import('ava').ExecutionContext, r: NcResult, name: str
   t.true(r.connected, r.stderr);
   const [read, lock, edit, commit, readAfter] = r.steps;
   t.true(read!.ok, 'get-config works');
-  for (const [step, op] of [[lock, 'lock'], [edit, 'edit-config'], [commit, 'commit']] as const) {
+  for (const [step, op] of [
+    [lock, 'lock'],
+    [edit, 'edit-config'],
+    [commit, 'commit'],
+  ] as const) {
     t.false(step!.ok, `${op} is refused`);
     t.is(step!.error?.kind, 'rpc-error', `${op}: ${step!.error?.message}`);
     t.is(step!.error?.tag, 'access-denied', op);
@@ -206,7 +230,15 @@ function checkReadOnly(t: import('ava').ExecutionContext, r: NcResult, name: str
 /** The device's datastores, through a read-write user, do not hold `name`. */
 async function assertUnchanged(t: import('ava').ExecutionContext, device: string, name: string): Promise<void> {
   const check = assertNcOk(
-    await runNcclient(job(`alice@${device}`, { steps: [{ op: 'get-config', source: 'running', filter: interfaceFilter(name) }, { op: 'get-config', source: 'candidate', filter: interfaceFilter(name) }], end: 'close-session' })),
+    await runNcclient(
+      job(`alice@${device}`, {
+        steps: [
+          { op: 'get-config', source: 'running', filter: interfaceFilter(name) },
+          { op: 'get-config', source: 'candidate', filter: interfaceFilter(name) },
+        ],
+        end: 'close-session',
+      }),
+    ),
   );
   for (const s of check.steps) t.false(s.reply!.includes(name), 'the device never saw the edit');
 }
@@ -216,7 +248,9 @@ test.serial('read-only ncclient: lock, edit-config and commit get access-denied 
   const r = await runNcclient(job('bob@edge-1', { steps: readOnlySteps(name), end: 'close-session' }));
   checkReadOnly(t, r, name);
   await assertUnchanged(t, 'edge-1', name);
-  const denied = audit().filter((a) => a.event === 'rpc' && a.user === 'bob' && a.result === 'access-denied').map((a) => a.operation);
+  const denied = audit()
+    .filter((a) => a.event === 'rpc' && a.user === 'bob' && a.result === 'access-denied')
+    .map((a) => a.operation);
   t.deepEqual(denied.slice(-3), ['lock', 'edit-config', 'commit'], 'refusals are audited');
 });
 
@@ -232,7 +266,10 @@ test.serial('read-only OpenSSH at base:1.0 gets the refusal in end-of-message fr
   t.is(r.code, 0, `stderr: ${r.stderr} stdout: ${r.stdout.slice(-300)}`);
   t.is(r.stderr, '');
   t.regex(r.replies[0]!, /<rpc-reply[^>]*message-id="101"[\s\S]*<data/);
-  t.regex(r.replies[1]!, /^<rpc-reply message-id="102" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><rpc-error><error-type>protocol<\/error-type><error-tag>access-denied<\/error-tag><error-severity>error<\/error-severity><error-message xml:lang="en">access denied: user bob is read-only and may not call edit-config<\/error-message><\/rpc-error><\/rpc-reply>$/);
+  t.regex(
+    r.replies[1]!,
+    /^<rpc-reply message-id="102" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><rpc-error><error-type>protocol<\/error-type><error-tag>access-denied<\/error-tag><error-severity>error<\/error-severity><error-message xml:lang="en">access denied: user bob is read-only and may not call edit-config<\/error-message><\/rpc-error><\/rpc-reply>$/,
+  );
   t.true(r.stdout.includes(`</rpc-reply>${EOM}`));
   t.notRegex(r.stdout, /\n#\d+\n/, 'no chunked framing');
   t.regex(r.replies[2]!, /message-id="103"/);
@@ -255,17 +292,36 @@ test.serial('POST /api/devices/{id}/disconnect drops the device (CLI); its clien
   const cli = capture();
   t.is(await runDevices(['disconnect', 'edge-1', '--api', api, '--token', TOKEN], cli), 0);
   t.regex(cli.text(), /disconnected edge-1/);
-  const d = await waitFor('edge-1 to call home again', async () => {
-    const body = (await gw.get<{ state: string; reconnects: number; lastDisconnects: { reason: string }[] }>('/api/devices/edge-1')).body;
-    return body.state === 'connected' && body.reconnects > before ? body : undefined;
-  }, { timeoutMs: 20_000 });
+  const d = await waitFor(
+    'edge-1 to call home again',
+    async () => {
+      const body = (await gw.get<{ state: string; reconnects: number; lastDisconnects: { reason: string }[] }>('/api/devices/edge-1')).body;
+      return body.state === 'connected' && body.reconnects > before ? body : undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
   t.is(d.lastDisconnects[0]!.reason, 'GW_ERR_OPERATOR');
-  t.like(audit().filter((a) => a.event === 'admin' && a.action === 'device-disconnect').pop(), { target: 'edge-1', actor: 'admin-token', result: 'ok' });
+  t.like(
+    audit()
+      .filter((a) => a.event === 'admin' && a.action === 'device-disconnect')
+      .pop(),
+    { target: 'edge-1', actor: 'admin-token', result: 'ok' },
+  );
   t.is((await fetch(`${api}/api/devices/nope/disconnect`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } })).status, 404);
 });
 
 test.serial('a lent held session can be ended too; the device keeps its one session and lends it again', async (t) => {
-  const { result, session } = await whileConnected(job('alice@single-1', { steps: [{ op: 'sleep', seconds: 4 }, { op: 'get-config', source: 'running' }], processTimeoutMs: 30_000 }), 'alice', 'single-1');
+  const { result, session } = await whileConnected(
+    job('alice@single-1', {
+      steps: [
+        { op: 'sleep', seconds: 4 },
+        { op: 'get-config', source: 'running' },
+      ],
+      processTimeoutMs: 30_000,
+    }),
+    'alice',
+    'single-1',
+  );
   t.is(session.kind, 'held');
   t.is((await fetch(`${api}/api/sessions/${session.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } })).status, 200);
   const r = await result;
@@ -275,11 +331,24 @@ test.serial('a lent held session can be ended too; the device keeps its one sess
 });
 
 test.serial('a user made read-only by a users-file reload loses the sessions that allowed writes', async (t) => {
-  const { result, session } = await whileConnected(job('alice@edge-1', { steps: [{ op: 'sleep', seconds: 4 }, { op: 'get-config', source: 'running' }], processTimeoutMs: 30_000 }), 'alice', 'edge-1');
+  const { result, session } = await whileConnected(
+    job('alice@edge-1', {
+      steps: [
+        { op: 'sleep', seconds: 4 },
+        { op: 'get-config', source: 'running' },
+      ],
+      processTimeoutMs: 30_000,
+    }),
+    'alice',
+    'edge-1',
+  );
   t.is(session.access, 'read-write');
   const original = readFileSync(gw.usersFile, 'utf8');
   try {
-    writeFileSync(gw.usersFile, original.replace('  - name: alice\n    password: alice-pw\n    devices: ["*"]\n', '  - name: alice\n    password: alice-pw\n    devices: ["*"]\n    access: read-only\n'));
+    writeFileSync(
+      gw.usersFile,
+      original.replace('  - name: alice\n    password: alice-pw\n    devices: ["*"]\n', '  - name: alice\n    password: alice-pw\n    devices: ["*"]\n    access: read-only\n'),
+    );
     t.true(await gw.gateway.reloadUsers());
     t.false((await result).ok, 'the read-write session ended');
     await gw.waitForLog(/access of user alice to edge-1 made read-only by the users file/);

@@ -84,9 +84,7 @@ test('ensureNetconfd from several processes at once starts exactly one netconfd'
   const harness = new URL('./peers/index.js', import.meta.url).href;
   const script = `const m = await import(${JSON.stringify(harness)}); console.log(JSON.stringify(await m.ensureNetconfd()));`;
   try {
-    const results = await Promise.all(
-      [1, 2, 3, 4].map(() => run(process.execPath, ['--input-type=module', '-e', script], { env, timeoutMs: 40_000 })),
-    );
+    const results = await Promise.all([1, 2, 3, 4].map(() => run(process.execPath, ['--input-type=module', '-e', script], { env, timeoutMs: 40_000 })));
     const infos = results.map((r) => {
       t.is(r.code, 0, r.stderr);
       return JSON.parse(r.stdout.trim().split('\n').pop()!) as { started: boolean; pid: number; socketPath: string };
@@ -138,7 +136,10 @@ test('ncclient on the direct path: get-config, lock, edit-config candidate, comm
   t.regex(r.steps[5]!.reply!, new RegExp(`<name>${name}</name>[\\s\\S]*<description>harness self-test</description>`));
   t.false(r.steps[10]!.reply!.includes(name), 'deleted again');
   const closes = await waitForNetconfdLog(NETCONFD_LOG_PATTERNS.closeSession, { since });
-  t.true(closes.some((m) => m[1] === r.sessionId), `close-session logged for session ${r.sessionId}`);
+  t.true(
+    closes.some((m) => m[1] === r.sessionId),
+    `close-session logged for session ${r.sessionId}`,
+  );
 });
 
 test('ncclient: a second session is refused the lock the first one holds (locks are real)', async (t) => {
@@ -151,7 +152,11 @@ test('ncclient: a second session is refused the lock the first one holds (locks 
     port: direct.port,
     username: device.username,
     keyFile: device.privateKeyFile,
-    steps: [{ op: 'lock', target: 'candidate', retry_seconds: 15 }, { op: 'sleep', seconds: 4 }, { op: 'unlock', target: 'candidate' }],
+    steps: [
+      { op: 'lock', target: 'candidate', retry_seconds: 15 },
+      { op: 'sleep', seconds: 4 },
+      { op: 'unlock', target: 'candidate' },
+    ],
     onEvent: (e) => e.type === 'step' && e.op === 'lock' && e.ok && locked(),
   });
   await withTimeout(holderLocked, 25_000, 'the first session to get the lock');
@@ -272,9 +277,7 @@ async function sshOverCallHome(sock: Socket, d: CallHomeDevice): Promise<Ssh2Ses
     15_000,
     'ssh2 handshake over the call-home socket',
   );
-  const stream = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
-    client.subsys('netconf', (err, s) => (err ? reject(err) : resolve(s))),
-  );
+  const stream = await new Promise<ssh2.ClientChannel>((resolve, reject) => client.subsys('netconf', (err, s) => (err ? reject(err) : resolve(s))));
   let buf = '';
   const waiting: (() => void)[] = [];
   stream.setEncoding('utf8');
@@ -420,7 +423,10 @@ test('dispose() leaves no sshd or socat behind, even with sessions open', async 
     port: daemon.port,
     username: d.username,
     keyFile: d.privateKeyFile,
-    steps: [{ op: 'sleep', seconds: 3 }, { op: 'get-config', source: 'running' }],
+    steps: [
+      { op: 'sleep', seconds: 3 },
+      { op: 'get-config', source: 'running' },
+    ],
     onEvent: (e) => e.type === 'connected' && connected(),
   });
   await withTimeout(isConnected, 15_000, 'ncclient to connect to the direct daemon');

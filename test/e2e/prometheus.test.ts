@@ -58,11 +58,10 @@ test.serial('a device that fails to log in once makes CallhomeDeviceAuthFailures
   await waitFor('the gateway to count auth_failed', async () => (await gw.metric('callhome_connections_total{transport="ssh",result="auth_failed"}')) === 1, {
     timeoutMs: 10_000,
   });
-  const alert = await waitFor(
-    'CallhomeDeviceAuthFailures to go pending',
-    async () => (await prom.alerts()).find((a) => a.labels.alertname === 'CallhomeDeviceAuthFailures'),
-    { timeoutMs: 30_000, intervalMs: 250 },
-  );
+  const alert = await waitFor('CallhomeDeviceAuthFailures to go pending', async () => (await prom.alerts()).find((a) => a.labels.alertname === 'CallhomeDeviceAuthFailures'), {
+    timeoutMs: 30_000,
+    intervalMs: 250,
+  });
   t.is(alert.state, 'pending', 'for: 5m has not passed yet');
   t.is(alert.labels.severity, 'warning');
   t.is(alert.labels.namespace, 'e2e');
@@ -75,5 +74,8 @@ test.serial('a device that fails to log in once makes CallhomeDeviceAuthFailures
   t.is(values.at(-1), 1);
   // The other failure alerts stay quiet: one auth failure is not an unknown device.
   const others = (await prom.alerts()).filter((a) => a.labels.alertname !== 'CallhomeDeviceAuthFailures');
-  t.deepEqual(others.map((a) => a.labels.alertname), []);
+  t.deepEqual(
+    others.map((a) => a.labels.alertname),
+    [],
+  );
 });

@@ -21,7 +21,8 @@ test.before(async () => {
   oneChannel = await CallHomeDevice.create({ name: 'maxsessions1', extraConfig: ['MaxSessions 1'] });
   manager = await generateKeyPair(path.join(makeTempDir('chgw-single'), 'id_ed25519'), 'alice@laptop');
   gw = await startGateway({
-    inventory: `devices:\n  - id: single-1\n    ssh: { hostKeys: ["${device.hostPublicKeyLine}"] }\n    credentials: { username: ${device.username}, privateKeyFile: ${device.privateKeyFile} }\n    sessions: single\n` +
+    inventory:
+      `devices:\n  - id: single-1\n    ssh: { hostKeys: ["${device.hostPublicKeyLine}"] }\n    credentials: { username: ${device.username}, privateKeyFile: ${device.privateKeyFile} }\n    sessions: single\n` +
       `  - id: one-channel\n    ssh: { hostKeys: ["${oneChannel.hostPublicKeyLine}"] }\n    credentials: { username: ${oneChannel.username}, privateKeyFile: ${oneChannel.privateKeyFile} }\n`,
     users: `users:\n  - name: alice\n    password: alice-pw\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`,
   });
@@ -49,7 +50,15 @@ test.serial('managers one after another share the one held session; OpenSSH at b
   t.notRegex(ssh.stdout, /\n#\d+\n/);
   let connected!: () => void;
   const holding = new Promise<void>((r) => (connected = r));
-  const second = runNcclient(job({ onEvent: (e) => e.type === 'connected' && connected(), steps: [{ op: 'sleep', seconds: 2 }, { op: 'get-config', source: 'running' }] }));
+  const second = runNcclient(
+    job({
+      onEvent: (e) => e.type === 'connected' && connected(),
+      steps: [
+        { op: 'sleep', seconds: 2 },
+        { op: 'get-config', source: 'running' },
+      ],
+    }),
+  );
   await holding;
   const busy = await runOpenSshNetconf({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@single-1', identityFile: manager.privateKeyFile, timeoutMs: 10_000 });
   t.regex(busy.stderr, /busy/);
@@ -70,5 +79,5 @@ test.serial('on the defaults (sessions: auto), a device that refuses a second ch
   assertNcOk(first);
   const second = await runNcclient(job({ username: 'alice@one-channel', steps: [{ op: 'get-config', source: 'running' }] }));
   assertNcOk(second);
-  t.is(second.sessionId, first.sessionId, 'both lent the device\'s one NETCONF session');
+  t.is(second.sessionId, first.sessionId, "both lent the device's one NETCONF session");
 });

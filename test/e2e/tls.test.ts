@@ -105,7 +105,14 @@ test.before(async () => {
   // Certificates from the CLI alone: CA + gateway certificate, then one per device.
   await cli('certs', 'init');
   const out = path.join(dir, 'devices');
-  for (const [id, field] of [['tls-ca', 'cn'], ['tls-sn', 'serialNumber'], ['tls-nocc', 'cn'], ['tls-base10', 'cn'], ['tls-revoked', 'cn'], ['tls-other', 'cn']] as const) {
+  for (const [id, field] of [
+    ['tls-ca', 'cn'],
+    ['tls-sn', 'serialNumber'],
+    ['tls-nocc', 'cn'],
+    ['tls-base10', 'cn'],
+    ['tls-revoked', 'cn'],
+    ['tls-other', 'cn'],
+  ] as const) {
     const text = await cli('certs', 'issue', '--device', id, '--field', field, '--out', out);
     certs[id] = { cert: path.join(out, `${id}.crt`), key: path.join(out, `${id}.key`) };
     if (id === 'tls-revoked') {
@@ -133,11 +140,20 @@ test.before(async () => {
     },
   });
   await Promise.all([device('tls-ca'), device('tls-sn'), device('tls-pin'), device('tls-nocc', { clientCa: false }), device('tls-base10')]);
-  await waitFor('the TLS devices to connect', async () => {
-    const list = (await gw.get<DeviceView[]>('/api/devices')).body;
-    return ['tls-ca', 'tls-sn', 'tls-pin', 'tls-nocc', 'tls-base10'].every((id) => list.find((d) => d.id === id)?.state === 'connected');
-  }, { timeoutMs: 20_000 }).catch((err) => {
-    throw new Error(`${(err as Error).message}; gateway log:\n${gw.logs.filter((l) => /refused|tls|TLS/.test(l)).slice(-10).join('\n')}\nsocat: ${devices.map((d) => d.socatLog).join('\n')}`);
+  await waitFor(
+    'the TLS devices to connect',
+    async () => {
+      const list = (await gw.get<DeviceView[]>('/api/devices')).body;
+      return ['tls-ca', 'tls-sn', 'tls-pin', 'tls-nocc', 'tls-base10'].every((id) => list.find((d) => d.id === id)?.state === 'connected');
+    },
+    { timeoutMs: 20_000 },
+  ).catch((err) => {
+    throw new Error(
+      `${(err as Error).message}; gateway log:\n${gw.logs
+        .filter((l) => /refused|tls|TLS/.test(l))
+        .slice(-10)
+        .join('\n')}\nsocat: ${devices.map((d) => d.socatLog).join('\n')}`,
+    );
   });
 });
 
@@ -170,7 +186,29 @@ const byDevice: Record<string, TlsDeviceConnection> = {};
 
 /** A raw OpenSSH manager: sends `hello`, then `request` once the gateway's hello is in; returns stdout once `done` says so. */
 function rawSsh(user: string, hello: string, request: string, done: (out: Buffer) => boolean): Promise<Buffer> {
-  const args = ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `IdentityFile=${manager.privateKeyFile}`, '-p', String(gw.northboundPort), '-l', user, '-s', '127.0.0.1', 'netconf'];
+  const args = [
+    '-F',
+    '/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `IdentityFile=${manager.privateKeyFile}`,
+    '-p',
+    String(gw.northboundPort),
+    '-l',
+    user,
+    '-s',
+    '127.0.0.1',
+    'netconf',
+  ];
   const child = spawn(BIN.ssh, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = Buffer.alloc(0);
   let sent = false;
@@ -209,7 +247,9 @@ test.serial('CA + CN device: ncclient get-config, edit-config + commit; a second
   );
   assertNcOk(first);
   t.true(first.serverCapabilities.includes(CAP_BASE_11));
-  const second = await runNcclient(job('tls-ca', { steps: [{ op: 'get-config', source: 'running', filter: interfaceFilter(name) }, ...lockedEditSteps(interfaceDeleteConfig(name))] }));
+  const second = await runNcclient(
+    job('tls-ca', { steps: [{ op: 'get-config', source: 'running', filter: interfaceFilter(name) }, ...lockedEditSteps(interfaceDeleteConfig(name))] }),
+  );
   assertNcOk(second);
   t.regex(second.steps[0]!.reply ?? '', new RegExp(`<name>${name}</name>`), 'the first manager committed change is visible to the second');
   t.is(second.sessionId, first.sessionId, 'both managers were lent the one NETCONF session of the TLS connection');
@@ -223,7 +263,10 @@ test.serial('OpenSSH base:1.0 manager against a device session agreed at base:1.
     port: gw.northboundPort,
     username: 'alice@tls-sn',
     identityFile: manager.privateKeyFile,
-    rpcs: ['<get-config><source><running/></source></get-config>', '<get><filter type="subtree"><netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"><sessions/></netconf-state></filter></get>'],
+    rpcs: [
+      '<get-config><source><running/></source></get-config>',
+      '<get><filter type="subtree"><netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"><sessions/></netconf-state></filter></get>',
+    ],
   });
   t.is(ssh.code, 0, `ssh stderr: ${ssh.stderr}`);
   t.true(ssh.serverHello?.includes(CAP_BASE_11), "the device's own hello is replayed");
@@ -240,9 +283,22 @@ test.serial('OpenSSH base:1.0 manager against a device session agreed at base:1.
     const fromDevice = deviceOut.find((m) => m.includes(`message-id="${id}"`));
     t.truthy(fromDevice, `device reply ${id} in the device-side dump`);
     t.true(managerSide.includes(fromDevice!), `reply ${id} reached OpenSSH byte for byte`);
-    t.true(deviceIn.includes(rpc(Number(id), id === '101' ? '<get-config><source><running/></source></get-config>' : '<get><filter type="subtree"><netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"><sessions/></netconf-state></filter></get>')), `request ${id} reached the device byte for byte`);
+    t.true(
+      deviceIn.includes(
+        rpc(
+          Number(id),
+          id === '101'
+            ? '<get-config><source><running/></source></get-config>'
+            : '<get><filter type="subtree"><netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"><sessions/></netconf-state></filter></get>',
+        ),
+      ),
+      `request ${id} reached the device byte for byte`,
+    );
   }
-  t.false(deviceIn.some((m) => m.includes('close-session')), 'close-session never reaches the device');
+  t.false(
+    deviceIn.some((m) => m.includes('close-session')),
+    'close-session never reaches the device',
+  );
 });
 
 test.serial('OpenSSH speaking base:1.1 (chunked) against a device session kept at base:1.0: byte-exact both ways', async (t) => {
@@ -256,15 +312,29 @@ test.serial('OpenSSH speaking base:1.1 (chunked) against a device session kept a
   const deviceOut = messages(readFileSync(byDevice['tls-base10']!.dump.fromDevice), 'eom');
   const deviceIn = messages(readFileSync(byDevice['tls-base10']!.dump.toDevice), 'eom');
   t.true(deviceIn.includes(request), 'the chunked request reached the device as one end-of-message frame, byte for byte');
-  t.is(deviceOut.find((m) => m.includes('message-id="201"')), managerSide[1], 'the reply reached the manager in chunks, byte for byte');
+  t.is(
+    deviceOut.find((m) => m.includes('message-id="201"')),
+    managerSide[1],
+    'the reply reached the manager in chunks, byte for byte',
+  );
 });
 
 test.serial('ncclient at base:1.1 against a device session kept at base:1.0 (maxBase), and OpenSSH at 1.0 on it too', async (t) => {
-  const nc = await runNcclient(job('tls-base10', { steps: [{ op: 'get-config', source: 'running' }, { op: 'get', filter: '<netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"><capabilities/></netconf-state>' }] }));
+  const nc = await runNcclient(
+    job('tls-base10', {
+      steps: [
+        { op: 'get-config', source: 'running' },
+        { op: 'get', filter: '<netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"><capabilities/></netconf-state>' },
+      ],
+    }),
+  );
   assertNcOk(nc);
   t.is(nc.base, '1.1', 'the manager agreed chunked framing with the gateway');
   t.regex(nc.steps[1]!.reply ?? '', /<capability>/);
-  t.true(gw.logs.some((l) => /"device":"tls-base10".*"framing":"eom"/.test(l)), 'the device session runs in end-of-message framing');
+  t.true(
+    gw.logs.some((l) => /"device":"tls-base10".*"framing":"eom"/.test(l)),
+    'the device session runs in end-of-message framing',
+  );
   const ssh = await runOpenSshNetconf({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@tls-base10', identityFile: manager.privateKeyFile });
   t.is(ssh.code, 0, ssh.stderr);
   t.is(ssh.replies.length, 1);
@@ -282,7 +352,15 @@ test.serial('a second manager while the session is lent gets a clean busy failur
   const busyBefore = await gw.metric('callhome_held_session_busy_total{transport="tls"}');
   let connected!: () => void;
   const holding = new Promise<void>((r) => (connected = r));
-  const first = runNcclient(job('tls-ca', { onEvent: (e) => e.type === 'connected' && connected(), steps: [{ op: 'sleep', seconds: 3 }, { op: 'get-config', source: 'running' }] }));
+  const first = runNcclient(
+    job('tls-ca', {
+      onEvent: (e) => e.type === 'connected' && connected(),
+      steps: [
+        { op: 'sleep', seconds: 3 },
+        { op: 'get-config', source: 'running' },
+      ],
+    }),
+  );
   await holding;
   const second = await runOpenSshNetconf({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@tls-ca', identityFile: manager.privateKeyFile, timeoutMs: 10_000 });
   t.not(second.code, 0);
@@ -298,7 +376,27 @@ test.serial('a manager that leaves mid-RPC: the next manager does not receive th
   // A raw OpenSSH manager sends its hello and a burst of requests, then vanishes.
   const hello = '<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability></capabilities></hello>]]>]]>';
   const rpcs = Array.from({ length: 100 }, (_, i) => `<rpc message-id="stale-${i}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get/></rpc>]]>]]>`).join('');
-  const args = ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `IdentityFile=${manager.privateKeyFile}`, '-p', String(gw.northboundPort), '-l', 'alice@tls-ca', '-s', '127.0.0.1', 'netconf'];
+  const args = [
+    '-F',
+    '/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `IdentityFile=${manager.privateKeyFile}`,
+    '-p',
+    String(gw.northboundPort),
+    '-l',
+    'alice@tls-ca',
+    '-s',
+    '127.0.0.1',
+    'netconf',
+  ];
   const leaver = spawn(BIN.ssh, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let got = '';
   await new Promise<void>((resolve, reject) => {
@@ -333,7 +431,12 @@ test.serial('wrong identity, expired, revoked and self-signed unknown certificat
   for (const [id, reason] of cases) {
     const c = await device(id);
     const line = await gw.waitForLog(new RegExp(`call-home connection refused: .*${reason.source}`), 15_000).catch((err: Error) => {
-      throw new Error(`${err.message}; refusals: ${gw.logs.filter((l) => /refused/.test(l)).slice(-3).join("\n")}`);
+      throw new Error(
+        `${err.message}; refusals: ${gw.logs
+          .filter((l) => /refused/.test(l))
+          .slice(-3)
+          .join('\n')}`,
+      );
     });
     t.truthy(line, id);
     await c.stop();
@@ -351,7 +454,9 @@ test.serial('a device offering only TLS 1.2 suites without forward secrecy or AE
   const before = await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}');
   certs['tls-weak'] = certs['tls-ca']!;
   const c = await device('tls-weak', { serverOptions: ['cipher=AES128-SHA256', 'openssl-max-proto-version=TLS1.2'] });
-  await waitFor('the weak handshake to fail', async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) > before, { timeoutMs: 15_000 });
+  await waitFor('the weak handshake to fail', async () => (await gw.metric('callhome_connections_total{transport="tls",result="handshake_failed"}')) > before, {
+    timeoutMs: 15_000,
+  });
   t.truthy(gw.logs.find((l) => /call-home connection refused: TLS handshake failed/.test(l)));
   t.is((await gw.get<DeviceView>('/api/devices/tls-ca')).body.state, 'connected', 'the device with the same certificate stays connected');
   await c.stop();
@@ -362,16 +467,32 @@ test.serial('NETCONF-level keepalives are answered on idle held sessions', async
   // Figures for the record: TLS accept → device identified and hello done; RPCs through held sessions.
   const hs = [await gw.metric('callhome_handshake_duration_seconds_sum{transport="tls"}'), await gw.metric('callhome_handshake_duration_seconds_count{transport="tls"}')];
   const rpcs = [await gw.metric('callhome_rpc_duration_seconds_sum{operation="get-config"}'), await gw.metric('callhome_rpc_duration_seconds_count{operation="get-config"}')];
-  t.log(`TLS handshakes: ${hs[1]}, mean ${((1000 * hs[0]!) / hs[1]!).toFixed(1)} ms; get-config through held sessions: ${rpcs[1]}, mean ${((1000 * rpcs[0]!) / rpcs[1]!).toFixed(1)} ms`);
+  t.log(
+    `TLS handshakes: ${hs[1]}, mean ${((1000 * hs[0]!) / hs[1]!).toFixed(1)} ms; get-config through held sessions: ${rpcs[1]}, mean ${((1000 * rpcs[0]!) / rpcs[1]!).toFixed(1)} ms`,
+  );
   t.true(hs[1]! >= 5);
 });
 
 test.serial('a manager that leaves holding the candidate lock: the gateway discards its changes and unlocks, as a session end would', async (t) => {
   const name = uniqueIfName('tlslk');
-  const first = await runNcclient(job('tls-ca', { steps: [{ op: 'lock', target: 'candidate', retry_seconds: 15 }, { op: 'edit-config', target: 'candidate', config: interfaceConfig(name, 'left behind') }], end: 'drop' }));
+  const first = await runNcclient(
+    job('tls-ca', {
+      steps: [
+        { op: 'lock', target: 'candidate', retry_seconds: 15 },
+        { op: 'edit-config', target: 'candidate', config: interfaceConfig(name, 'left behind') },
+      ],
+      end: 'drop',
+    }),
+  );
   assertNcOk(first);
   const second = await runNcclient(
-    job('tls-ca', { steps: [{ op: 'lock', target: 'candidate', retry_seconds: 15 }, { op: 'get-config', source: 'candidate', filter: interfaceFilter(name) }, { op: 'unlock', target: 'candidate' }] }),
+    job('tls-ca', {
+      steps: [
+        { op: 'lock', target: 'candidate', retry_seconds: 15 },
+        { op: 'get-config', source: 'candidate', filter: interfaceFilter(name) },
+        { op: 'unlock', target: 'candidate' },
+      ],
+    }),
   );
   assertNcOk(second);
   t.is(second.sessionId, first.sessionId, 'the same device session');
@@ -382,7 +503,16 @@ test.serial('a manager that leaves holding the candidate lock: the gateway disca
 test.serial('a device that goes away ends the lent manager session with a reason, and the device shows disconnected', async (t) => {
   let connected!: () => void;
   const holding = new Promise<void>((r) => (connected = r));
-  const nc = runNcclient(job('tls-pin', { timeout: 10, onEvent: (e) => e.type === 'connected' && connected(), steps: [{ op: 'sleep', seconds: 2 }, { op: 'get-config', source: 'running' }] }));
+  const nc = runNcclient(
+    job('tls-pin', {
+      timeout: 10,
+      onEvent: (e) => e.type === 'connected' && connected(),
+      steps: [
+        { op: 'sleep', seconds: 2 },
+        { op: 'get-config', source: 'running' },
+      ],
+    }),
+  );
   await holding;
   await byDevice['tls-pin']!.stop();
   const r = await nc;

@@ -23,9 +23,8 @@ function replying(): (ch: ServerChannel) => void {
     ch.on('data', (d: Buffer) => {
       buf += d.toString();
       for (const m of buf.matchAll(/<rpc message-id="(\d+)"[^>]*><(get-config|lock)/g)) {
-        const body = m[2] === 'lock'
-          ? '<rpc-error><error-type>protocol</error-type><error-tag>lock-denied</error-tag><error-severity>error</error-severity></rpc-error>'
-          : '<data/>';
+        const body =
+          m[2] === 'lock' ? '<rpc-error><error-type>protocol</error-type><error-tag>lock-denied</error-tag><error-severity>error</error-severity></rpc-error>' : '<data/>';
         ch.write(chunked(`<rpc-reply message-id="${m[1]}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">${body}</rpc-reply>`));
       }
       buf = buf.replace(/<rpc message-id="\d+"[^>]*><(get-config|lock)/g, '');
@@ -91,7 +90,10 @@ test('audit: session start/end and one record per RPC with its result or rpc-err
   client.end();
   const file = gw.config.audit.file;
   await waitFor('session-end record', () => /session-end/.test(readFileSync(file, 'utf8')), { timeoutMs: 10_000 });
-  const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const records = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const [start, ok, err, end] = records;
   t.like(start, { event: 'session-start', user: 'alice', device: 'edge-1' });
   t.is(start!.remoteAddress, '127.0.0.1');
@@ -106,8 +108,15 @@ test('audit: session start/end and one record per RPC with its result or rpc-err
 test('session cap per user refuses the next session with rejected_limit; device ceiling refuses the next device', async (t) => {
   const d1 = new ScriptedDevice({ onNetconf: replying() });
   const d2 = new ScriptedDevice();
-  const gw = await withGateway(t, { devices: [{ id: 'edge-1', device: d1 }, { id: 'edge-2', device: d2 }], connect: ['edge-1'], users: USERS,
-    env: { CHGW_NORTHBOUND_MAXSESSIONSPERUSER: '1', CHGW_LIMITS_MAXDEVICES: '1' } });
+  const gw = await withGateway(t, {
+    devices: [
+      { id: 'edge-1', device: d1 },
+      { id: 'edge-2', device: d2 },
+    ],
+    connect: ['edge-1'],
+    users: USERS,
+    env: { CHGW_NORTHBOUND_MAXSESSIONSPERUSER: '1', CHGW_LIMITS_MAXDEVICES: '1' },
+  });
   await d2.callHome(gw.callhomePort);
   await gw.waitForLog(/device ceiling reached \(1 connected, limits.maxDevices\): refusing edge-2/);
   t.is(await gw.metric('callhome_connections_total{transport="ssh",result="rejected_limit"}'), 1);
@@ -167,7 +176,11 @@ test('closing the gateway does not wait for silent, never-authenticated connecti
   const idle = await gw.metric('callhome_open_sockets');
   const sockets = await Promise.all(
     [gw.northboundPort, gw.northboundPort, gw.callhomePort, gw.callhomePort].map(
-      (port) => new Promise<net.Socket>((resolve) => { const s = net.connect(port, '127.0.0.1', () => resolve(s)); s.on('error', () => {}); }),
+      (port) =>
+        new Promise<net.Socket>((resolve) => {
+          const s = net.connect(port, '127.0.0.1', () => resolve(s));
+          s.on('error', () => {});
+        }),
     ),
   );
   await waitFor('the gateway to hold the four connections', async () => (await gw.metric('callhome_open_sockets')) >= idle + 4);

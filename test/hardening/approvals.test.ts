@@ -19,7 +19,10 @@ test('approvals persist (0600), merge with the file, and the file wins on id, ho
   store.approve(fp('D'), 'ssh-ed25519', { id: 'new-3', credentials: { username: 'u', passwordFile: pw }, port: 10830 }); // port clash
   t.is(statSync(store.file).mode & 0o777, 0o600);
   const inv = path.join(dir, 'devices.yaml');
-  writeFileSync(inv, `devices:\n  - id: file-1\n    ssh: { hostKeys: ["${fp('E')}"] }\n    credentials: { username: x, password: y }\n  - id: file-2\n    ssh: { hostKeys: ["${fp('C')}"] }\n    credentials: { username: x, password: y }\n    port: 10830\n`);
+  writeFileSync(
+    inv,
+    `devices:\n  - id: file-1\n    ssh: { hostKeys: ["${fp('E')}"] }\n    credentials: { username: x, password: y }\n  - id: file-2\n    ssh: { hostKeys: ["${fp('C')}"] }\n    credentials: { username: x, password: y }\n    port: 10830\n`,
+  );
   const reopened = new ApprovalStore(path.join(dir, 'state'), { secretsDir: dir });
   t.is(reopened.approved.length, 4, 'kept across a restart');
   const { inventory, approvedIds } = loadMergedInventory(inv, reopened);

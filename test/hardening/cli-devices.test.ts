@@ -29,7 +29,11 @@ test('devices: usage errors exit 2, an unreachable API exits 1, each with one li
   const down = run(['devices', 'list', '--api', `http://127.0.0.1:${port}`]);
   t.is(down.status, 1);
   t.regex(down.stderr, /cannot reach the gateway API at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
-  const noPassword = spawnSync(process.execPath, [CLI, 'devices', 'approve', fp, '--id', 'x', '--username', 'u', '--password-stdin'], { encoding: 'utf8', input: '', env: { ...process.env, CALLHOME_GATEWAY_TOKEN: '' } });
+  const noPassword = spawnSync(process.execPath, [CLI, 'devices', 'approve', fp, '--id', 'x', '--username', 'u', '--password-stdin'], {
+    encoding: 'utf8',
+    input: '',
+    env: { ...process.env, CALLHOME_GATEWAY_TOKEN: '' },
+  });
   t.is(noPassword.status, 2);
   t.regex(noPassword.stderr, /--password-stdin: no password on stdin/);
   const help = run(['devices', '--help']);

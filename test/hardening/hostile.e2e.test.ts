@@ -96,7 +96,13 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
   // device cut off and calling again.
   await new Promise((r) => setTimeout(r, 1500));
   t.log(`flood running; ${Math.round(performance.now())} ms since start`);
-  const longSession = nc([{ op: 'get-config', source: 'running' }, { op: 'sleep', seconds: 3 }, { op: 'get-config', source: 'running' }, { op: 'sleep', seconds: 3 }, { op: 'get', filter: '<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"/>' }]);
+  const longSession = nc([
+    { op: 'get-config', source: 'running' },
+    { op: 'sleep', seconds: 3 },
+    { op: 'get-config', source: 'running' },
+    { op: 'sleep', seconds: 3 },
+    { op: 'get', filter: '<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"/>' },
+  ]);
   const t0 = Date.now();
   assertNcOk(await nc([{ op: 'get-config', source: 'running' }, { op: 'close-session' }]));
   const newSessionMs = Date.now() - t0;
@@ -105,7 +111,9 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
   const longMs = Date.now() - t0;
   const reconnectsBefore = gw.logs.filter((l) => /"device":"steady".*device connected/.test(l)).length;
   gw.gateway.registry.get('steady')!.kill(new GatewayError('GW_ERR_DEVICE_CLOSED', 'cut by the test'));
-  await waitFor('the device to call again during the flood', () => gw.logs.filter((l) => /"device":"steady".*device connected/.test(l)).length > reconnectsBefore, { timeoutMs: 20_000 });
+  await waitFor('the device to call again during the flood', () => gw.logs.filter((l) => /"device":"steady".*device connected/.test(l)).length > reconnectsBefore, {
+    timeoutMs: 20_000,
+  });
   const reconnectMs = Date.now() - t0 - longMs;
   t.log(`during the flood: new manager session ${newSessionMs} ms, long session done at ${longMs} ms, device back after ${reconnectMs} ms`);
 
@@ -117,7 +125,9 @@ test.serial('a flood on every listener: limits hold, memory stays bounded, a rea
   const rejected = await gw.metric('callhome_connections_total{transport="ssh",result="rejected_limit"}');
   const timeouts = await gw.metric('callhome_connections_total{transport="ssh",result="timeout"}');
   t.log(`flood: ${JSON.stringify(stats)}`);
-  t.log(`gateway RSS: baseline ${mib(baseline)} MiB, peak ${mib(peak)} MiB, after ${mib(after)} MiB; startups max callhome ${maxStartups.callhome} northbound ${maxStartups.northbound}; call-home rejected_limit ${rejected}, timeout ${timeouts}; new manager session took ${newSessionMs} ms`);
+  t.log(
+    `gateway RSS: baseline ${mib(baseline)} MiB, peak ${mib(peak)} MiB, after ${mib(after)} MiB; startups max callhome ${maxStartups.callhome} northbound ${maxStartups.northbound}; call-home rejected_limit ${rejected}, timeout ${timeouts}; new manager session took ${newSessionMs} ms`,
+  );
   t.true((stats.opened as number) >= Math.min(5000, (stats.planned as number) / 2), 'the flood opened thousands of connections');
   t.true(maxStartups.callhome <= 60 && maxStartups.northbound <= 60, 'per-source caps held the startups down');
   t.true(rejected > 100, 'call-home refusals counted as rejected_limit');

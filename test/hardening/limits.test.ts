@@ -43,7 +43,12 @@ test('maxStartups parses "start:rate:full" and a single number; bad values are r
 test('early random drop between start and full, all refused at full (OpenSSH arithmetic)', (t) => {
   let r = 0;
   const rejected: RejectReason[] = [];
-  const adm = new Admission({ startups: parseStartups('2:30:6'), perSource: 0, graceSeconds: 0, penalties: NO_PENALTY }, { rejected: (why) => rejected.push(why) }, undefined, () => r);
+  const adm = new Admission(
+    { startups: parseStartups('2:30:6'), perSource: 0, graceSeconds: 0, penalties: NO_PENALTY },
+    { rejected: (why) => rejected.push(why) },
+    undefined,
+    () => r,
+  );
   const held = [adm.admit(sock('192.0.2.1')), adm.admit(sock('192.0.2.2'))];
   t.true(held.every(Boolean));
   // At 2 startups: drop probability 30%. random 0.29 -> dropped, 0.31 -> admitted.
@@ -81,7 +86,10 @@ test('per-source cap; a closed socket frees its slot', (t) => {
 
 test('grace deadline: not authenticated in time -> destroyed, timedOut, counts as a failure', async (t) => {
   const timedOut: string[] = [];
-  const adm = new Admission({ startups: parseStartups('10:30:100'), perSource: 0, graceSeconds: 0.05, penalties: { after: 1, baseSeconds: 60, maxSeconds: 60, exempt: [] } }, { timedOut: (a) => timedOut.push(a) });
+  const adm = new Admission(
+    { startups: parseStartups('10:30:100'), perSource: 0, graceSeconds: 0.05, penalties: { after: 1, baseSeconds: 60, maxSeconds: 60, exempt: [] } },
+    { timedOut: (a) => timedOut.push(a) },
+  );
   const slow = sock('203.0.113.9');
   const quick = sock('203.0.113.10');
   adm.admit(slow);

@@ -101,7 +101,14 @@ test.serial('approve an unknown real device with the CLI; a manager reaches it; 
   t.true(existsSync(path.join(dir, 'state', 'approvals.json')));
 
   // 4. a real manager reaches it
-  const nc = () => runNcclient({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@onboarded-1', password: userPassword, steps: [{ op: 'get-config', source: 'running' }, { op: 'close-session' }] });
+  const nc = () =>
+    runNcclient({
+      host: '127.0.0.1',
+      port: gw.northboundPort,
+      username: 'alice@onboarded-1',
+      password: userPassword,
+      steps: [{ op: 'get-config', source: 'running' }, { op: 'close-session' }],
+    });
   assertNcOk(await nc());
 
   // 5. restart: the approval is kept
@@ -115,12 +122,21 @@ test.serial('approve an unknown real device with the CLI; a manager reaches it; 
 
   // 6. reject for good
   stranger.persistent('127.0.0.1', callhomePort, { pauseMs: 300 });
-  await waitFor('the stranger pending', async () => (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === stranger.hostKeyFingerprint), { timeoutMs: 20_000 });
+  await waitFor(
+    'the stranger pending',
+    async () => (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === stranger.hostKeyFingerprint),
+    { timeoutMs: 20_000 },
+  );
   const rejected = await run(['devices', 'reject', stranger.hostKeyFingerprint], { CALLHOME_GATEWAY_TOKEN: token });
   t.is(rejected.code, 0, rejected.stderr);
   const before = await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
-  await waitFor('the stranger to call again', async () => (await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) >= before + 2, { timeoutMs: 20_000 });
-  t.false((await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === stranger.hostKeyFingerprint), 'a rejected device stays out of pending');
+  await waitFor('the stranger to call again', async () => (await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) >= before + 2, {
+    timeoutMs: 20_000,
+  });
+  t.false(
+    (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === stranger.hostKeyFingerprint),
+    'a rejected device stays out of pending',
+  );
   await stranger.stop();
 
   // 7. no secret anywhere
@@ -134,7 +150,10 @@ test.serial('approve an unknown real device with the CLI; a manager reaches it; 
   ];
   for (const [what, secret] of secrets) t.false(everything.includes(secret), `${what} appears in a log line, API answer or CLI output`);
   t.true(everything.length > 10_000, 'there was plenty to grep');
-  const audit = readFileSync(env.CHGW_AUDIT_FILE, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const audit = readFileSync(env.CHGW_AUDIT_FILE, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   t.true(audit.some((r) => r.event === 'rpc' && r.operation === 'get-config' && r.result === 'ok' && r.user === 'alice' && r.device === 'onboarded-1'));
   t.true(audit.some((r) => r.event === 'session-end' && typeof r.durationMs === 'number'));
 });

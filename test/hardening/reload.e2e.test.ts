@@ -56,7 +56,11 @@ test.serial('add, rotate, break and remove by editing the inventory file', async
   // rotate: only b's key now. a (with its old key) is refused at its next call.
   const unknownBefore = await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}');
   await edit(`devices:\n  - id: rot\n    ssh: { hostKeys: [${b.hostKeyFingerprint}] }\n    credentials: ${creds(a)}\n`, /inventory reloaded/);
-  await waitFor('the old key refused and pending', async () => (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === a.hostKeyFingerprint), { timeoutMs: 20_000 });
+  await waitFor(
+    'the old key refused and pending',
+    async () => (await gw.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === a.hostKeyFingerprint),
+    { timeoutMs: 20_000 },
+  );
   t.true((await gw.metric('callhome_connections_total{transport="ssh",result="unknown_device"}')) > unknownBefore);
   await deviceConnected(gw, 'rot', 20_000);
 
@@ -73,7 +77,7 @@ test.serial('add, rotate, break and remove by editing the inventory file', async
   t.is((await gw.get('/api/devices/rot')).status, 404);
 });
 
-test.serial('narrowing a user\'s device glob ends that user\'s live session', async (t) => {
+test.serial("narrowing a user's device glob ends that user's live session", async (t) => {
   await edit(`devices:\n  - id: live-a\n    ssh: { hostKeys: [${a.hostKeyFingerprint}] }\n    credentials: ${creds(a)}\n`, /inventory reloaded/);
   await deviceConnected(gw, 'live-a', 20_000);
   let connected!: () => void;
@@ -83,7 +87,11 @@ test.serial('narrowing a user\'s device glob ends that user\'s live session', as
     port: gw.northboundPort,
     username: 'alice@live-a',
     password: 'alice-pw',
-    steps: [{ op: 'get-config', source: 'running' }, { op: 'sleep', seconds: 6 }, { op: 'get-config', source: 'running' }],
+    steps: [
+      { op: 'get-config', source: 'running' },
+      { op: 'sleep', seconds: 6 },
+      { op: 'get-config', source: 'running' },
+    ],
     onEvent: (e) => {
       if (e.type === 'step') connected();
     },
@@ -94,7 +102,10 @@ test.serial('narrowing a user\'s device glob ends that user\'s live session', as
   await waitFor('users reloaded', () => gw.logs.slice(mark).some((l) => /users reloaded/.test(l)), { timeoutMs: 10_000 });
   const r = await job;
   t.false(r.ok, 'the session did not survive the narrowed glob');
-  t.true(gw.logs.slice(mark).some((l) => /withdrawn by the users file/.test(l)), 'ended with a logged reason');
+  t.true(
+    gw.logs.slice(mark).some((l) => /withdrawn by the users file/.test(l)),
+    'ended with a logged reason',
+  );
   t.regex(gw.logs.find((l) => /users reloaded/.test(l.toString()) && /"sessionsEnded":[1-9]/.test(l)) ?? '', /sessionsEnded/);
   writeFileSync(gw.usersFile, USERS('*'));
 });

@@ -64,7 +64,9 @@ test('a device overrunning the channel window is cut; the gateway does not buffe
   await new Promise((r) => setTimeout(r, 300));
   clearInterval(sampler);
   client.end();
-  t.log(`device had sent ${mib(sentAtTrip)} MiB when the guard tripped, ${mib(sent)} MiB in all; heap+buffers baseline ${mib(baseline)} MiB, peak ${mib(peak)} MiB (+${mib(peak - baseline)} MiB)`);
+  t.log(
+    `device had sent ${mib(sentAtTrip)} MiB when the guard tripped, ${mib(sent)} MiB in all; heap+buffers baseline ${mib(baseline)} MiB, peak ${mib(peak)} MiB (+${mib(peak - baseline)} MiB)`,
+  );
   t.true(sentAtTrip < 16 * 1024 * 1024, 'cut within a few windows, long before the 96 MiB were sent');
   // Unguarded, all 96 MiB would sit in the channel's buffer.
   t.true(peak - baseline < 64 * 1024 * 1024, `memory grew by ${mib(peak - baseline)} MiB`);
@@ -90,7 +92,9 @@ test('a large reply followed at once by the device closing reaches a slow client
   const gw = await withGateway(t, { devices: [{ id: 'edge-1', device, sessions: 'multiple' }], users: USERS });
   const s = await managerSession(t, gw, 'alice@edge-1', { password: 'alice-pw' });
   const { client } = s;
-  s.channel.write('<?xml version="1.0"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability></capabilities></hello>]]>]]>');
+  s.channel.write(
+    '<?xml version="1.0"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability></capabilities></hello>]]>]]>',
+  );
   s.channel.write('<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get/></rpc>]]>]]>');
   // A slow reader: take the data in small bites with pauses well past the 2 s drain time.
   s.channel.pause();

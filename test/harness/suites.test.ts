@@ -8,7 +8,8 @@ import { repoRoot } from '../e2e/peers/util.js';
 import { avaGlobs, suiteOf } from './suites.js';
 
 /** What a test file uses when it drives a real peer (process or client) from the harness. */
-const REAL_PEER = /\b(requirePeers|requireLibnetconf2|requireDevicePassword|ensureNetconfd|CallHomeDevice|TlsCallHomeDevice|Lnc2Device|runNcclient|runLnc2Manager|runOpenSshNetconf|startRedis|startPrometheus|startHaproxy|BIN\.\w+)\b/;
+const REAL_PEER =
+  /\b(requirePeers|requireLibnetconf2|requireDevicePassword|ensureNetconfd|CallHomeDevice|TlsCallHomeDevice|Lnc2Device|runNcclient|runLnc2Manager|runOpenSshNetconf|startRedis|startPrometheus|startHaproxy|BIN\.\w+)\b/;
 
 function testSources(dir: string): string[] {
   return readdirSync(path.join(repoRoot(), dir), { recursive: true, encoding: 'utf8' })
@@ -35,7 +36,11 @@ test('the suites split the test files without overlap, and the ava globs select 
     });
   };
   for (const suite of ['unit', 'e2e', 'deploy'] as const) {
-    t.deepEqual(byGlobs(suite), files.filter((f) => suiteOf(f) === suite), suite);
+    t.deepEqual(
+      byGlobs(suite),
+      files.filter((f) => suiteOf(f) === suite),
+      suite,
+    );
   }
   t.is(byGlobs('all').length, files.length);
   t.is(suiteOf('test/e2e/gateway.test.ts'), 'e2e');

@@ -465,4 +465,3 @@ async function cli(args: string[]): Promise<string> {
   if (r.code !== 0) throw new Error(`callhome-gateway ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()} ${r.stdout.trim()}`);
   return r.stdout;
 }
-

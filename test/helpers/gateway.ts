@@ -155,4 +155,3 @@ function testPeerEnv(host: string): Record<string, string> {
     CHGW_CLUSTER_PEER_KEYFILE: peerFiles.key,
   };
 }
-

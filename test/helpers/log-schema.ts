@@ -9,7 +9,10 @@ const SECRET_KEYS = ['password', 'passphrase', 'privateKey', 'token'];
 
 type Check = (value: unknown) => boolean;
 const isString: Check = (v) => typeof v === 'string';
-const matches = (re: RegExp): Check => (v) => typeof v === 'string' && re.test(v);
+const matches =
+  (re: RegExp): Check =>
+  (v) =>
+    typeof v === 'string' && re.test(v);
 
 /** Fields with one meaning and one spelling wherever they appear. */
 const FIELDS: Record<string, { check: Check; what: string }> = {

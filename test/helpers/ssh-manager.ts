@@ -13,11 +13,7 @@ export interface ManagerSession {
   closed: Promise<{ code: number | null }>;
 }
 
-export function connectManager(
-  port: number,
-  username: string,
-  auth: { password?: string; privateKey?: string | Buffer },
-): Promise<ssh2.Client> {
+export function connectManager(port: number, username: string, auth: { password?: string; privateKey?: string | Buffer }): Promise<ssh2.Client> {
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
     client.once('ready', () => resolve(client));

@@ -18,7 +18,8 @@ export interface TrickleOptions {
 
 /** A well-formed device <hello> of about `bytes` bytes (many capabilities), with its ]]>]]>. */
 export function bigHello(bytes: number): string {
-  const head = '<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>';
+  const head =
+    '<?xml version="1.0" encoding="UTF-8"?><hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>';
   const tail = '</capabilities><session-id>9</session-id></hello>]]>]]>';
   const parts: string[] = [head];
   let size = head.length + tail.length;

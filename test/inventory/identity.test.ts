@@ -49,7 +49,27 @@ for (const [type, bits, comment] of kinds) {
 test('certificate fingerprints are printed like openssl x509 -fingerprint -sha256', (t) => {
   let pem: string;
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=edge-1', '-days', '1', '-keyout', path.join(dir, 'c.key'), '-out', path.join(dir, 'c.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=edge-1',
+        '-days',
+        '1',
+        '-keyout',
+        path.join(dir, 'c.key'),
+        '-out',
+        path.join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     pem = readFileSync(path.join(dir, 'c.pem'), 'utf8');
   } catch {
     t.log('SKIPPED LOUDLY: openssl is missing');

@@ -55,15 +55,27 @@ devices:
 
 const bad: Array<[string, string, RegExp]> = [
   ['bad id', `devices: [{ id: "a b", ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }]`, /id must be/],
-  ['duplicate id', `devices:\n  - { id: a, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }\n  - { id: a, ssh: { hostKeys: [${FP2}] }, credentials: { username: u, password: p } }`, /duplicate id/],
-  ['one key, two devices', `devices:\n  - { id: a, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }\n  - { id: b, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }`, /also listed for "a"/],
+  [
+    'duplicate id',
+    `devices:\n  - { id: a, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }\n  - { id: a, ssh: { hostKeys: [${FP2}] }, credentials: { username: u, password: p } }`,
+    /duplicate id/,
+  ],
+  [
+    'one key, two devices',
+    `devices:\n  - { id: a, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }\n  - { id: b, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }`,
+    /also listed for "a"/,
+  ],
   ['no host keys', `devices: [{ id: a, ssh: { hostKeys: [] }, credentials: { username: u, password: p } }]`, /hostKeys/],
   ['malformed fingerprint', `devices: [{ id: a, ssh: { hostKeys: ["SHA256:xyz"] }, credentials: { username: u, password: p } }]`, /malformed fingerprint/],
   ['no credentials', `devices: [{ id: a, ssh: { hostKeys: [${FP}] } }]`, /username is required/],
   ['no secret', `devices: [{ id: a, ssh: { hostKeys: [${FP}] }, credentials: { username: u } }]`, /one of password/],
   ['missing key file', `devices: [{ id: a, ssh: { hostKeys: [${FP}] }, credentials: { username: u, privateKeyFile: nope.key } }]`, /cannot be read/],
   ['unknown device key', `devices: [{ id: a, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p }, colour: red }]`, /unknown key "colour"/],
-  ['duplicate port', `devices:\n  - { id: a, port: 1000, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }\n  - { id: b, port: 1000, ssh: { hostKeys: [${FP2}] }, credentials: { username: u, password: p } }`, /port 1000/],
+  [
+    'duplicate port',
+    `devices:\n  - { id: a, port: 1000, ssh: { hostKeys: [${FP}] }, credentials: { username: u, password: p } }\n  - { id: b, port: 1000, ssh: { hostKeys: [${FP2}] }, credentials: { username: u, password: p } }`,
+    /port 1000/,
+  ],
   ['broken YAML', `devices: [`, /YAML/],
 ];
 for (const [name, yaml, message] of bad) {

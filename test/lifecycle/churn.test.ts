@@ -81,9 +81,7 @@ test('connect/disconnect churn returns heap and handles to their baseline', asyn
   async function churn(cycles: number): Promise<void> {
     done = 0;
     let started = 0;
-    const sims = devices.map(
-      (d) => new SimulatedDevice({ ...d, password: 'pw', sshHost: host, persistent: true, reconnectDelay: { initial: 0.001, max: 0.002 } }),
-    );
+    const sims = devices.map((d) => new SimulatedDevice({ ...d, password: 'pw', sshHost: host, persistent: true, reconnectDelay: { initial: 0.001, max: 0.002 } }));
     const finished = new Promise<void>((resolve) => {
       const onAdded = (session: DeviceSession) => {
         started++;

@@ -25,7 +25,10 @@ const countSockets = () => process.getActiveResourcesInfo().filter((r) => r === 
 test('a device killed mid large reply: the client session closes within 1 s; nothing is left behind', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'chgw-killed-'));
   const inventoryFile = path.join(dir, 'devices.yaml');
-  const sim = (args: string[]) => spawn(process.execPath, [CLI, 'simulate', '--count', '1', '--seed', 'killed-mid-reply', '--password', 'pw-k', '--keepalive', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sim = (args: string[]) =>
+    spawn(process.execPath, [CLI, 'simulate', '--count', '1', '--seed', 'killed-mid-reply', '--password', 'pw-k', '--keepalive', '0', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   await new Promise((r) => sim(['--gateway', '127.0.0.1:1', '--write-inventory', inventoryFile, '--inventory-only']).once('exit', r));
   const inventory = readFileSync(inventoryFile, 'utf8');
   const id = /id: ([\w.-]+)/.exec(inventory)![1]!;
@@ -59,7 +62,9 @@ test('a device killed mid large reply: the client session closes within 1 s; not
   t.is(await gw.metric('callhome_client_sessions_active'), 0);
   t.is(gw.gateway.registry.size, 0);
   t.is(gw.gateway.inFlight.size, 0);
-  await waitFor('sockets and timers back to their count before', () => countSockets() <= socketsBefore && countTimers() <= timersBefore, { timeoutMs: 5000 }).catch(() => undefined);
+  await waitFor('sockets and timers back to their count before', () => countSockets() <= socketsBefore && countTimers() <= timersBefore, { timeoutMs: 5000 }).catch(
+    () => undefined,
+  );
   t.log(`timers ${timersBefore} -> ${countTimers()}, sockets ${socketsBefore} -> ${countSockets()}`);
   t.true(countTimers() <= timersBefore, `timers ${timersBefore} -> ${countTimers()}`);
   t.true(countSockets() <= socketsBefore, `sockets ${socketsBefore} -> ${countSockets()}`);

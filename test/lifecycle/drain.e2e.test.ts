@@ -28,7 +28,10 @@ async function startCli(grace: number, device: SimulatedDevice, managerKey: stri
   const dir = mkdtempSync(path.join(tmpdir(), 'chgw-drain-'));
   const inventory = path.join(dir, 'devices.yaml');
   const users = path.join(dir, 'users.yaml');
-  writeFileSync(inventory, `devices:\n  - id: big\n    ssh: { hostKeys: ["${device.fingerprint}"] }\n    credentials: { username: ${device.username}, password: "${device.password}" }\n`);
+  writeFileSync(
+    inventory,
+    `devices:\n  - id: big\n    ssh: { hostKeys: ["${device.fingerprint}"] }\n    credentials: { username: ${device.username}, password: "${device.password}" }\n`,
+  );
   writeFileSync(users, `users:\n  - name: alice\n    authorizedKeys: ["${managerKey}"]\n    devices: ["*"]\n`);
   const config = path.join(dir, 'gateway.yaml');
   writeFileSync(

@@ -8,18 +8,7 @@ import path from 'node:path';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { deviceConnected } from '../helpers/fixture.js';
 import { waitFor } from '../helpers/wait.js';
-import {
-  BIN,
-  CallHomeDevice,
-  EOM,
-  HELLO_BASE10,
-  ensureNetconfd,
-  generateKeyPair,
-  makeTempDir,
-  requirePeers,
-  runNcclient,
-  sshArgs,
-} from '../e2e/peers/index.js';
+import { BIN, CallHomeDevice, EOM, HELLO_BASE10, ensureNetconfd, generateKeyPair, makeTempDir, requirePeers, runNcclient, sshArgs } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
 
@@ -62,7 +51,10 @@ test.before(async () => {
   devices.push(frozen, chatty, twice);
   manager = await generateKeyPair(path.join(makeTempDir('chgw-ka-manager'), 'id_ed25519'), 'alice@laptop');
   fast = await startGateway({
-    inventory: inventory([['frozen', frozen], ['twice', twice]]),
+    inventory: inventory([
+      ['frozen', frozen],
+      ['twice', twice],
+    ]),
     users: users(),
     tweak: (c) => {
       c.callhome.keepalive = { interval: INTERVAL, countMax: COUNT_MAX };
@@ -89,7 +81,11 @@ test.serial('a frozen device (SIGSTOP) is declared gone within interval × (coun
     port: fast.northboundPort,
     username: 'alice@frozen',
     password: 'alice-pw',
-    steps: [{ op: 'get-config', source: 'running' }, { op: 'sleep', seconds: 6 }, { op: 'get-config', source: 'running' }],
+    steps: [
+      { op: 'get-config', source: 'running' },
+      { op: 'sleep', seconds: 6 },
+      { op: 'get-config', source: 'running' },
+    ],
     timeout: 10,
     onEvent: (e) => e.type === 'step' && e.index === 0 && inSleep(),
   });
@@ -174,10 +170,14 @@ test.serial('a device calling again while its old connection is alive replaces i
     await waitFor('the device hello through ssh', () => out.includes(EOM), { timeoutMs: 15_000 });
     const calledAt = Date.now();
     twice.callHome('127.0.0.1', fast.callhomePort);
-    await waitFor('the new connection to win', async () => {
-      const v = await view(fast, 'twice');
-      return v.state === 'connected' && v.connectedAt !== old.connectedAt;
-    }, { timeoutMs: 10_000 });
+    await waitFor(
+      'the new connection to win',
+      async () => {
+        const v = await view(fast, 'twice');
+        return v.state === 'connected' && v.connectedAt !== old.connectedAt;
+      },
+      { timeoutMs: 10_000 },
+    );
     const ms = Date.now() - calledAt;
     t.log(`new connection in place ${ms} ms after the second call`);
     t.true(ms < INTERVAL * 1000 * (COUNT_MAX + 1) + 2000, 'no waiting for keepalives');

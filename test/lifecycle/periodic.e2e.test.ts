@@ -5,16 +5,7 @@ import anyTest from 'ava';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { deviceConnected } from '../helpers/fixture.js';
 import { waitFor } from '../helpers/wait.js';
-import {
-  CallHomeDevice,
-  assertNcOk,
-  ensureNetconfd,
-  netconfdLogOffset,
-  requirePeers,
-  runNcclient,
-  runOpenSshNetconf,
-  waitForNetconfdLog,
-} from '../e2e/peers/index.js';
+import { CallHomeDevice, assertNcOk, ensureNetconfd, netconfdLogOffset, requirePeers, runNcclient, runOpenSshNetconf, waitForNetconfdLog } from '../e2e/peers/index.js';
 
 const test = requirePeers(anyTest);
 
@@ -92,7 +83,10 @@ test.serial('a periodic device in use is not released; it is once the client lea
     port: gw.northboundPort,
     username: 'alice@periodic-1',
     password: 'alice-pw',
-    steps: [{ op: 'sleep', seconds: IDLE + 2 }, { op: 'get-config', source: 'running' }],
+    steps: [
+      { op: 'sleep', seconds: IDLE + 2 },
+      { op: 'get-config', source: 'running' },
+    ],
   });
   assertNcOk(r);
   t.pass('the session outlived idleTimeout');

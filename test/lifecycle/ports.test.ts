@@ -21,7 +21,13 @@ test('assignments: stable across reloads and restarts, lowest free port, explici
   const dir = mkdtempSync(path.join(tmpdir(), 'chgw-ports-'));
   const inv = (...ids: string[]) => parseInventory('devices:\n' + ids.map((id) => entry(id)).join(''), 'x.yaml');
   const a = new PortAssignments(dir, [40000, 40002], silent);
-  t.deepEqual([...a.assign(inv('a', 'b'))], [['a', 40000], ['b', 40001]]);
+  t.deepEqual(
+    [...a.assign(inv('a', 'b'))],
+    [
+      ['a', 40000],
+      ['b', 40001],
+    ],
+  );
   const onDisk = JSON.parse(readFileSync(path.join(dir, 'device-ports.json'), 'utf8')) as { ports: Record<string, number> };
   t.deepEqual(onDisk.ports, { a: 40000, b: 40001 });
   // A restart with a new device listed first: the old ones keep their ports.
@@ -68,7 +74,8 @@ test('a gateway gives devices ports from the range, routes there, and keeps them
   const dev = new SimulatedDevice({ id: 'ranged-1', password: 'pw-r1' });
   const other = new SimulatedDevice({ id: 'ranged-2', password: 'pw-r2' });
   const inv = (list: SimulatedDevice[]) =>
-    'devices:\n' + list.map((d) => `  - id: ${d.id}\n    ssh: { hostKeys: ["${d.fingerprint}"] }\n    credentials: { username: ${d.username}, password: "${d.password}" }\n`).join('');
+    'devices:\n' +
+    list.map((d) => `  - id: ${d.id}\n    ssh: { hostKeys: ["${d.fingerprint}"] }\n    credentials: { username: ${d.username}, password: "${d.password}" }\n`).join('');
   const users = 'users:\n  - name: alice\n    password: alice-pw\n    devices: ["*"]\n';
   const env = { CHGW_STATEDIR: stateDir, CHGW_NORTHBOUND_PORTRANGE: range };
 
@@ -98,5 +105,9 @@ test('a gateway gives devices ports from the range, routes there, and keeps them
   t.is(portOf(ports2, 'ranged-1'), base);
   t.is(portOf(ports2, 'ranged-2'), base + 1);
   t.is(portOf(ports2, 'ranged-0'), base + 2);
-  t.deepEqual([...gw2.gateway.addresses().devicePorts].sort(), [['ranged-0', base + 2], ['ranged-1', base], ['ranged-2', base + 1]]);
+  t.deepEqual([...gw2.gateway.addresses().devicePorts].sort(), [
+    ['ranged-0', base + 2],
+    ['ranged-1', base],
+    ['ranged-2', base + 1],
+  ]);
 });

@@ -42,10 +42,7 @@ export const DEVICE_HELLO_11_CAPS = [
   'http://netconfcentral.org/ns/yuma-system?module=yuma-system&revision=2013-07-15',
 ];
 
-export const DEVICE_HELLO_10 = DEVICE_HELLO_11.replace(
-  '  <capability>urn:ietf:params:netconf:base:1.1</capability>\n',
-  '',
-);
+export const DEVICE_HELLO_10 = DEVICE_HELLO_11.replace('  <capability>urn:ietf:params:netconf:base:1.1</capability>\n', '');
 
 // Shaped like ncclient's: a namespace prefix on every element, no whitespace.
 export const CLIENT_HELLO_11 =
@@ -56,10 +53,7 @@ export const CLIENT_HELLO_11 =
   '<nc:capability>urn:ietf:params:netconf:capability:candidate:1.0</nc:capability>' +
   '</nc:capabilities></nc:hello>';
 
-export const CLIENT_HELLO_10 = CLIENT_HELLO_11.replace(
-  '<nc:capability>urn:ietf:params:netconf:base:1.1</nc:capability>',
-  '',
-);
+export const CLIENT_HELLO_10 = CLIENT_HELLO_11.replace('<nc:capability>urn:ietf:params:netconf:base:1.1</nc:capability>', '');
 
 export const RPC_GET_CONFIG = `<?xml version="1.0" encoding="UTF-8"?>
 <rpc message-id="101" xmlns="${NS}">

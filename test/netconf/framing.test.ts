@@ -179,11 +179,7 @@ test('setFraming inside a message is refused with a FramingError', (t) => {
 
 test('pause() from end(): push returns what it consumed, then nothing until resume()', (t) => {
   const sink = new Collector();
-  const s: FrameScanner = new FrameScanner(
-    'eom',
-    { data: (b) => sink.data(b), end: () => (sink.end(), s.pause()) },
-    { maxMessageBytes: 100 },
-  );
+  const s: FrameScanner = new FrameScanner('eom', { data: (b) => sink.data(b), end: () => (sink.end(), s.pause()) }, { maxMessageBytes: 100 });
   const input = Buffer.from('<hello/>]]>]]><rpc/>]]>]]>');
   t.is(s.push(input), 14);
   t.is(s.push(input.subarray(14)), 0);
@@ -194,11 +190,7 @@ test('pause() from end(): push returns what it consumed, then nothing until resu
 
 test('pause() in the middle of a message takes effect at its end', (t) => {
   const sink = new Collector();
-  const s: FrameScanner = new FrameScanner(
-    'chunked',
-    { data: (b) => (sink.data(b), s.pause()), end: () => sink.end() },
-    { maxMessageBytes: 100 },
-  );
+  const s: FrameScanner = new FrameScanner('chunked', { data: (b) => (sink.data(b), s.pause()), end: () => sink.end() }, { maxMessageBytes: 100 });
   t.is(s.push(Buffer.from('\n#2\nab')), 6);
   t.is(s.push(Buffer.from('\n##\n\n#1\nc\n##\n')), 4);
   t.deepEqual(sink.messages, ['ab']);
@@ -235,7 +227,10 @@ const MALFORMED_CHUNKED: [string, string, number?][] = [
 ];
 
 function assertFailsEveryWay(t: import('ava').ExecutionContext, framing: Framing, input: Buffer, max: number): void {
-  const ways: [string, Buffer[]][] = [['one read', [input]], ['bytewise', [...bytewise(input)]]];
+  const ways: [string, Buffer[]][] = [
+    ['one read', [input]],
+    ['bytewise', [...bytewise(input)]],
+  ];
   for (let k = 1; k < input.length; k++) ways.push([`split at ${k}`, splitAt(input, [k])]);
   const wrong: string[] = [];
   for (const [how, pieces] of ways) {

@@ -126,7 +126,27 @@ const framingByte = fc.constantFrom(0x0a, 0x0d, 0x23, 0x30, 0x31, 0x32, 0x35, 0x
 const anyByte = fc.integer({ min: 0, max: 255 });
 // Random fragments of both framings, so that random input does complete messages sometimes.
 const fragment = fc.oneof(
-  fc.constantFrom('\n', '#', '\n#', '\n##\n', '\n#1\n', '\n#3\n', '\n#12\n', '\n#4294967295\n', '\n#4294967296', '99999', ']]>]]>', ']]>', ']]', ']', '>', '0', '7', 'abc', '<rpc/>'),
+  fc.constantFrom(
+    '\n',
+    '#',
+    '\n#',
+    '\n##\n',
+    '\n#1\n',
+    '\n#3\n',
+    '\n#12\n',
+    '\n#4294967295\n',
+    '\n#4294967296',
+    '99999',
+    ']]>]]>',
+    ']]>',
+    ']]',
+    ']',
+    '>',
+    '0',
+    '7',
+    'abc',
+    '<rpc/>',
+  ),
   framingByte.map((b) => String.fromCharCode(b)),
 );
 const randomBytes = fc.oneof(
@@ -204,7 +224,17 @@ for (const framing of ['eom', 'chunked'] as const) {
           const want = reference(input, max);
           if (want.messages.length > 0) reach.withMessages++;
           if (want.failed) reach.failed++;
-          deepStrictEqual(streamed(framing, splitAt(input, cutPoints.map((c) => c % (input.length + 1))), max), want);
+          deepStrictEqual(
+            streamed(
+              framing,
+              splitAt(
+                input,
+                cutPoints.map((c) => c % (input.length + 1)),
+              ),
+              max,
+            ),
+            want,
+          );
         }),
         { numRuns: runs, seed: framing === 'eom' ? 6242 : 4742, endOnFailure: true },
       );
@@ -250,8 +280,7 @@ const clientHello = fc.oneof(
 );
 
 // Mostly roomy caps (so sessions get as far as RPC matching), sometimes tight ones.
-const roomyOrTight = (roomy: number, ...tight: number[]) =>
-  fc.oneof({ weight: 4, arbitrary: fc.constant(roomy) }, { weight: 1, arbitrary: fc.constantFrom(...tight) });
+const roomyOrTight = (roomy: number, ...tight: number[]) => fc.oneof({ weight: 4, arbitrary: fc.constant(roomy) }, { weight: 1, arbitrary: fc.constantFrom(...tight) });
 const meterOptions = fc.record({
   maxMessageBytes: roomyOrTight(1 << 16, 100, 300),
   maxHelloBytes: roomyOrTight(1 << 16, 200, 1024, 2048),
@@ -332,11 +361,7 @@ interface Reach {
   failures: number;
 }
 
-function runMeter(
-  script: Script,
-  opts: { maxMessageBytes: number; maxHelloBytes: number; maxPrefixBytes: number; maxOutstandingRpcs: number },
-  reach: Reach,
-): void {
+function runMeter(script: Script, opts: { maxMessageBytes: number; maxHelloBytes: number; maxPrefixBytes: number; maxOutstandingRpcs: number }, reach: Reach): void {
   const counted = { to_device: 0, to_client: 0 };
   let now = 0;
   let negotiated = false;
@@ -353,8 +378,14 @@ function runMeter(
     { ...opts, now: () => now++ },
   );
   const pieces = {
-    to_device: splitAt(script.streams.to_device, script.cuts.to_device.map((c) => c % (script.streams.to_device.length + 1))),
-    to_client: splitAt(script.streams.to_client, script.cuts.to_client.map((c) => c % (script.streams.to_client.length + 1))),
+    to_device: splitAt(
+      script.streams.to_device,
+      script.cuts.to_device.map((c) => c % (script.streams.to_device.length + 1)),
+    ),
+    to_client: splitAt(
+      script.streams.to_client,
+      script.cuts.to_client.map((c) => c % (script.streams.to_client.length + 1)),
+    ),
   };
   let step = 0;
   while (pieces.to_device.length > 0 || pieces.to_client.length > 0) {

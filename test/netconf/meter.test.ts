@@ -72,7 +72,11 @@ function session(framing: Framing, chunkSize?: number, clientFirst = false): Ste
     { direction: 'to_client', bytes: f([REPLY_DATA]), at: 1250 },
     { direction: 'to_client', bytes: f([REPLY_OK]), at: 1600 },
   ];
-  if (clientFirst) [steps[0], steps[1]] = [{ ...steps[1]!, at: 0 }, { ...steps[0]!, at: 1000 }];
+  if (clientFirst)
+    [steps[0], steps[1]] = [
+      { ...steps[1]!, at: 0 },
+      { ...steps[0]!, at: 1000 },
+    ];
   return steps;
 }
 
@@ -253,7 +257,10 @@ test('notifications are counted as messages but never match an rpc', (t) => {
   t.deepEqual(log.rpcs, []);
   t.is(meter.outstandingRpcs, 1);
   send('to_client', `<rpc-reply message-id="1" xmlns="${NS}"><ok/></rpc-reply>`, NOTIFICATION);
-  t.deepEqual(log.rpcs.map((r) => r.operation), ['create-subscription']);
+  t.deepEqual(
+    log.rpcs.map((r) => r.operation),
+    ['create-subscription'],
+  );
   t.is(log.messages.to_client.length, 1 + 4);
 });
 
@@ -272,7 +279,10 @@ test('outstanding rpcs are capped; the oldest is forgotten', (t) => {
   for (const id of ['1', '2', '3']) send('to_device', `<rpc message-id="${id}" xmlns="${NS}"><get/></rpc>`);
   t.is(meter.outstandingRpcs, 2);
   for (const id of ['1', '2', '3']) send('to_client', `<rpc-reply message-id="${id}" xmlns="${NS}"><ok/></rpc-reply>`);
-  t.deepEqual(log.rpcs.map((r) => r.messageId), ['2', '3']);
+  t.deepEqual(
+    log.rpcs.map((r) => r.messageId),
+    ['2', '3'],
+  );
 });
 
 test('readMessageHead: prefixes, quoting, attribute order, truncation', (t) => {

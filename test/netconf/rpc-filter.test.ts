@@ -164,13 +164,15 @@ for (const framing of ['eom', 'chunked'] as const) {
     f.device([f.deviceHello]);
     f.client(randomSplit(Buffer.concat([f.clientHello, encode(framing, ops, 33)]), rand, 40));
     f.device(randomSplit(encode(framing, replies, 29), rand, 40));
-    const got = messages(framing, f.sentToClient()).slice(1).map((m) => readMessageHead(m)?.messageId);
+    const got = messages(framing, f.sentToClient())
+      .slice(1)
+      .map((m) => readMessageHead(m)?.messageId);
     t.deepEqual(got, expected, 'every reply in the order of the requests');
     t.is(messages(framing, f.sentToDevice()).length - 1, replies.length);
   });
 }
 
-test('the refusal copies the <rpc>\'s message-id, every other attribute and its prefix (RFC 6241 §4.2)', (t) => {
+test("the refusal copies the <rpc>'s message-id, every other attribute and its prefix (RFC 6241 §4.2)", (t) => {
   const f = filterFor('eom');
   f.device([f.deviceHello]);
   f.client([f.clientHello, eomEncode([RPC_LOCK, RPC_EDIT])]);
@@ -227,7 +229,7 @@ test('without a policy everything passes and RPCs are counted', (t) => {
   t.is(f.filter.denied, 0);
 });
 
-test('RPCs sent before the device\'s hello are held until the framing is known, then filtered', (t) => {
+test("RPCs sent before the device's hello are held until the framing is known, then filtered", (t) => {
   const f = filterFor('chunked');
   f.client([Buffer.concat([f.clientHello, encode('chunked', [RPC_EDIT, RPC_GET])])]);
   t.is(f.sentToDevice().length, f.clientHello.length);

@@ -56,10 +56,14 @@ test('a client reaches a device of another kind: its bytes arrive, the session i
   const device = new ElsewhereDevice('far-1', (client) => {
     client.channel.write('<hello from far-1/>');
     return new Promise((resolve) => {
-      client.started('channel', () => ({ bytesToDevice: 1, bytesToClient: 2, rpcs: 3, denied: 0 }), (why) => {
-        client.channel.close();
-        resolve({ kind: 'ended', reason: why.code, message: why.message });
-      });
+      client.started(
+        'channel',
+        () => ({ bytesToDevice: 1, bytesToClient: 2, rpcs: 3, denied: 0 }),
+        (why) => {
+          client.channel.close();
+          resolve({ kind: 'ended', reason: why.code, message: why.message });
+        },
+      );
     });
   });
   const gw = await gatewayWith(t, device);

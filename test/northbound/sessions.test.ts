@@ -68,7 +68,12 @@ test('operator routes: token required and audited, 404 for unknown targets, 405 
   t.is((await fetch(`${base}/api/sessions/x1`, { method: 'POST', headers: auth })).status, 405);
   t.is((await fetch(`${base}/api/devices/edge-9/disconnect`, { method: 'POST', headers: auth })).status, 404);
   t.is((await fetch(`${base}/api/devices/edge-9/disconnect`, { method: 'DELETE', headers: auth })).status, 405);
-  const read = () => readFileSync(gw.config.audit.file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const read = () =>
+    readFileSync(gw.config.audit.file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   const records = await waitFor('four audit records', () => (read().length >= 4 ? read() : undefined), { timeoutMs: 5_000 });
   t.deepEqual(
     records.map((r) => [r.event, r.action, r.target, r.actor, r.result]),

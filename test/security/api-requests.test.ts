@@ -50,7 +50,10 @@ test.serial('malformed percent-encoding answers 400, never 500', async (t) => {
     t.regex(r.text, /malformed percent-encoding/);
   }
   t.is((await request(g.httpPort, 'GET', 'http://[bad/api/devices')).status, 400, 'a malformed absolute-form target');
-  t.false(g.logs.some((l) => l.includes('http handler failed')), 'no handler failure was logged');
+  t.false(
+    g.logs.some((l) => l.includes('http handler failed')),
+    'no handler failure was logged',
+  );
 });
 
 test.serial('DELETE /api/pending/{fp} rejects only keys that called or were approved; others get 404 and nothing is written', async (t) => {
@@ -70,7 +73,10 @@ test.serial('DELETE /api/pending/{fp} rejects only keys that called or were appr
   await waitFor('the stranger pending', async () => (await g.get<unknown[]>('/api/pending')).body.length === 1, { timeoutMs: 10_000 });
   t.is((await request(g.httpPort, 'DELETE', `/api/pending/${encodeURIComponent(stranger.fingerprint)}`, auth)).status, 200);
   const saved = JSON.parse(readFileSync(store, 'utf8')) as { rejected: Array<{ fingerprint: string }> };
-  t.deepEqual(saved.rejected.map((r) => r.fingerprint), [stranger.fingerprint]);
+  t.deepEqual(
+    saved.rejected.map((r) => r.fingerprint),
+    [stranger.fingerprint],
+  );
   t.is((await request(g.httpPort, 'DELETE', `/api/pending/${encodeURIComponent(stranger.fingerprint)}`, auth)).status, 404, 'no longer pending');
 });
 
@@ -106,7 +112,18 @@ test.serial('Host guard: /api answers IP literals, loopback names and http.allow
   const g = await startGateway({ env: { CHGW_HTTP_HOST: '0.0.0.0', CHGW_HTTP_ALLOWEDHOSTS: 'gateway.example.net,*.svc.cluster.local' } });
   gateways.push(g);
   const port = g.httpPort;
-  const allowed = [`127.0.0.1:${port}`, `[::1]:${port}`, `10.1.2.3:${port}`, 'localhost', `localhost:${port}`, 'app.localhost', 'Gateway.Example.NET', `gateway.example.net:${port}`, 'callhome.ns.svc.cluster.local', 'callhome.ns.svc.cluster.local.'];
+  const allowed = [
+    `127.0.0.1:${port}`,
+    `[::1]:${port}`,
+    `10.1.2.3:${port}`,
+    'localhost',
+    `localhost:${port}`,
+    'app.localhost',
+    'Gateway.Example.NET',
+    `gateway.example.net:${port}`,
+    'callhome.ns.svc.cluster.local',
+    'callhome.ns.svc.cluster.local.',
+  ];
   for (const host of allowed) t.is((await request(port, 'GET', '/api/devices', { Host: host })).status, 200, host);
   const refused = ['evil.example', `evil.example:${port}`, 'gateway.example.net.evil.example', 'svc.cluster.local', 'localhost.evil.example', '127.0.0.1.nip.io'];
   for (const host of refused) {

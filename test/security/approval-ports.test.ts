@@ -25,7 +25,7 @@ test.after.always(async () => {
 
 const approve = (g: TestGateway, fingerprint: string, body: unknown) => approveViaApi(g, TOKEN, fingerprint, body);
 
-test.serial('approve refuses the gateway\'s own ports, portRange ports and another device\'s port (409)', async (t) => {
+test.serial("approve refuses the gateway's own ports, portRange ports and another device's port (409)", async (t) => {
   const owner = new ScriptedDevice();
   const stranger = new ScriptedDevice();
   devices.push(owner, stranger);
@@ -61,7 +61,7 @@ test.serial('approve refuses the gateway\'s own ports, portRange ports and anoth
   t.is(g.gateway.addresses().devicePorts.get('owner'), ownerPort, 'the owner keeps its port');
 });
 
-test.serial('saved approvals with the gateway\'s own port, a portRange port or a port in use never stop start-up', async (t) => {
+test.serial("saved approvals with the gateway's own port, a portRange port or a port in use never stop start-up", async (t) => {
   const dir = makeTempDir('chgw-approval-ports');
   const stateDir = path.join(dir, 'state');
   mkdirSync(stateDir);
@@ -71,10 +71,20 @@ test.serial('saved approvals with the gateway\'s own port, a portRange port or a
   servers.push(squatter);
   await new Promise<void>((r) => squatter.listen(busy, '127.0.0.1', r));
   const fp = (c: string) => 'SHA256:' + c.repeat(43);
-  const approval = (id: string, c: string, port: number) => ({ id, fingerprint: fp(c), keyType: 'ssh-ed25519', credentials: { username: 'admin', password: 'x' }, port, approvedAt: new Date().toISOString() });
+  const approval = (id: string, c: string, port: number) => ({
+    id,
+    fingerprint: fp(c),
+    keyType: 'ssh-ed25519',
+    credentials: { username: 'admin', password: 'x' },
+    port,
+    approvedAt: new Date().toISOString(),
+  });
   writeFileSync(
     path.join(stateDir, 'approvals.json'),
-    JSON.stringify({ approved: [approval('on-callhome', 'A', callhome), approval('on-http', 'B', http), approval('on-busy', 'C', busy), approval('in-range', 'D', range)], rejected: [] }),
+    JSON.stringify({
+      approved: [approval('on-callhome', 'A', callhome), approval('on-http', 'B', http), approval('on-busy', 'C', busy), approval('in-range', 'D', range)],
+      rejected: [],
+    }),
     { mode: 0o600 },
   );
   const device = new ScriptedDevice();

@@ -34,9 +34,12 @@ test('HelloReader scans each byte once, however the hello is split, and stops at
   t.truthy(reader.push(Buffer.concat([Buffer.from('<hello/>]]>]]>'), Buffer.alloc(100_000, 0x5d)])));
   t.is(reader.scanned, '<hello/>]]>]]>'.length);
   const capped = new HelloReader(1000);
-  t.throws(() => {
-    for (let i = 0; i < 2000; i += 8) capped.push(Buffer.alloc(8, 0x41));
-  }, { instanceOf: FramingError });
+  t.throws(
+    () => {
+      for (let i = 0; i < 2000; i += 8) capped.push(Buffer.alloc(8, 0x41));
+    },
+    { instanceOf: FramingError },
+  );
 });
 
 const children: ChildProcess[] = [];
@@ -55,7 +58,10 @@ test.serial('a 400 KB hello in 8-byte pieces costs the gateway linear CPU time, 
   const inventory =
     'devices:\n' +
     devices
-      .map((d) => `  - id: ${d.id}\n    ssh: { hostKeys: ["${d.fp}"] }\n    credentials: { username: admin, password: pw }\n${d.id.endsWith('single') ? '    sessions: single\n' : ''}`)
+      .map(
+        (d) =>
+          `  - id: ${d.id}\n    ssh: { hostKeys: ["${d.fp}"] }\n    credentials: { username: admin, password: pw }\n${d.id.endsWith('single') ? '    sessions: single\n' : ''}`,
+      )
       .join('');
   gw = await startGateway({ inventory, env: { CHGW_LOG_LEVEL: 'info', CHGW_CALLHOME_HELLOTIMEOUT: '100', CHGW_CALLHOME_LOGINGRACETIME: '100' } });
   const g = gw;
@@ -82,7 +88,11 @@ test.serial('a 400 KB hello in 8-byte pieces costs the gateway linear CPU time, 
     // Linear: about 4x for 4x the bytes (and pieces). Quadratic: about 16x.
     t.true(big < 8 * small, `${suffix || 'plain'}: 400 KB in 8-byte pieces took ${big.toFixed(2)} s of CPU, 100 KB took ${small.toFixed(2)} s (ratio ${(big / small).toFixed(1)})`);
   }
-  t.log(`gateway CPU seconds to connect: ${Object.entries(results).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
+  t.log(
+    `gateway CPU seconds to connect: ${Object.entries(results)
+      .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+      .join(', ')}`,
+  );
   const view = await g.get<{ capabilities: string[] }>('/api/devices/big');
   t.true(view.body.capabilities.length > 4000, 'the whole hello was read');
 });

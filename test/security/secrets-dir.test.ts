@@ -26,12 +26,13 @@ async function pendingDevice(g: TestGateway, opts: ConstructorParameters<typeof 
   const device = new ScriptedDevice(opts);
   devices.push(device);
   await device.callHome(g.callhomePort);
-  await waitFor('the device pending', async () => (await g.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === device.fingerprint), { timeoutMs: 10_000 });
+  await waitFor('the device pending', async () => (await g.get<Array<{ fingerprint: string }>>('/api/pending')).body.some((p) => p.fingerprint === device.fingerprint), {
+    timeoutMs: 10_000,
+  });
   return device;
 }
 
-const connected = (g: TestGateway, id: string) =>
-  deviceConnected(g, id);
+const connected = (g: TestGateway, id: string) => deviceConnected(g, id);
 
 test.serial('without onboarding.secretsDir the API takes no file paths; an inline password is stored 0600 and never echoed', async (t) => {
   const g = await startGateway({ env: { CHGW_HTTP_ADMINTOKEN: TOKEN } });
@@ -101,7 +102,10 @@ test.serial('with onboarding.secretsDir: stateDir, symlinks out and ".." are ref
   await device.callHome(g.callhomePort).catch(() => undefined);
   await waitFor('the device refused', () => device.openConnections === 0, { timeoutMs: 10_000 });
   const firstKeyLine = caKeyText.split('\n')[1]!;
-  t.false(device.passwordsTried.some((p) => p.includes(firstKeyLine) || p.includes('PRIVATE KEY')), 'the device never received the CA key');
+  t.false(
+    device.passwordsTried.some((p) => p.includes(firstKeyLine) || p.includes('PRIVATE KEY')),
+    'the device never received the CA key',
+  );
   t.deepEqual(device.passwordsTried, ['file-device-secret']);
 });
 

@@ -38,14 +38,20 @@ test.serial('approvals and assigned ports are fsynced before and after the renam
   const stateDir = path.join(makeTempDir('chgw-durable'), 'state');
   const store = new ApprovalStore(stateDir);
   const synced = recordFsyncs(() => store.approve('SHA256:' + 'Q'.repeat(43), 'ssh-ed25519', { id: 'd1', credentials: { username: 'u', password: 'p' } }));
-  t.true(synced.some((p) => /approvals\.json\.\d+\.tmp$/.test(p)), `the file's data: ${synced.join(', ')}`);
+  t.true(
+    synced.some((p) => /approvals\.json\.\d+\.tmp$/.test(p)),
+    `the file's data: ${synced.join(', ')}`,
+  );
   t.true(synced.includes(stateDir), `the directory holding the rename: ${synced.join(', ')}`);
   t.true(existsSync(path.join(stateDir, 'approvals.json')));
 
   const ports = new PortAssignments(stateDir, [40000, 40010], createLogger('silent'));
   const inv = new Inventory([{ id: 'p1', hostKeys: [], credentials: { username: 'u' } }]);
   const portSyncs = recordFsyncs(() => ports.assign(inv));
-  t.true(portSyncs.some((p) => /device-ports\.json\.\d+\.tmp$/.test(p)), portSyncs.join(', '));
+  t.true(
+    portSyncs.some((p) => /device-ports\.json\.\d+\.tmp$/.test(p)),
+    portSyncs.join(', '),
+  );
   t.true(portSyncs.includes(stateDir));
 });
 

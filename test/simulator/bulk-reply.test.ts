@@ -16,7 +16,10 @@ for (const framing of ['eom', 'chunked'] as const) {
   test(`${framing}: a bulk reply is one message of exactly the size asked, in 64 KiB pieces`, (t) => {
     for (const size of [1000, 64 * 1024, 300_001]) {
       const pieces = [...dataReplyPieces(head, tail, size, framing)];
-      t.true(pieces.every((p) => p.length <= 64 * 1024 + 200), 'no piece much over 64 KiB');
+      t.true(
+        pieces.every((p) => p.length <= 64 * 1024 + 200),
+        'no piece much over 64 KiB',
+      );
       const [message, ...rest] = decode(pieces, framing);
       t.deepEqual(rest, []);
       t.is(message!.length, size);

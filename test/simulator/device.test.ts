@@ -28,7 +28,10 @@ async function sshKeygenFingerprint(publicKeyLine: string): Promise<string> {
 }
 
 /** A device connected to a fresh test gateway, logged in. */
-async function connected(options: ConstructorParameters<typeof SimulatedDevice>[0] = {}, gwOptions = {}): Promise<{ gw: TestGateway; dev: SimulatedDevice; conn: GatewayConnection }> {
+async function connected(
+  options: ConstructorParameters<typeof SimulatedDevice>[0] = {},
+  gwOptions = {},
+): Promise<{ gw: TestGateway; dev: SimulatedDevice; conn: GatewayConnection }> {
   const gw = await TestGateway.start(gwOptions);
   const dev = new SimulatedDevice({ id: 'sim-00001', ...options });
   const connecting = dev.connect('127.0.0.1', gw.port);
@@ -102,7 +105,10 @@ test('base:1.1 client: chunked framing; small get-config and a 20 MiB reply stre
   const reply = await nc.read(30_000);
   t.log(`20 MiB reply in ${Date.now() - started} ms, ${reply.chunks.length} chunks`);
   t.is(reply.body.length, size);
-  t.is(reply.chunks.reduce((a, b) => a + b, 0), size);
+  t.is(
+    reply.chunks.reduce((a, b) => a + b, 0),
+    size,
+  );
   t.true(reply.chunks.length >= size / (64 * 1024));
   t.true(reply.chunks.every((c) => c > 0 && c <= 64 * 1024));
   const text = reply.body.toString();

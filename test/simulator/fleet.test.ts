@@ -97,7 +97,11 @@ test('simulate: connects, writes the inventory, prints progress and a summary', 
   stdout.on('text', () => {
     if (stdout.text.includes('all connected in')) stop.abort();
   });
-  const code = await runSimulate(['--gateway', `127.0.0.1:${gw.port}`, '--count', '5', '--rate', '1000', '--write-inventory', file, '--reply-size', '64K'], { stdout, stderr, signal: stop.signal });
+  const code = await runSimulate(['--gateway', `127.0.0.1:${gw.port}`, '--count', '5', '--rate', '1000', '--write-inventory', file, '--reply-size', '64K'], {
+    stdout,
+    stderr,
+    signal: stop.signal,
+  });
   t.is(code, 0, stderr.text);
   t.regex(stdout.text, /simulate: 5 devices, 5 connected, 0 failed attempts, 0 reconnects; all connected in/);
   t.regex(stdout.text, /5 of 5 devices logged in at least once/);
@@ -114,7 +118,15 @@ test('simulate: exit 1 when devices never get in, exit 2 on bad usage', async (t
   t.is(await runSimulate(['--gateway', `127.0.0.1:${gw.port}`, '--count', '2', '--rate', '1000'], { stdout, stderr }), 1);
   t.regex(stderr.text, /2 of 2 devices never got logged in to/);
 
-  for (const argv of [[], ['--count', '0', '--gateway', 'h:1'], ['--count', '3'], ['--count', '3', '--gateway', 'h:1', '--rate', 'fast'], ['--count', '3', '--gateway', 'h:1', '--what'], ['--count', '1', '--gateway', '::1'], ['--inventory-only', '--count', '2']]) {
+  for (const argv of [
+    [],
+    ['--count', '0', '--gateway', 'h:1'],
+    ['--count', '3'],
+    ['--count', '3', '--gateway', 'h:1', '--rate', 'fast'],
+    ['--count', '3', '--gateway', 'h:1', '--what'],
+    ['--count', '1', '--gateway', '::1'],
+    ['--inventory-only', '--count', '2'],
+  ]) {
     const err = new Capture();
     t.is(await runSimulate(argv, { stdout: new Capture(), stderr: err }), 2, argv.join(' '));
     t.is(err.text.trim().split('\n').length, 1, err.text);
@@ -140,11 +152,17 @@ test('simulate --inventory-only writes the file and connects nowhere', async (t)
   const dir = await tempDir(t);
   const file = join(dir, 'inv.yaml');
   const stderr = new Capture();
-  t.is(await runSimulate(['--count', '4', '--write-inventory', file, '--inventory-only', '--seed', 'x', '--username', 'u', '--password', 'p'], { stdout: new Capture(), stderr }), 0);
+  t.is(
+    await runSimulate(['--count', '4', '--write-inventory', file, '--inventory-only', '--seed', 'x', '--username', 'u', '--password', 'p'], { stdout: new Capture(), stderr }),
+    0,
+  );
   const inv = parse(await readFile(file, 'utf8')) as Inventory;
   t.is(inv.devices.length, 4);
   t.deepEqual(inv.devices[0]!.credentials, { username: 'u', password: 'p' });
-  t.deepEqual(inv.devices.map((d) => d.ssh.hostKeys[0]), new Fleet({ count: 4, seed: 'x' }).devices.map((d) => d.fingerprint));
+  t.deepEqual(
+    inv.devices.map((d) => d.ssh.hostKeys[0]),
+    new Fleet({ count: 4, seed: 'x' }).devices.map((d) => d.fingerprint),
+  );
 });
 
 test('argument parsers', (t) => {

@@ -35,11 +35,7 @@ function feed(r: FrameReader, bytes: Buffer, cuts: number[]): void {
 const hello = '<hello><capabilities/></hello>';
 const m1 = '<rpc message-id="1"><get/></rpc>';
 const m2 = '<rpc message-id="2">x]]>]]>y</rpc>'; // an EOM marker is just data in chunked framing
-const stream = Buffer.concat([
-  Buffer.from(`${hello}]]>]]>`),
-  frameMessage(m1, 'chunked'),
-  Buffer.from(`\n#3\n<rp\n#${m2.length - 3}\n${m2.slice(3)}\n##\n`),
-]);
+const stream = Buffer.concat([Buffer.from(`${hello}]]>]]>`), frameMessage(m1, 'chunked'), Buffer.from(`\n#3\n<rp\n#${m2.length - 3}\n${m2.slice(3)}\n##\n`)]);
 
 test('every single split of hello + chunked messages gives the same messages', (t) => {
   for (let i = 0; i <= stream.length; i++) {
@@ -58,7 +54,11 @@ test('every pair of splits, and byte by byte', (t) => {
     }
   }
   const [r, got] = reader(1 << 20, 'chunked');
-  feed(r, stream, Array.from({ length: stream.length }, (_v, k) => k));
+  feed(
+    r,
+    stream,
+    Array.from({ length: stream.length }, (_v, k) => k),
+  );
   t.deepEqual(got.messages, [hello, m1, m2]);
 });
 
@@ -76,7 +76,10 @@ test('end-of-message framing: markers split anywhere, "]" runs before the marker
 test('a message over the cap is counted, its prefix kept, and the next one still read', (t) => {
   for (const framing of ['eom', 'chunked'] as const) {
     const big = `<rpc message-id="7">${'z'.repeat(5000)}</rpc>`;
-    const bytes = Buffer.concat([framing === 'eom' ? frameMessage(big, 'eom') : Buffer.from(`\n#2000\n${big.slice(0, 2000)}\n#${big.length - 2000}\n${big.slice(2000)}\n##\n`), frameMessage('<ok/>', framing)]);
+    const bytes = Buffer.concat([
+      framing === 'eom' ? frameMessage(big, 'eom') : Buffer.from(`\n#2000\n${big.slice(0, 2000)}\n#${big.length - 2000}\n${big.slice(2000)}\n##\n`),
+      frameMessage('<ok/>', framing),
+    ]);
     for (const cut of [1, 7, 100, 1999, 2006, 3000, bytes.length - 3]) {
       const [r, got] = reader(1000, undefined, 64);
       r.framing = framing;

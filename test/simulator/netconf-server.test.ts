@@ -8,7 +8,11 @@ import { BASE_10, BASE_11, BASE_NS, NetconfClient, duplexPair, errorTag } from '
 
 const SIM = 'urn:callhome-gateway:simulator';
 
-function open(ds = new DeviceDatastore('dev1'), options: Partial<NetconfSessionOptions> = {}, delayMs = -1): { nc: NetconfClient; session: NetconfSession; ds: DeviceDatastore; server: Duplex } {
+function open(
+  ds = new DeviceDatastore('dev1'),
+  options: Partial<NetconfSessionOptions> = {},
+  delayMs = -1,
+): { nc: NetconfClient; session: NetconfSession; ds: DeviceDatastore; server: Duplex } {
   const [server, client] = duplexPair(delayMs);
   const session = new NetconfSession(server, { datastore: ds, ...options });
   return { nc: new NetconfClient(client), session, ds, server };
@@ -70,7 +74,10 @@ test('edit-config: merge, create, delete, replace, none, test-only, and the cand
   t.regex(await nc.rpc(edit('running', ifs('<interface><name>eth1</name><mtu>9000</mtu></interface>'))), /<ok\/>/);
   t.regex(await nc.rpc(edit('running', ifs('<interface><name>eth0</name><description>uplink</description></interface>'))), /<ok\/>/);
   let running = await nc.rpc(getConfig());
-  t.regex(running, /<interface><name>eth0<\/name><enabled>true<\/enabled><description>uplink<\/description><\/interface><interface><name>eth1<\/name><mtu>9000<\/mtu><\/interface>/);
+  t.regex(
+    running,
+    /<interface><name>eth0<\/name><enabled>true<\/enabled><description>uplink<\/description><\/interface><interface><name>eth1<\/name><mtu>9000<\/mtu><\/interface>/,
+  );
   const nc0 = `xmlns:nc="${BASE_NS}"`;
   t.is(errorTag(await nc.rpc(edit('running', `<interfaces xmlns="${SIM}" ${nc0}><interface nc:operation="create"><name>eth1</name></interface></interfaces>`))), 'data-exists');
   t.is(errorTag(await nc.rpc(edit('running', `<interfaces xmlns="${SIM}" ${nc0}><interface nc:operation="delete"><name>eth7</name></interface></interfaces>`))), 'data-missing');

@@ -80,7 +80,11 @@ test('the fields internals.ts relies on are where it looks in the installed ssh2
   const p = await pair(t);
   t.true(p.hostKeySet, 'setConnectionHostKey found _protocol._hostKeys');
   const presented = ssh2.utils.parseKey(p.hostKey) as ssh2.ParsedKey;
-  t.is(presented.getPublicSSH().toString('base64'), (ssh2.utils.parseKey(deviceKey.private) as ssh2.ParsedKey).getPublicSSH().toString('base64'), 'the per-connection key was presented, not the template');
+  t.is(
+    presented.getPublicSSH().toString('base64'),
+    (ssh2.utils.parseKey(deviceKey.private) as ssh2.ParsedKey).getPublicSSH().toString('base64'),
+    'the per-connection key was presented, not the template',
+  );
   t.is(connectionSocket(p.conn), p.socket, 'connectionSocket is the accepted TCP socket');
   t.true(strictKexNegotiated(p.conn), 'ssh2 to ssh2 negotiates strict kex, seen on the server');
   t.true(strictKexNegotiated(p.client), 'and on the client');

@@ -25,7 +25,14 @@ test.serial('init keeps existing material; issue and fingerprint agree with open
   t.is(ours.toLowerCase(), openssl.toLowerCase(), 'same line as openssl x509 -fingerprint -sha256');
   t.true(issued.stdout.includes(ours.replace(/^sha256 /i, 'sha256 ')), 'issue prints the pin');
   t.regex(execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'out', 'ca.crt'), cert], { encoding: 'utf8' }), /OK/);
-  for (const args of [['certs'], ['certs', 'issue'], ['certs', 'issue', '--device', 'bad id'], ['certs', 'issue', '--device', 'x', '--field', 'email'], ['certs', 'crl', '--revoke', 'xyz'], ['certs', 'frobnicate']]) {
+  for (const args of [
+    ['certs'],
+    ['certs', 'issue'],
+    ['certs', 'issue', '--device', 'bad id'],
+    ['certs', 'issue', '--device', 'x', '--field', 'email'],
+    ['certs', 'crl', '--revoke', 'xyz'],
+    ['certs', 'frobnicate'],
+  ]) {
     const r = run(...args);
     t.is(r.status, 2, args.join(' '));
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);

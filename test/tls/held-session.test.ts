@@ -44,7 +44,15 @@ async function setup(waitForDevice = 0) {
   const held = new HeldSessionMetrics(metrics.registry);
   const session = new HeldSession(
     gwSide,
-    { transport: 'tls', metrics, held, logger: createLogger('silent'), onFatal: (r) => { throw r; } },
+    {
+      transport: 'tls',
+      metrics,
+      held,
+      logger: createLogger('silent'),
+      onFatal: (r) => {
+        throw r;
+      },
+    },
     { maxMessageBytes: 1 << 20, maxHelloBytes: 1 << 16, helloTimeout: 5, waitForDevice, keepaliveInterval: 0, drainTimeout: 5, maxBase: '1.1' },
   );
   const device = collector(deviceSide);

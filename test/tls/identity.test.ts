@@ -93,7 +93,10 @@ test('inventory tls: entries validate; TLS-only entries need no credentials; mis
   t.is(inv.tlsEntries().length, 2);
   t.is(inv.get('t1')!.tls!.identity, 'san');
   t.is(inv.get('t2')!.tls!.maxBase, '1.0');
-  const single = parseInventory(`devices:\n  - id: s\n    ssh: { hostKeys: ["SHA256:9C9FsWemPKcbejGUTAQVXbm0gVHhwnArckugaot5fB4"] }\n    credentials: { username: a, password: b }\n    sessions: single\n`, path.join(dir, 'devices.yaml'));
+  const single = parseInventory(
+    `devices:\n  - id: s\n    ssh: { hostKeys: ["SHA256:9C9FsWemPKcbejGUTAQVXbm0gVHhwnArckugaot5fB4"] }\n    credentials: { username: a, password: b }\n    sessions: single\n`,
+    path.join(dir, 'devices.yaml'),
+  );
   t.is(single.get('s')!.sessions, 'single');
   const bad: Array<[string, RegExp]> = [
     ['tls: { }', /tls needs fingerprints or ca/],

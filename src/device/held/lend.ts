@@ -7,10 +7,7 @@ import { MessageHeadBuffer } from '../../netconf/reframe.js';
 /** A client channel: an ssh2 ServerChannel or any Duplex (tests). */
 export type ClientChannel = Duplex & { exit?: (code: number) => unknown; stderr?: { write(s: string): unknown } };
 
-export type ServeResult =
-  | { result: 'served'; reason: string }
-  | { result: 'busy'; reason: string }
-  | { result: 'unavailable'; reason: string };
+export type ServeResult = { result: 'served'; reason: string } | { result: 'busy'; reason: string } | { result: 'unavailable'; reason: string };
 
 /**
  * hello: its <hello> is awaited; open: it sends <rpc>s; closing: it sent <close-session>,

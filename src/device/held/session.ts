@@ -88,11 +88,7 @@ export class HeldSession {
     this.keepalive = new Keepalive(options.keepaliveInterval * 1000, performance.now());
     this.deviceHello = new HelloBuffer('device', options.maxHelloBytes);
     // RFC 6242 §4.1: hellos are always in end-of-message framing.
-    this.deviceScanner = new FrameScanner(
-      'eom',
-      { data: (seg) => this.onDeviceData(seg), end: () => this.onDeviceEnd() },
-      { maxMessageBytes: options.maxMessageBytes },
-    );
+    this.deviceScanner = new FrameScanner('eom', { data: (seg) => this.onDeviceData(seg), end: () => this.onDeviceEnd() }, { maxMessageBytes: options.maxMessageBytes });
   }
 
   get capabilities(): readonly string[] {
@@ -136,8 +132,7 @@ export class HeldSession {
     try {
       this.deviceScanner.push(chunk);
     } catch (err) {
-      const reason =
-        isGatewayError(err) && err.code !== 'GW_ERR_FRAMING' ? err : new GatewayError('GW_ERR_FRAMING', `device broke NETCONF framing: ${describeError(err)}`);
+      const reason = isGatewayError(err) && err.code !== 'GW_ERR_FRAMING' ? err : new GatewayError('GW_ERR_FRAMING', `device broke NETCONF framing: ${describeError(err)}`);
       if (this.phase === 'hello') this.helloReject?.(reason);
       else this.deps.onFatal(reason);
     }

@@ -28,11 +28,8 @@ export function redisAddress(url: string): { host: string; port: number; tls: bo
 /** A workload's pod template whose labels a Service selector matches, with its first container. */
 export function selectedWorkload(objects: K8sObject[], selector: Record<string, string> | undefined): Record<string, any> | undefined {
   if (!selector || Object.keys(selector).length === 0) return undefined;
-  return objects.find(
-    (o) =>
-      ['Deployment', 'StatefulSet'].includes(o.kind) &&
-      Object.entries(selector).every(([k, v]) => (o as any).spec.template.metadata?.labels?.[k] === v),
-  ) as Record<string, any> | undefined;
+  return objects.find((o) => ['Deployment', 'StatefulSet'].includes(o.kind) && Object.entries(selector).every(([k, v]) => (o as any).spec.template.metadata?.labels?.[k] === v)) as
+    Record<string, any> | undefined;
 }
 
 export function clusterProblems(objects: K8sObject[], pod: PodView, config: Config): string[] {
@@ -54,7 +51,8 @@ export function clusterProblems(objects: K8sObject[], pod: PodView, config: Conf
   // --- one identity for all replicas: files from Secrets ------------------------------------
   const fromSecret = (key: string, file: string) => {
     const m = pod.resolve(file);
-    if (!file || m?.source !== 'secret') p.push(`${where}: ${key} must be a file from a Secret in cluster mode (every replica the same), got "${file}"${m ? ` on ${m.source}` : ''}`);
+    if (!file || m?.source !== 'secret')
+      p.push(`${where}: ${key} must be a file from a Secret in cluster mode (every replica the same), got "${file}"${m ? ` on ${m.source}` : ''}`);
   };
   fromSecret('northbound.hostKeyFile', config.northbound.hostKeyFile);
   fromSecret('cluster.peer.caFile', config.cluster.peer.caFile);

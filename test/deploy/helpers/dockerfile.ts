@@ -125,7 +125,10 @@ export function readDockerIgnore(): DockerIgnore | undefined {
   return {
     patterns,
     included(relPath: string) {
-      const p = path.posix.normalize(relPath).replace(/^\.\/?/, '').replace(/\/$/, '');
+      const p = path.posix
+        .normalize(relPath)
+        .replace(/^\.\/?/, '')
+        .replace(/\/$/, '');
       let excluded = false;
       for (const rule of rules) if (rule.re.test(p)) excluded = !rule.negate;
       return !excluded;

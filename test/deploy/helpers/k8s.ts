@@ -42,8 +42,7 @@ function onPath(name: string): string | undefined {
 
 /** kubectl (or a standalone kustomize), from $KUBECTL, $PATH or the usual places. */
 export function findRenderer(): Renderer | undefined {
-  const kubectl =
-    process.env.KUBECTL ?? onPath('kubectl') ?? ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+  const kubectl = process.env.KUBECTL ?? onPath('kubectl') ?? ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
   if (kubectl) {
     return {
       describe: `${kubectl} kustomize`,
@@ -158,8 +157,7 @@ export function strictFieldProblems(objects: K8sObject[]): string[] {
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
   const fileExists = host.fileExists.bind(host);
-  host.getSourceFile = (name, languageVersion, ...rest) =>
-    name === file ? ts.createSourceFile(name, source, languageVersion) : getSourceFile(name, languageVersion, ...rest);
+  host.getSourceFile = (name, languageVersion, ...rest) => (name === file ? ts.createSourceFile(name, source, languageVersion) : getSourceFile(name, languageVersion, ...rest));
   host.fileExists = (name) => name === file || fileExists(name);
   const program = ts.createProgram([file], options, host);
   const problems: string[] = [];

@@ -45,10 +45,7 @@ export function expositionMetricNames(text: string): Set<string> {
   return names;
 }
 
-const PROMQL_KEYWORDS = new Set([
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool',
-  'and', 'or', 'unless', 'atan2', 'inf', 'nan',
-]);
+const PROMQL_KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'and', 'or', 'unless', 'atan2', 'inf', 'nan']);
 
 /**
  * The metric names a PromQL expression reads. Strings, label matchers, range and
@@ -92,11 +89,7 @@ export interface MetricUse {
  * The uses whose metric names are neither exposed nor synthetic nor recorded by a
  * recording rule of the same rule set. Returns one line per unknown name.
  */
-export function unknownMetricUses(
-  uses: MetricUse[],
-  available: Set<string>,
-  recorded: Set<string> = new Set(),
-): string[] {
+export function unknownMetricUses(uses: MetricUse[], available: Set<string>, recorded: Set<string> = new Set()): string[] {
   const problems: string[] = [];
   for (const use of uses) {
     for (const name of promqlMetricNames(use.expr)) {

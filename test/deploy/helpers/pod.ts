@@ -106,8 +106,7 @@ export class PodView {
     if (!volume) return base;
     let rel = path.posix.relative(mount.mountPath, file);
     if (mount.subPath) rel = path.posix.join(mount.subPath, rel);
-    const keyFor = (items: { key: string; path: string }[] | undefined) =>
-      items ? items.find((it) => it.path === rel)?.key : rel.includes('/') ? undefined : rel;
+    const keyFor = (items: { key: string; path: string }[] | undefined) => (items ? items.find((it) => it.path === rel)?.key : rel.includes('/') ? undefined : rel);
     if (volume.configMap) {
       const cm = this.find('ConfigMap', volume.configMap.name);
       const key = keyFor(volume.configMap.items);
@@ -182,16 +181,13 @@ export class PodView {
       const dir = path.join(root, mount.mountPath);
       mkdirSync(dir, { recursive: true });
       const volume = ((this.podSpec.volumes ?? []) as Record<string, any>[]).find((v) => v.name === mount.name);
-      const source = volume?.configMap
-        ? this.find('ConfigMap', volume.configMap.name)
-        : volume?.secret
-          ? this.find('Secret', volume.secret.secretName)
-          : undefined;
+      const source = volume?.configMap ? this.find('ConfigMap', volume.configMap.name) : volume?.secret ? this.find('Secret', volume.secret.secretName) : undefined;
       if (!source) continue;
       const entries: [string, string][] = [
-        ...Object.entries(((source as any).data ?? {}) as Record<string, string>).map(
-          ([k, v]): [string, string] => [k, source.kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v],
-        ),
+        ...Object.entries(((source as any).data ?? {}) as Record<string, string>).map(([k, v]): [string, string] => [
+          k,
+          source.kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v,
+        ]),
         ...Object.entries(((source as any).stringData ?? {}) as Record<string, string>),
       ];
       const items = (volume!.configMap ?? volume!.secret).items as { key: string; path: string }[] | undefined;

@@ -39,7 +39,12 @@ function tableRows(markdown: string, heading: RegExp): string[][] {
   for (let i = start + 1; i < lines.length && !/^#{1,3} /.test(lines[i]!); i++) {
     const line = lines[i]!.trim();
     if (!line.startsWith('|') || /^\|\s*-/.test(line)) continue;
-    rows.push(line.replace(/^\||\|$/g, '').split('|').map((c) => c.trim()));
+    rows.push(
+      line
+        .replace(/^\||\|$/g, '')
+        .split('|')
+        .map((c) => c.trim()),
+    );
   }
   return rows.slice(1); // the header row
 }

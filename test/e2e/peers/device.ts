@@ -83,14 +83,7 @@ export class CallHomeDevice {
   #attempts = 0;
   #disposed = false;
 
-  private constructor(init: {
-    name: string;
-    dir: string;
-    hostPublicKeyLine: string;
-    hostKeyFingerprint: string;
-    privateKeyFile: string;
-    clientPublicKeyLine: string;
-  }) {
+  private constructor(init: { name: string; dir: string; hostPublicKeyLine: string; hostKeyFingerprint: string; privateKeyFile: string; clientPublicKeyLine: string }) {
     this.name = init.name;
     this.dir = init.dir;
     this.sshdConfigFile = join(init.dir, 'sshd_config');
@@ -115,10 +108,7 @@ export class CallHomeDevice {
     chmodSync(dir, 0o755);
     if (isRoot) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privsep dir; /run is tmpfs
 
-    const [host, client] = await Promise.all([
-      generateKeyPair(join(dir, 'host_ed25519'), `${name}-host`),
-      generateKeyPair(join(dir, 'client_ed25519'), `${name}-client`),
-    ]);
+    const [host, client] = await Promise.all([generateKeyPair(join(dir, 'host_ed25519'), `${name}-host`), generateKeyPair(join(dir, 'client_ed25519'), `${name}-client`)]);
     writeFileSync(join(dir, 'authorized_keys'), client.publicKeyLine + '\n', { mode: 0o644 });
 
     // Trap 1 (REAL_PEERS.md): netconfd only accepts sessions whose SSH server port, read from
@@ -128,9 +118,7 @@ export class CallHomeDevice {
     const wrapper = join(dir, 'netconf-subsystem-830.sh');
     writeFileSync(
       wrapper,
-      '#!/bin/sh\n' +
-        'set -- $SSH_CONNECTION\n' +
-        `USER=\${USER:-root} SSH_CONNECTION="$1 $2 $3 830" exec ${BIN.netconfSubsystem} --ncxserver-sockname=830@${NCXSERVER_SOCK}\n`,
+      '#!/bin/sh\n' + 'set -- $SSH_CONNECTION\n' + `USER=\${USER:-root} SSH_CONNECTION="$1 $2 $3 830" exec ${BIN.netconfSubsystem} --ncxserver-sockname=830@${NCXSERVER_SOCK}\n`,
       { mode: 0o755 },
     );
     chmodSync(wrapper, 0o755);
@@ -196,14 +184,9 @@ export class CallHomeDevice {
     const socatLog = openSync(this.socatLogFile, 'a');
     let g: GroupChild;
     try {
-      g = spawnGroup(
-        BIN.socat,
-        [
-          `TCP:${target}:${port},connect-timeout=5`,
-          `EXEC:${BIN.sshd} -i -f ${this.sshdConfigFile} -E ${this.sshdLogFile},nofork`,
-        ],
-        { stdio: ['ignore', 'ignore', socatLog] },
-      );
+      g = spawnGroup(BIN.socat, [`TCP:${target}:${port},connect-timeout=5`, `EXEC:${BIN.sshd} -i -f ${this.sshdConfigFile} -E ${this.sshdLogFile},nofork`], {
+        stdio: ['ignore', 'ignore', socatLog],
+      });
     } finally {
       closeSync(socatLog);
     }

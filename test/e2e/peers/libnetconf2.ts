@@ -69,7 +69,10 @@ async function build(): Promise<Libnetconf2Peers> {
   const flags = await run('pkg-config', ['--cflags', '--libs', ...PKG_CONFIG_MODULES]);
   if (flags.code !== 0) throw new Error(`pkg-config failed: ${flags.stderr.trim()}`);
   const peers: Libnetconf2Peers = { device: join(outDir, 'lnc2-device'), manager: join(outDir, 'lnc2-manager'), yangDir: join(outDir, 'yang') };
-  for (const [name, out] of [['device.c', peers.device], ['manager.c', peers.manager]] as const) {
+  for (const [name, out] of [
+    ['device.c', peers.device],
+    ['manager.c', peers.manager],
+  ] as const) {
     if (existsSync(out)) continue;
     // Build under a private name, then rename: concurrent test processes never see half a binary.
     const tmp = `${out}.${process.pid}.tmp`;

@@ -39,9 +39,7 @@ export interface NcJob {
   onEvent?: (e: NcEvent) => void;
 }
 
-export type NcEvent =
-  | { type: 'connected'; sessionId: string }
-  | { type: 'step'; index: number; op: NcStep['op']; ok: boolean };
+export type NcEvent = { type: 'connected'; sessionId: string } | { type: 'step'; index: number; op: NcStep['op']; ok: boolean };
 
 export interface NcStepResult {
   op: NcStep['op'];
@@ -58,16 +56,7 @@ export interface NcStepResult {
   };
 }
 
-export type NcConnectErrorKind =
-  | 'auth'
-  | 'tcp'
-  | 'ssh-negotiation'
-  | 'subsystem'
-  | 'session-closed'
-  | 'hello'
-  | 'ssh'
-  | 'transport'
-  | 'other';
+export type NcConnectErrorKind = 'auth' | 'tcp' | 'ssh-negotiation' | 'subsystem' | 'session-closed' | 'hello' | 'ssh' | 'transport' | 'other';
 
 export interface NcResult {
   /** every step ok (and the session was established) */

@@ -46,17 +46,27 @@ export function sshArgs(o: OpenSshNetconfOptions): string[] {
     ? ['-o', 'BatchMode=no', '-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password,keyboard-interactive', '-o', 'NumberOfPasswordPrompts=1']
     : ['-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', ...(o.identityFile ? ['-o', `IdentityFile=${o.identityFile}`] : [])];
   return [
-    '-F', '/dev/null',
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=10',
+    '-F',
+    '/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=10',
     ...auth,
     ...(o.extraSshArgs ?? []),
-    '-p', String(o.port),
-    '-l', o.username,
-    '-s', o.host, 'netconf',
+    '-p',
+    String(o.port),
+    '-l',
+    o.username,
+    '-s',
+    o.host,
+    'netconf',
   ];
 }
 

@@ -68,12 +68,7 @@ export async function startPrometheus(options: { targets: string[]; intervalSeco
   const log = openSync(logFile, 'a');
   const group = spawnGroup(
     BIN.prometheus,
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
+    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
     { stdio: ['ignore', log, log] },
   );
   closeSync(log);

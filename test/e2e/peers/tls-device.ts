@@ -47,8 +47,7 @@ export class TlsCallHomeDevice {
     const wrapper = join(dir, 'netconf-subsystem-tls.sh');
     writeFileSync(
       wrapper,
-      '#!/bin/sh\n' +
-        `USER=\${USER:-root} SSH_CONNECTION="127.0.0.1 4335 127.0.0.1 830" exec ${BIN.netconfSubsystem} --ncxserver-sockname=830@${NCXSERVER_SOCK}\n`,
+      '#!/bin/sh\n' + `USER=\${USER:-root} SSH_CONNECTION="127.0.0.1 4335 127.0.0.1 830" exec ${BIN.netconfSubsystem} --ncxserver-sockname=830@${NCXSERVER_SOCK}\n`,
       { mode: 0o755 },
     );
     chmodSync(wrapper, 0o755);

@@ -25,7 +25,6 @@ export function repoRoot(): string {
   }
 }
 
-
 /** True when something accepts TCP connections on host:port. */
 export function tcpProbe(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -39,8 +38,6 @@ export function tcpProbe(host: string, port: number, timeoutMs = 1000): Promise<
     s.once('error', () => done(false));
   });
 }
-
-
 
 // ---------------------------------------------------------------------------------------
 // Temp dirs and child processes, both cleaned up even when a test forgets to.
@@ -242,11 +239,7 @@ export interface RunResult {
 }
 
 /** Runs a command to completion (killed after timeoutMs), collecting its output. */
-export function run(
-  cmd: string,
-  args: string[],
-  { input, timeoutMs = 30_000, env }: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
-): Promise<RunResult> {
+export function run(cmd: string, args: string[], { input, timeoutMs = 30_000, env }: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
     let stdout = '';

@@ -51,9 +51,7 @@ export function interfaceFilter(name: string): string {
 }
 
 /** A client `<hello>` advertising only base:1.0, so end-of-message framing follows (RFC 6242 §4.1). */
-export const HELLO_BASE10 =
-  `<?xml version="1.0" encoding="UTF-8"?>` +
-  `<hello xmlns="${NC_BASE_NS}"><capabilities><capability>${CAP_BASE_10}</capability></capabilities></hello>`;
+export const HELLO_BASE10 = `<?xml version="1.0" encoding="UTF-8"?>` + `<hello xmlns="${NC_BASE_NS}"><capabilities><capability>${CAP_BASE_10}</capability></capabilities></hello>`;
 
 /** A client `<hello>` advertising base:1.0 and base:1.1 (chunked framing follows). */
 export const HELLO_BASE11 =

@@ -22,7 +22,9 @@ interface Plan {
 
 function fdLimit(): number {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     return Number(line?.split(/\s{2,}/)[1] ?? 1024);
   } catch {
     return 1024;
@@ -37,7 +39,16 @@ const scale = total > budget ? budget / total : 1;
 const SSH_MODES = ['silent', 'garbage', 'banner', 'half'] as const;
 const HTTP_MODES = ['silent', 'garbage', 'slow'] as const;
 
-const stats = { planned: total, fdLimit: limit, opened: 0, connectErrors: 0, closedByServer: 0, heldAtEnd: 0, maxOpen: 0, byTarget: {} as Record<string, { opened: number; closedByServer: number }> };
+const stats = {
+  planned: total,
+  fdLimit: limit,
+  opened: 0,
+  connectErrors: 0,
+  closedByServer: 0,
+  heldAtEnd: 0,
+  maxOpen: 0,
+  byTarget: {} as Record<string, { opened: number; closedByServer: number }>,
+};
 const open = new Set<net.Socket>();
 let ending = false;
 
