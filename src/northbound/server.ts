@@ -220,6 +220,9 @@ export class NorthboundServer {
     // Small replies must not wait for the client's delayed ACK (Nagle): +40 ms per RPC otherwise.
     (conn as Connection & { setNoDelay(noDelay: boolean): unknown }).setNoDelay(true);
     if (this.closing) {
+      // Ended at once, but its bytes may still fail to parse (e.g. "Bad packet length"):
+      // an error with no listener would take the whole process down.
+      conn.on('error', () => {});
       conn.end();
       return;
     }
