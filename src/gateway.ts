@@ -92,7 +92,7 @@ export class Gateway {
     this.limits = buildLimits(config, logger, this.metrics);
     this.sshPolicy = sshPolicy(config.ssh);
     this.audit = new AuditLog({ enabled: config.audit.enabled, file: config.audit.file || undefined });
-    this.shared = clusterMode(config) ? new SharedState(new ClusterRedis(config, logger), logger) : undefined;
+    this.shared = clusterMode(config) ? new SharedState(new ClusterRedis(config, logger.child({ component: 'cluster' })), logger) : undefined;
     this.files = new ConfigFiles({
       config,
       logger,
@@ -174,7 +174,8 @@ export class Gateway {
         this.shared.on('ports', () => void this.devicePorts.sync(false).catch(() => undefined));
       }
       this.files.load();
-      if (clusterMode(config)) this.cluster = await Cluster.start({ config, logger, registry: this.registry, metrics: this.metrics });
+      // One Redis connection per replica: ownership shares the replicated state's.
+      if (this.shared) this.cluster = await Cluster.start({ config, logger, registry: this.registry, metrics: this.metrics, redis: this.shared.redis });
       const hostKey = northboundHostKey(this.parts);
       logSshRuntime(logger);
 

@@ -1,5 +1,5 @@
-// Cluster mode's composition (docs/CLUSTER.md): the Redis connection, ownership, and their
-// wiring to the device registry. A device is claimed once logged in with its hello read,
+// Cluster mode's composition (docs/CLUSTER.md): ownership on the replica's one Redis
+// connection (shared with the replicated state), and its wiring to the device registry. A device is claimed once logged in with its hello read,
 // released when its connection ends, registered again after a Redis outage, and closed
 // here when another replica takes it over. Standalone there is no Cluster at all.
 import { existsSync } from 'node:fs';
@@ -23,6 +23,8 @@ export interface ClusterDeps {
   logger: Logger;
   registry: DeviceRegistry;
   metrics: GatewayMetrics;
+  /** The replica's Redis connection, connected; its owner closes it. */
+  redis: ClusterRedis;
 }
 
 /** host:port other replicas dial: cluster.peer.advertise, else the first non-internal IPv4. */
@@ -53,7 +55,7 @@ export class Cluster {
   private constructor(private readonly deps: ClusterDeps) {
     const { config } = deps;
     this.logger = deps.logger.child({ component: 'cluster' });
-    this.redis = new ClusterRedis(config, this.logger);
+    this.redis = deps.redis;
     this.ownership = new RedisOwnership(this.redis, {
       replicaId: config.cluster.replicaId,
       peer: advertisedPeer(config),
@@ -62,15 +64,12 @@ export class Cluster {
     });
   }
 
-  /** Checks the shared host key, connects to Redis and joins; rejects with a one-line reason. */
+  /** Joins the cluster on a connected Redis; rejects with a one-line reason. */
   static async start(deps: ClusterDeps): Promise<Cluster> {
-    requireSharedHostKey(deps.config);
     const cluster = new Cluster(deps);
-    await cluster.redis.connect();
     try {
       await cluster.ownership.start();
     } catch (err) {
-      cluster.redis.destroy();
       throw new GatewayError('GW_ERR_CONFIG', `cannot join the cluster: ${describeError(err)}`);
     }
     cluster.wire();
@@ -156,18 +155,16 @@ export class Cluster {
     const leave = (async () => {
       await Promise.allSettled(this.claims.values());
       await this.ownership.close().catch(() => undefined);
-      await this.redis.close();
     })();
     // A Redis that stopped answering must not hold the shutdown: its leases expire anyway.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([leave, new Promise((resolve) => (timer = setTimeout(resolve, LEAVE_TIMEOUT_MS)))]);
     clearTimeout(timer);
-    this.redis.destroy();
+    this.ownership.stop();
   }
 
   destroy(): void {
     this.ownership.stop();
-    this.redis.destroy();
   }
 }
 
