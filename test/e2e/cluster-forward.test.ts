@@ -85,8 +85,12 @@ function assertFullCycle(t: import('ava').ExecutionContext, r: Awaited<ReturnTyp
 
 test.serial('every replica lists the three live replicas and names r1 as the owner of the devices it holds', async (t) => {
   // A replica's device count is refreshed with its lease.
-  await waitFor('r1 counted with two devices everywhere', async () => {
-    for (const r of cluster.replicas) if ((await r.get<ReplicaView[]>('/api/replicas')).body.find((x) => x.id === 'r1')?.devices !== 2) return false;
+  // So is the callhome_cluster_replicas gauge: at each replica's next heartbeat.
+  await waitFor('r1 counted with two devices, and three replicas seen, everywhere', async () => {
+    for (const r of cluster.replicas) {
+      if ((await r.get<ReplicaView[]>('/api/replicas')).body.find((x) => x.id === 'r1')?.devices !== 2) return false;
+      if ((await r.metric('callhome_cluster_replicas')) !== 3) return false;
+    }
     return true;
   });
   for (const r of cluster.replicas) {
