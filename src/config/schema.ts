@@ -194,7 +194,13 @@ export const schema = {
   // Cluster mode: replicas on Redis (SPEC "Cluster mode").
   cluster: {
     redis: {
-      url: { doc: 'Redis holding the cluster\'s ownership and shared state, redis://host:port/db or rediss://… ("" = one standalone replica)', format: 'redis-url', default: '' },
+      // Sensitive: a URL typed with a password in it must not be echoed back in the error.
+      url: {
+        doc: 'Redis holding the cluster\'s ownership and shared state, redis://host:port/db or rediss://… ("" = one standalone replica)',
+        format: 'redis-url',
+        default: '',
+        sensitive: true,
+      },
       passwordFile: { doc: 'file holding the Redis password (AUTH); "" = none', format: String, default: '' },
     },
     // loadConfig fills in replicaId (the host name) and the peer files (under <stateDir>/tls) left "".
