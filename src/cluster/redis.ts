@@ -13,6 +13,9 @@ import type { Config } from '../config/schema.js';
 export type RedisClient = RedisClientType;
 
 /** Key prefix of everything the gateway stores in Redis (one Redis may serve several clusters: set db or prefix). */
+/** The longest a graceful close waits for Redis to answer. */
+const CLOSE_TIMEOUT_MS = 2000;
+
 export const KEY_PREFIX = 'chgw:';
 
 /**
@@ -119,7 +122,12 @@ export class ClusterRedis extends EventEmitter {
     this.closed = true;
     // A client still reconnecting has nothing to flush: drop it rather than wait.
     if (!this.upValue) return this.destroy();
-    await Promise.allSettled([this.client.close(), this.subscriber.close()]);
+    // A Redis that stopped answering (frozen, cut off) must not hold a shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS)));
+    const result = await Promise.race([Promise.allSettled([this.client.close(), this.subscriber.close()]), gaveUp]);
+    clearTimeout(timer);
+    if (result === 'timeout') this.destroy();
   }
 
   destroy(): void {

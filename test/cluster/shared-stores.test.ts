@@ -195,3 +195,19 @@ test.serial('Redis restarted empty: the replicas add back what they hold and re-
   await a.state.close();
   await b.state.close();
 });
+
+test.serial('closing the connection to a frozen Redis gives up after a bounded wait', async (t) => {
+  const frozen = await startRedis();
+  const r = new ClusterRedis({ cluster: { redis: { url: frozen.url, passwordFile: '' } } } as never, silent);
+  await r.connect();
+  frozen.signal('SIGSTOP');
+  t.teardown(async () => {
+    frozen.signal('SIGCONT');
+    await frozen.close();
+  });
+  void r.client.ping().catch(() => undefined); // a command that will never be answered
+  const started = Date.now();
+  await r.close();
+  const took = Date.now() - started;
+  t.true(took < 5000, `close() returned after ${took} ms`);
+});

@@ -18,6 +18,8 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** Sends a signal to the server (SIGSTOP freezes it: connected clients get no answer). */
+  signal(sig: NodeJS.Signals): void;
   close(): Promise<void>;
 }
 
@@ -89,6 +91,7 @@ export async function startRedis(host = '127.0.0.1'): Promise<TestRedis> {
     command,
     stop,
     start: launch,
+    signal: (sig) => void child?.kill(sig),
     close: stop,
   };
 }
