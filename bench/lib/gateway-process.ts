@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processCpuSeconds } from './proc.js';
+import { GATEWAY_NODE_FLAGS, SEMI_SPACE_MIB } from '../../src/heap.js';
 import { waitFor } from '../../test/helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -15,6 +16,8 @@ export interface GatewayProcessOptions {
   users: string;
   /** Write a V8 CPU profile (node --cpu-prof) into this directory. */
   cpuProfileDir?: string;
+  /** more node flags, after the gateway's own */
+  nodeArgs?: string[];
   env?: Record<string, string>;
 }
 
@@ -30,6 +33,8 @@ export class GatewayProcess {
   northboundPort = 0;
   httpPort = 0;
   nativeCrypto: boolean | undefined;
+  /** the young generation's semi-space at start, as the gateway logged it (src/heap.ts) */
+  semiSpaceMiB: number | undefined;
 
   private constructor(
     readonly child: ChildProcess,
@@ -42,7 +47,8 @@ export class GatewayProcess {
     const usersFile = join(dir, 'users.yaml');
     writeFileSync(inventoryFile, o.inventory);
     writeFileSync(usersFile, o.users);
-    const nodeArgs = o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir] : [];
+    // launched as in production (the image's ENTRYPOINT, `npm start`): with the gateway's node flags
+    const nodeArgs = [...GATEWAY_NODE_FLAGS, ...(o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir] : []), ...(o.nodeArgs ?? [])];
     const child = spawn(process.execPath, [...nodeArgs, CLI, 'run'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
@@ -85,13 +91,14 @@ export class GatewayProcess {
           buf = buf.slice(nl + 1);
           // keep the log small at 10,000 devices: only what is not per-device chatter
           if (gw.logs.length < 2000) gw.logs.push(line);
-          let rec: { msg?: string; nativeCrypto?: boolean; callhomeSsh?: string; northbound?: string; http?: string };
+          let rec: { msg?: string; nativeCrypto?: boolean; semiSpaceMiB?: number; callhomeSsh?: string; northbound?: string; http?: string };
           try {
             rec = JSON.parse(line);
           } catch {
             continue;
           }
           if (typeof rec.nativeCrypto === 'boolean') gw.nativeCrypto = rec.nativeCrypto;
+          if (typeof rec.semiSpaceMiB === 'number') gw.semiSpaceMiB = rec.semiSpaceMiB;
           if (rec.msg === 'gateway ready') {
             gw.callhomePort = Number(rec.callhomeSsh!.split(':').pop());
             gw.northboundPort = Number(rec.northbound!.split(':').pop());
@@ -115,6 +122,16 @@ export class GatewayProcess {
         `the gateway reports that ssh2's native crypto binding is NOT in use (nativeCrypto: ${String(this.nativeCrypto)}): ` +
           'benchmark figures would be meaningless; rebuild ssh2 (npm rebuild ssh2) with a C++ toolchain',
       );
+    }
+  }
+
+  /**
+   * Throws unless the gateway logged the young generation it is launched with in production
+   * (src/heap.ts): without it, about one process in three carries bulk at up to twice the CPU.
+   */
+  assertHeapSettings(): void {
+    if (this.semiSpaceMiB === undefined || this.semiSpaceMiB < SEMI_SPACE_MIB) {
+      throw new Error(`the gateway reports a ${String(this.semiSpaceMiB)} MiB semi-space, not the ${SEMI_SPACE_MIB} MiB it is launched with in production`);
     }
   }
 
