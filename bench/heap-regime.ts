@@ -12,17 +12,26 @@ import { parseArgs } from 'node:util';
 import { NetconfManager } from './lib/manager.js';
 import { Rig, type Cipher } from './lib/rig.js';
 import { median, round } from './lib/stats.js';
+import { GATEWAY_NODE_FLAGS } from '../src/heap.js';
 
-const { values } = parseArgs({ options: { processes: { type: 'string' }, transfers: { type: 'string' }, size: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { processes: { type: 'string' }, transfers: { type: 'string' }, size: { type: 'string' }, variant: { type: 'string', multiple: true } },
+});
 const processes = Number(values.processes ?? 6);
 const transfers = Number(values.transfers ?? 3);
 const size = Number(values.size ?? 256) * 2 ** 20;
 const cipher: Cipher = 'aes128-gcm@openssh.com';
 const counter = fileURLToPath(new URL('./lib/gc-counter.js', import.meta.url));
-// A later --min-semi-space-size wins: `=1` is node's default (a semi-space that starts at 1 MiB).
-const variants = [
-  { name: 'default young generation', nodeArgs: ['--min-semi-space-size=1'] },
-  { name: 'GATEWAY_NODE_FLAGS', nodeArgs: [] },
+// node's defaults against the gateway's flags; or `--variant "NAME=FLAG FLAG"`, repeated.
+const variants = values.variant?.map((v) => ({
+  name: v.split('=')[0]!,
+  heapFlags: v
+    .slice(v.indexOf('=') + 1)
+    .split(' ')
+    .filter(Boolean),
+})) ?? [
+  { name: "node's defaults", heapFlags: [] },
+  { name: 'GATEWAY_NODE_FLAGS', heapFlags: GATEWAY_NODE_FLAGS },
 ];
 // A process that ran this many full collections over its transfers is in the regime (the
 // others run one or two, at start-up).
@@ -34,7 +43,7 @@ try {
     for (const [i, v] of variants.entries()) {
       const countFile = join(dir, `gc-${p}-${i}`);
       process.env.BENCH_GC_COUNT_FILE = countFile;
-      const rig = await Rig.start([cipher], { nodeArgs: [...v.nodeArgs, '--import', counter] });
+      const rig = await Rig.start([cipher], { heapFlags: v.heapFlags, nodeArgs: ['--import', counter] });
       const cpu: number[] = [];
       try {
         for (let x = 0; x < transfers; x++) {
