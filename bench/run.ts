@@ -152,6 +152,15 @@ export function summaryMarkdown(r: BenchResults): string {
     lines.push(
       '',
       "CPU-s per GiB: user + system seconds from /proc per GiB carried — the gateway process, against the `ssh -R` tunnel's `ssh` client plus the jump host's `sshd`, which do the same work on their path (decrypt one SSH layer, encrypt another).",
+      '',
+      `Whole path, busy CPU-s of the machine (${r.machine.cores} cores) per GiB (/proc/stat; every process of the path and the kernel, so only meaningful on a quiet machine):`,
+      '',
+      '| cipher | direction | direct | gateway | ssh -R | gateway − direct | ssh -R − direct |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+      ...r.bulk.rows.map(
+        (b) =>
+          `| ${b.cipher} | ${b.direction} | ${b.pathCpuSecondsPerGiB.direct} | ${b.pathCpuSecondsPerGiB.gateway} | ${b.pathCpuSecondsPerGiB.sshR} | ${round(b.pathCpuSecondsPerGiB.gateway - b.pathCpuSecondsPerGiB.direct, 2)} | ${round(b.pathCpuSecondsPerGiB.sshR - b.pathCpuSecondsPerGiB.direct, 2)} |`,
+      ),
     );
   }
   if (r.latency) {
