@@ -6,7 +6,7 @@
 // scavenges them once 32 MiB of young ones have piled up, and counts the external memory
 // allocated since the last full collection against the old generation's allocation limit.
 // The gateway's own heap is small (about 16 MiB), so with V8's dynamic growing factor (1.1
-// to 4) the limit often leaves less room above it than one such pile: then a full
+// to 4) the limit leaves, in about one process in three, less room above it than one such pile: then a full
 // mark-compact follows every second scavenge, the time it takes lowers the factor V8 picks
 // next, and the process stays in that regime — 1.4–2× the CPU per byte of a process that
 // is not (docs/BENCHMARKS.md, bench/heap-regime.ts). A fixed factor of 4 (V8's own upper
