@@ -88,7 +88,7 @@ COPY deploy/docker/healthcheck.mjs ./healthcheck.mjs
 RUN mkdir -p /app/data \
  && chown 10001:10001 /app/data \
  && chmod 0700 /app/data \
- && printf '#!/bin/sh\nexec node /app/dist/src/cli/main.js "$@"\n' > /usr/local/bin/callhome-gateway \
+ && printf '#!/bin/sh\nexec node --heap-growing-percent=300 /app/dist/src/cli/main.js "$@"\n' > /usr/local/bin/callhome-gateway \
  && chmod 0755 /usr/local/bin/callhome-gateway
 USER 10001:10001
 
@@ -112,5 +112,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # node as PID 1 is fine here: the gateway handles SIGTERM itself (graceful drain within
 # shutdown.grace) and starts no child processes that would need reaping.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+# --heap-growing-percent=300: the heap growth bulk transfers need (src/heap.ts).
+ENTRYPOINT ["node", "--heap-growing-percent=300", "/app/dist/src/cli/main.js"]
 CMD ["run"]

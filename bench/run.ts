@@ -1,6 +1,8 @@
 // `npm run bench`: every scenario of docs/BENCHMARKS.md, the gateway side by side with its
 // baseline. Writes bench/results/results.json, bench/results/summary.md and
 // docs/benchmarks.svg. --quick runs the CI smoke sizes.
+import { GATEWAY_NODE_FLAGS } from '../src/heap.js';
+import { benchHeapFlags } from './lib/gateway-process.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -69,6 +71,8 @@ export interface BenchResults {
   machine: { cpus: string; cores: number; memGiB: number; node: string };
   settings: BenchSettings;
   nativeCrypto: boolean;
+  /** node's heap flags every gateway of the run was started with */
+  gatewayHeapFlags: string[];
   bulk?: BulkResult;
   latency?: LatencyResult;
   scale?: ScalePoint[];
@@ -93,6 +97,7 @@ export async function runBench(
     machine: { cpus: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     settings,
     nativeCrypto,
+    gatewayHeapFlags: benchHeapFlags() ?? [...GATEWAY_NODE_FLAGS],
   };
   const has = (s: Scenario): boolean => settings.scenarios.includes(s);
   if (has('bulk')) {
@@ -130,7 +135,7 @@ export async function runBench(
 export function summaryMarkdown(r: BenchResults): string {
   const lines: string[] = [];
   lines.push(
-    `Run ${r.startedAt} – ${r.finishedAt ?? '?'}; ${r.machine.cores} × ${r.machine.cpus}, ${r.machine.memGiB} GiB, Node ${r.machine.node}; ssh2 native crypto: ${r.nativeCrypto ? 'yes' : 'NO'}`,
+    `Run ${r.startedAt} – ${r.finishedAt ?? '?'}; ${r.machine.cores} × ${r.machine.cpus}, ${r.machine.memGiB} GiB, Node ${r.machine.node}; ssh2 native crypto: ${r.nativeCrypto ? 'yes' : 'NO'}; gateway heap flags: ${r.gatewayHeapFlags.join(' ') || "node's defaults"}`,
   );
   if (r.bulk) {
     lines.push('', `### Bulk throughput (${(r.bulk.sizeBytes / MiB).toFixed(0)} MiB message, median of ${r.bulk.reps}, MB/s)`, '');
@@ -147,6 +152,15 @@ export function summaryMarkdown(r: BenchResults): string {
     lines.push(
       '',
       "CPU-s per GiB: user + system seconds from /proc per GiB carried — the gateway process, against the `ssh -R` tunnel's `ssh` client plus the jump host's `sshd`, which do the same work on their path (decrypt one SSH layer, encrypt another).",
+      '',
+      `Whole path, busy CPU-s of the machine (${r.machine.cores} cores) per GiB (/proc/stat; every process of the path and the kernel, so only meaningful on a quiet machine):`,
+      '',
+      '| cipher | direction | direct | gateway | ssh -R | gateway − direct | ssh -R − direct |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+      ...r.bulk.rows.map(
+        (b) =>
+          `| ${b.cipher} | ${b.direction} | ${b.pathCpuSecondsPerGiB.direct} | ${b.pathCpuSecondsPerGiB.gateway} | ${b.pathCpuSecondsPerGiB.sshR} | ${round(b.pathCpuSecondsPerGiB.gateway - b.pathCpuSecondsPerGiB.direct, 2)} | ${round(b.pathCpuSecondsPerGiB.sshR - b.pathCpuSecondsPerGiB.direct, 2)} |`,
+      ),
     );
   }
   if (r.latency) {
@@ -219,6 +233,8 @@ const USAGE = `Usage: npm run bench -- [--quick] [--only bulk,latency,scale,conc
   --cluster-managers N  managers in the cluster throughput runs (default 24)
   --cluster-seconds S   length of each cluster throughput run (default 10)
   --cpu-prof DIR        run the bulk and latency scenarios' gateway under node --cpu-prof, profiles in DIR
+  --heap-flags FLAGS    start every gateway with these node heap flags instead of the production ones
+                        (src/heap.ts), for a comparison run; "" is node's defaults
   --out DIR             results directory (default bench/results)
 `;
 
@@ -236,6 +252,7 @@ async function main(): Promise<number> {
       'cluster-managers': { type: 'string' },
       'cluster-seconds': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'heap-flags': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -244,6 +261,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (values['heap-flags'] !== undefined) process.env.BENCH_GATEWAY_HEAP_FLAGS = values['heap-flags'];
   const base = values.quick ? QUICK : FULL;
   const settings: BenchSettings = {
     ...base,

@@ -29,6 +29,7 @@ import { APPROVALS_FILE } from './onboarding/approvals.js';
 import { Onboarding } from './onboarding/service.js';
 import { sshPolicy, type SshPolicy } from './ssh/policy.js';
 import { logSshRuntime } from './ssh/runtime.js';
+import { logHeapSettings } from './heap.js';
 import { removeStaleTempFiles } from './state/durable-file.js';
 import { sshCallHome, tlsCallHome } from './gateway/callhome.js';
 import { ConfigFiles } from './gateway/config-files.js';
@@ -178,6 +179,7 @@ export class Gateway {
       if (this.shared) this.cluster = await Cluster.start({ config, logger, registry: this.registry, metrics: this.metrics, redis: this.shared.redis });
       const hostKey = northboundHostKey(this.parts);
       logSshRuntime(logger);
+      logHeapSettings(logger);
 
       this.http = gatewayHttpServer(this.parts);
       this.ports.http = await this.http.listen(config.http.host, config.http.port);

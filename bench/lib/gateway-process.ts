@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processCpuSeconds } from './proc.js';
+import { GATEWAY_NODE_FLAGS } from '../../src/heap.js';
 import { waitFor } from '../../test/helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -15,6 +16,10 @@ export interface GatewayProcessOptions {
   users: string;
   /** Write a V8 CPU profile (node --cpu-prof) into this directory. */
   cpuProfileDir?: string;
+  /** node's heap flags for the gateway: GATEWAY_NODE_FLAGS, as in production, unless given */
+  heapFlags?: readonly string[];
+  /** more node flags (e.g. --import a preload) */
+  nodeArgs?: string[];
   env?: Record<string, string>;
 }
 
@@ -30,6 +35,8 @@ export class GatewayProcess {
   northboundPort = 0;
   httpPort = 0;
   nativeCrypto: boolean | undefined;
+  /** the heap flags the gateway said at start it runs with, or is missing (src/heap.ts) */
+  heapFlags: { inEffect: boolean; flags: string[] } | undefined;
 
   private constructor(
     readonly child: ChildProcess,
@@ -42,7 +49,12 @@ export class GatewayProcess {
     const usersFile = join(dir, 'users.yaml');
     writeFileSync(inventoryFile, o.inventory);
     writeFileSync(usersFile, o.users);
-    const nodeArgs = o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir] : [];
+    // launched as in production (the image's ENTRYPOINT, `npm start`): with the gateway's node flags
+    const nodeArgs = [
+      ...(o.heapFlags ?? benchHeapFlags() ?? GATEWAY_NODE_FLAGS),
+      ...(o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir] : []),
+      ...(o.nodeArgs ?? []),
+    ];
     const child = spawn(process.execPath, [...nodeArgs, CLI, 'run'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
@@ -85,13 +97,14 @@ export class GatewayProcess {
           buf = buf.slice(nl + 1);
           // keep the log small at 10,000 devices: only what is not per-device chatter
           if (gw.logs.length < 2000) gw.logs.push(line);
-          let rec: { msg?: string; nativeCrypto?: boolean; callhomeSsh?: string; northbound?: string; http?: string };
+          let rec: { msg?: string; nativeCrypto?: boolean; level?: string; nodeFlags?: string[]; callhomeSsh?: string; northbound?: string; http?: string };
           try {
             rec = JSON.parse(line);
           } catch {
             continue;
           }
           if (typeof rec.nativeCrypto === 'boolean') gw.nativeCrypto = rec.nativeCrypto;
+          if (Array.isArray(rec.nodeFlags)) gw.heapFlags = { inEffect: rec.level === 'info', flags: rec.nodeFlags };
           if (rec.msg === 'gateway ready') {
             gw.callhomePort = Number(rec.callhomeSsh!.split(':').pop());
             gw.northboundPort = Number(rec.northbound!.split(':').pop());
@@ -115,6 +128,17 @@ export class GatewayProcess {
         `the gateway reports that ssh2's native crypto binding is NOT in use (nativeCrypto: ${String(this.nativeCrypto)}): ` +
           'benchmark figures would be meaningless; rebuild ssh2 (npm rebuild ssh2) with a C++ toolchain',
       );
+    }
+  }
+
+  /**
+   * Throws unless the gateway said at start that it runs with the heap flags it is launched
+   * with in production (src/heap.ts): without them, a process may carry bulk at up to twice the CPU.
+   */
+  assertHeapSettings(): void {
+    if (benchHeapFlags() !== undefined) return; // a comparison run (npm run bench -- --heap-flags)
+    if (this.heapFlags?.inEffect !== true) {
+      throw new Error(`the gateway runs without ${this.heapFlags?.flags.join(' ') ?? 'a heap report'}, which it is launched with in production (${GATEWAY_NODE_FLAGS.join(' ')})`);
     }
   }
 
@@ -162,4 +186,10 @@ export class GatewayProcess {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The heap flags of a comparison run (`npm run bench -- --heap-flags "…"`), which replace GATEWAY_NODE_FLAGS in every gateway it starts. */
+export function benchHeapFlags(): string[] | undefined {
+  const flags = process.env.BENCH_GATEWAY_HEAP_FLAGS;
+  return flags === undefined ? undefined : flags.split(' ').filter(Boolean);
 }

@@ -50,3 +50,14 @@ export function processTreeCpuSeconds(pid: number): number {
   }
   return sum;
 }
+
+/**
+ * Busy CPU seconds of the whole machine so far (all cores: user, nice, system, irq, softirq,
+ * steal from /proc/stat). Over one transfer on a quiet machine, that is the whole path's cost:
+ * manager, device, every hop, and the kernel between them.
+ */
+export function machineBusyCpuSeconds(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu;
+  return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+}

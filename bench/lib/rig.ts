@@ -36,7 +36,7 @@ export class Rig {
     private readonly keyDir: string,
   ) {}
 
-  static async start(ciphers: readonly Cipher[], o: { cpuProfileDir?: string } = {}): Promise<Rig> {
+  static async start(ciphers: readonly Cipher[], o: { cpuProfileDir?: string; heapFlags?: readonly string[]; nodeArgs?: string[] } = {}): Promise<Rig> {
     const keyDir = makeTempDir('chgw-bench-mgr-');
     const manager = await generateKeyPair(join(keyDir, 'id_ed25519'), 'bench-manager');
     const jump = await createStreamingDevice('bench-jump');
@@ -51,9 +51,11 @@ export class Rig {
         )
         .join('');
     const users = `users:\n  - name: bench\n    authorizedKeys: ["${manager.publicKeyLine}"]\n    devices: ["*"]\n`;
-    const gateway = await GatewayProcess.start({ inventory, users, cpuProfileDir: o.cpuProfileDir });
+    const gateway = await GatewayProcess.start({ inventory, users, cpuProfileDir: o.cpuProfileDir, heapFlags: o.heapFlags, nodeArgs: o.nodeArgs });
     try {
       gateway.assertNativeCrypto();
+      // an experiment with heap flags of its own (heap-regime.ts) changes them on purpose
+      if (!o.heapFlags) gateway.assertHeapSettings();
     } catch (e) {
       await gateway.stop();
       throw e;

@@ -4,6 +4,7 @@
 import { NetconfManager } from '../lib/manager.js';
 import { CIPHERS, Rig, type Cipher, type PathName } from '../lib/rig.js';
 import { median, round } from '../lib/stats.js';
+import { machineBusyCpuSeconds } from '../lib/proc.js';
 
 export interface BulkOptions {
   size: number;
@@ -27,6 +28,10 @@ export interface BulkRow {
   tunnelCpuSecondsPerGiB: number;
   /** CPU per GiB of every run, per hop */
   cpuRuns: { gateway: number[]; sshR: number[] };
+  /** busy CPU seconds of the whole machine per GiB carried, median per path: what the whole path costs (on a quiet machine) */
+  pathCpuSecondsPerGiB: Record<PathName, number>;
+  /** the same, every run */
+  pathCpuRuns: Record<PathName, number[]>;
 }
 
 export interface BulkResult {
@@ -47,13 +52,16 @@ export async function runBulk(o: BulkOptions): Promise<BulkResult> {
       for (const direction of ['reply', 'request'] as const) {
         const runs: Record<PathName, number[]> = { direct: [], gateway: [], sshR: [] };
         const cpuRuns = { gateway: [] as number[], sshR: [] as number[] };
+        const pathCpuRuns: Record<PathName, number[]> = { direct: [], gateway: [], sshR: [] };
         for (let rep = 0; rep < o.reps; rep++) {
           const order = PATHS.map((_, i) => PATHS[(i + rep) % PATHS.length]!);
           for (const path of order) {
             const hopCpu = (): number => (path === 'gateway' ? rig.gateway.stats().cpuSeconds : path === 'sshR' ? rig.tunnelCpuSeconds() : 0);
             const cpu0 = hopCpu();
+            const machine0 = machineBusyCpuSeconds();
             const mbps = await transfer(rig, path, cipher, direction, o.size);
             const cpuPerGiB = ((hopCpu() - cpu0) * 2 ** 30) / o.size;
+            pathCpuRuns[path].push(round(((machineBusyCpuSeconds() - machine0) * 2 ** 30) / o.size, 2));
             if (path !== 'direct') cpuRuns[path].push(cpuPerGiB);
             runs[path].push(mbps);
             log(`bulk ${cipher} ${direction} ${path} rep ${rep + 1}/${o.reps}: ${mbps.toFixed(1)} MB/s` + (path === 'direct' ? '' : `, ${cpuPerGiB.toFixed(2)} CPU-s/GiB`));
@@ -70,6 +78,8 @@ export async function runBulk(o: BulkOptions): Promise<BulkResult> {
           gatewayCpuSecondsPerGiB: round(median(cpuRuns.gateway), 2),
           tunnelCpuSecondsPerGiB: round(median(cpuRuns.sshR), 2),
           cpuRuns: { gateway: cpuRuns.gateway.map((x) => round(x, 2)), sshR: cpuRuns.sshR.map((x) => round(x, 2)) },
+          pathCpuSecondsPerGiB: { direct: round(median(pathCpuRuns.direct), 2), gateway: round(median(pathCpuRuns.gateway), 2), sshR: round(median(pathCpuRuns.sshR), 2) },
+          pathCpuRuns,
         });
       }
     }

@@ -42,6 +42,7 @@ export async function runConcurrency(o: ConcurrencyOptions): Promise<Concurrency
   const managers: NetconfManager[] = [];
   try {
     gw.assertNativeCrypto();
+    gw.assertHeapSettings();
     await gw.waitForConnected(o.managers, 120_000);
     for (let i = 0; i < o.managers; i++) {
       managers.push(

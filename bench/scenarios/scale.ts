@@ -60,6 +60,7 @@ async function scalePoint(n: number, o: ScaleOptions): Promise<ScalePoint> {
   });
   try {
     gw.assertNativeCrypto();
+    gw.assertHeapSettings();
   } catch (e) {
     await gw.stop();
     throw e;

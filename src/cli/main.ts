@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --heap-growing-percent=300
 // The command line: `callhome-gateway [run] [--config FILE]...`, `fingerprint [FILE]`,
 // `hash-password`. Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration;
 // every failure is one line on stderr.

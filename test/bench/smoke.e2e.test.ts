@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QUICK, SCENARIOS, runBench, summaryMarkdown, writeOutputs } from '../../bench/run.js';
 import { requirePeers } from '../e2e/peers/index.js';
+import { GATEWAY_NODE_FLAGS } from '../../src/heap.js';
 
 const test = requirePeers(anyTest);
 
@@ -16,6 +17,7 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
   t.timeout(240_000);
   const r = await runBench({ ...QUICK, scenarios: [...SCENARIOS] });
   t.true(r.nativeCrypto);
+  t.deepEqual(r.gatewayHeapFlags, [...GATEWAY_NODE_FLAGS]);
 
   t.is(r.bulk?.rows.length, 4); // 2 ciphers × 2 directions
   for (const row of r.bulk!.rows) {
@@ -23,6 +25,8 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
     t.true(positive(row.gatewayVsDirect) && positive(row.gatewayVsSshR));
     // both hops' CPU from /proc: the gateway process, and the tunnel's ssh + the jump host's sshd
     t.true(positive(row.gatewayCpuSecondsPerGiB) && positive(row.tunnelCpuSecondsPerGiB), `${row.cipher} ${row.direction} CPU per GiB`);
+    // and the whole path's, from /proc/stat (compared only in full runs: it needs a quiet machine)
+    for (const path of ['direct', 'gateway', 'sshR'] as const) t.true(positive(row.pathCpuSecondsPerGiB[path]), `${row.cipher} ${row.direction} ${path} path CPU`);
   }
 
   const l = r.latency!;
@@ -58,5 +62,6 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
   t.deepEqual(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).settings.scaleCounts, QUICK.scaleCounts);
   t.regex(summaryMarkdown(r), /gateway\/direct/);
   t.regex(summaryMarkdown(r), /CPU-s per GiB: ssh -R hop/);
+  t.regex(summaryMarkdown(r), /Whole path, busy CPU-s of the machine/);
   t.regex(summaryMarkdown(r), /\| forwarded \(manager on the other replica\) \|/);
 });

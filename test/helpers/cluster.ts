@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { run, waitFor, generateKeyPair, type KeyPair } from '../e2e/peers/util.js';
 import { logProblems } from './log-schema.js';
 import { startRedis, type TestRedis } from './redis.js';
+import { GATEWAY_NODE_FLAGS } from '../../src/heap.js';
+import { benchHeapFlags } from '../../bench/lib/gateway-process.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
@@ -135,7 +137,7 @@ export class Replica {
   /** Starts the process and waits for "gateway ready". */
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.alive) throw new Error(`replica ${this.id} already runs`);
-    const child = spawn(process.execPath, [CLI, 'run', '--config', this.configFile], {
+    const child = spawn(process.execPath, [...(benchHeapFlags() ?? GATEWAY_NODE_FLAGS), CLI, 'run', '--config', this.configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.env },
     });
