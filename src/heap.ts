@@ -10,9 +10,10 @@
 // mark-compact follows every second scavenge, the time it takes lowers the factor V8 picks
 // next, and the process stays in that regime — 1.4–2× the CPU per byte of a process that
 // is not (docs/BENCHMARKS.md, bench/heap-regime.ts). A fixed factor of 4 (V8's own upper
-// bound) leaves 48 MiB of room above a 16 MiB heap, and a proportionally larger one above a
-// larger heap (more devices), which only grows before a full collection as it would under
-// the dynamic factor on an idle process.
+// bound, which it picks itself on a host with memory to spare) leaves 48 MiB of room above a
+// 16 MiB heap. V8 still caps every limit at halfway between the live heap and the heap's
+// maximum, which node derives from the container's memory limit: in a small pod the flag
+// lets garbage grow towards that cap sooner, never past it.
 // V8 reads these flags when the heap is created, so they must be on node's command line
 // (NODE_OPTIONS does not accept them): the bin's shebang, `npm start`, the image's ENTRYPOINT.
 import type { Logger } from './log.js';

@@ -246,7 +246,11 @@ if (!cliBuilt) {
     writeFileSync(config.inventory.file, YAML.stringify(inventory));
 
     let output = '';
-    const child = spawn(process.execPath, [path.join(dir, 'dist', 'src', 'cli', 'main.js'), ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Started as the image's ENTRYPOINT starts it (node's flags included), from this install.
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
+    t.is(entrypoint[0], 'node');
+    const argv = entrypoint.slice(1).map((a) => (a.startsWith('/app/') ? path.join(dir, a.slice('/app/'.length)) : a));
+    const child = spawn(process.execPath, [...argv, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (c) => (output += c));
     child.stderr!.on('data', (c) => (output += c));
     const out = () => output.slice(-4000);
@@ -281,6 +285,7 @@ if (!cliBuilt) {
       }
       // The gateway reports at start whether ssh2's native binding is in use.
       t.regex(output, /"nativeCrypto":true/, `the gateway did not report the native binding in use:\n${out()}`);
+      t.regex(output, /V8 heap sized for bulk transfers/, `the gateway did not report the ENTRYPOINT's heap flags in effect:\n${out()}`);
 
       // Every metric the dashboard and the rules read, against this live /metrics.
       const live = expositionMetricNames((await get(`${base}/metrics`)).body);
