@@ -5,6 +5,9 @@ import anyTest from 'ava';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { QUICK, SCENARIOS, runBench, summaryMarkdown, writeOutputs } from '../../bench/run.js';
 import { requirePeers } from '../e2e/peers/index.js';
 import { GATEWAY_NODE_FLAGS } from '../../src/heap.js';
@@ -64,4 +67,16 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
   t.regex(summaryMarkdown(r), /CPU-s per GiB: ssh -R hop/);
   t.regex(summaryMarkdown(r), /Whole path, busy CPU-s of the machine/);
   t.regex(summaryMarkdown(r), /\| forwarded \(manager on the other replica\) \|/);
+});
+
+test('heap-regime: fresh gateway processes on both heap settings carry bulk, with CPU and full collections counted', async (t) => {
+  t.timeout(120_000);
+  const script = fileURLToPath(new URL('../../bench/heap-regime.js', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, [script, '--processes', '1', '--transfers', '2', '--size', '8']);
+  for (const variant of ["node's defaults", 'GATEWAY_NODE_FLAGS']) {
+    const line = new RegExp(`^${variant}, process 1: CPU-s/GiB ([0-9.]+) ([0-9.]+); full collections ([0-9]+)$`, 'm').exec(stdout);
+    t.truthy(line, `${variant}:\n${stdout}`);
+    t.true(positive(Number(line![1])) && positive(Number(line![2])), line![0]);
+    t.regex(stdout, new RegExp(`^${variant}: [01] of 1 processes in the full-collection regime; CPU-s/GiB after warm-up: median [0-9.]+, worst [0-9.]+$`, 'm'));
+  }
 });
