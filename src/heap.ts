@@ -6,16 +6,18 @@
 // scavenges them once 32 MiB of young ones have piled up, and counts the external memory
 // allocated since the last full collection against the old generation's allocation limit.
 // The gateway's own heap is small (about 16 MiB), so with V8's dynamic growing factor (1.1
-// to 4) the limit leaves, in about one process in three, less room above it than one such pile: then a full
-// mark-compact follows every second scavenge, the time it takes lowers the factor V8 picks
+// to 4) the limit leaves, in about one process in three, less room above it than one such
+// pile: then a full mark-compact follows every second scavenge, the time it takes lowers the factor V8 picks
 // next, and the process stays in that regime — 1.4–2× the CPU per byte of a process that
 // is not (docs/BENCHMARKS.md, bench/heap-regime.ts). A fixed factor of 4 (V8's own upper
 // bound, which it picks itself on a host with memory to spare) leaves 48 MiB of room above a
 // 16 MiB heap. V8 still caps every limit at halfway between the live heap and the heap's
 // maximum, which node derives from the container's memory limit: in a small pod the flag
 // lets garbage grow towards that cap sooner, never past it.
-// V8 reads these flags when the heap is created, so they must be on node's command line
-// (NODE_OPTIONS does not accept them): the bin's shebang, `npm start`, the image's ENTRYPOINT.
+// V8 reads the flag whenever it sets the heap's limits, the first time during start-up;
+// NODE_OPTIONS does not accept it and node documents v8.setFlagsFromString() after start as
+// undefined behaviour, so it goes on node's command line: the bin's shebang, `npm start`,
+// the image's ENTRYPOINT.
 import type { Logger } from './log.js';
 
 /** node's command-line flags for a gateway process (before the script). */
