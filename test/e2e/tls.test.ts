@@ -26,6 +26,7 @@ import {
   rpc,
   requirePeers,
   runNcclient,
+  sshArgs,
   runOpenSshNetconf,
   uniqueIfName,
   type NcJob,
@@ -186,29 +187,7 @@ const byDevice: Record<string, TlsDeviceConnection> = {};
 
 /** A raw OpenSSH manager: sends `hello`, then `request` once the gateway's hello is in; returns stdout once `done` says so. */
 function rawSsh(user: string, hello: string, request: string, done: (out: Buffer) => boolean): Promise<Buffer> {
-  const args = [
-    '-F',
-    '/dev/null',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    `IdentityFile=${manager.privateKeyFile}`,
-    '-p',
-    String(gw.northboundPort),
-    '-l',
-    user,
-    '-s',
-    '127.0.0.1',
-    'netconf',
-  ];
+  const args = sshArgs({ host: '127.0.0.1', port: gw.northboundPort, username: user, identityFile: manager.privateKeyFile });
   const child = spawn(BIN.ssh, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = Buffer.alloc(0);
   let sent = false;
@@ -376,27 +355,7 @@ test.serial('a manager that leaves mid-RPC: the next manager does not receive th
   // A raw OpenSSH manager sends its hello and a burst of requests, then vanishes.
   const hello = '<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability></capabilities></hello>]]>]]>';
   const rpcs = Array.from({ length: 100 }, (_, i) => `<rpc message-id="stale-${i}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get/></rpc>]]>]]>`).join('');
-  const args = [
-    '-F',
-    '/dev/null',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    `IdentityFile=${manager.privateKeyFile}`,
-    '-p',
-    String(gw.northboundPort),
-    '-l',
-    'alice@tls-ca',
-    '-s',
-    '127.0.0.1',
-    'netconf',
-  ];
+  const args = sshArgs({ host: '127.0.0.1', port: gw.northboundPort, username: 'alice@tls-ca', identityFile: manager.privateKeyFile });
   const leaver = spawn(BIN.ssh, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let got = '';
   await new Promise<void>((resolve, reject) => {
