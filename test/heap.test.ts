@@ -25,7 +25,7 @@ test('the bin, npm start and the image pass the heap flags to node', (t) => {
 test('launched with the flags, the gateway says so at start', async (t) => {
   const gw = await GatewayProcess.start(EMPTY);
   t.teardown(() => gw.stop());
-  t.deepEqual(gw.heapFlags, { inEffect: true, flags: [...GATEWAY_NODE_FLAGS] });
+  t.deepEqual(gw.heapReport, { inEffect: true, flags: [...GATEWAY_NODE_FLAGS] });
   t.notThrows(() => gw.assertHeapSettings());
   t.true(gw.logs.some((l) => /"level":"info"/.test(l) && /V8 heap sized for bulk transfers/.test(l)));
 });
@@ -33,7 +33,7 @@ test('launched with the flags, the gateway says so at start', async (t) => {
 test('launched without them, the gateway warns and the benchmark refuses it', async (t) => {
   const gw = await GatewayProcess.start({ ...EMPTY, heapFlags: [] });
   t.teardown(() => gw.stop());
-  t.deepEqual(gw.heapFlags, { inEffect: false, flags: [...GATEWAY_NODE_FLAGS] });
+  t.deepEqual(gw.heapReport, { inEffect: false, flags: [...GATEWAY_NODE_FLAGS] });
   t.true(
     gw.logs.some((l) => /"level":"warn"/.test(l) && l.includes(`node started without ${flags}`)),
     gw.logs.join('\n'),

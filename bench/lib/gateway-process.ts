@@ -36,7 +36,7 @@ export class GatewayProcess {
   httpPort = 0;
   nativeCrypto: boolean | undefined;
   /** the heap flags the gateway said at start it runs with, or is missing (src/heap.ts) */
-  heapFlags: { inEffect: boolean; flags: string[] } | undefined;
+  heapReport: { inEffect: boolean; flags: string[] } | undefined;
 
   private constructor(
     readonly child: ChildProcess,
@@ -104,7 +104,7 @@ export class GatewayProcess {
             continue;
           }
           if (typeof rec.nativeCrypto === 'boolean') gw.nativeCrypto = rec.nativeCrypto;
-          if (Array.isArray(rec.nodeFlags)) gw.heapFlags = { inEffect: rec.level === 'info', flags: rec.nodeFlags };
+          if (Array.isArray(rec.nodeFlags)) gw.heapReport = { inEffect: rec.level === 'info', flags: rec.nodeFlags };
           if (rec.msg === 'gateway ready') {
             gw.callhomePort = Number(rec.callhomeSsh!.split(':').pop());
             gw.northboundPort = Number(rec.northbound!.split(':').pop());
@@ -137,8 +137,8 @@ export class GatewayProcess {
    */
   assertHeapSettings(): void {
     if (benchHeapFlags() !== undefined) return; // a comparison run (npm run bench -- --heap-flags)
-    if (this.heapFlags?.inEffect !== true) {
-      throw new Error(`the gateway runs without ${this.heapFlags?.flags.join(' ') ?? 'a heap report'}, which it is launched with in production (${GATEWAY_NODE_FLAGS.join(' ')})`);
+    if (this.heapReport?.inEffect !== true) {
+      throw new Error(`the gateway runs without ${this.heapReport?.flags.join(' ') ?? 'a heap report'}, which it is launched with in production (${GATEWAY_NODE_FLAGS.join(' ')})`);
     }
   }
 
