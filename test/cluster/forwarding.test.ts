@@ -146,7 +146,7 @@ test.serial('OpenSSH at base:1.0 through gw-b: replies, and the exit status of a
     identityFile: manager.privateKeyFile,
     rpcs: ['<get-config><source><running/></source></get-config>', `<get><filter type="subtree"><interfaces xmlns="${IF_NS}"/></filter></get>`],
   });
-  // Seen once in CI (a 20 s hang, not reproduced in 18 runs since): say where it stopped.
+  // If the session stalls, say where (netconfd once sat on an <rpc> read with the hello: openssh.ts).
   t.false(
     ssh.timedOut,
     `ssh killed after ${ssh.ms} ms: hello ${ssh.serverHello ? 'received' : 'missing'}, ${ssh.replies.length} of 2 replies, close reply ${ssh.closeReply ?? 'missing'}; ` +

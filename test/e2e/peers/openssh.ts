@@ -39,6 +39,8 @@ export interface OpenSshNetconfResult {
 }
 
 export const CLOSE_MESSAGE_ID = '999';
+/** How late a reply may be before runOpenSshNetconf sends netconfd its newline. */
+const NUDGE_AFTER_MS = 2000;
 
 /** The ssh argument vector this module uses (exported for tests that want to vary it). */
 export function sshArgs(o: OpenSshNetconfOptions): string[] {
@@ -94,16 +96,29 @@ export function runOpenSshNetconf(o: OpenSshNetconfOptions): Promise<OpenSshNetc
     const send = (s: string): void => {
       if (!child.stdin.destroyed) child.stdin.write(s);
     };
+    // netconfd leaves an <rpc> that reached it in the same read as the client's <hello>
+    // unanswered until more input comes (REAL_PEERS.md); under load the two can meet there
+    // however long apart they were sent. A newline between messages (allowed in base:1.0
+    // framing) is that input: sent once if a reply is 2 s late, it unsticks such a device
+    // and changes nothing for any other.
+    let nudge: NodeJS.Timeout | undefined;
+    const awaitReply = (): void => {
+      clearTimeout(nudge);
+      nudge = setTimeout(() => send('\n'), NUDGE_AFTER_MS);
+    };
     const onMessage = (): void => {
+      clearTimeout(nudge);
       // messages[0] is the server hello, messages[1..] replies to what we sent, in order.
       const replies = messages.length - 1;
       if (replies < sent) return;
       if (sent < rpcs.length) {
         send(rpc(101 + sent, rpcs[sent]!) + EOM);
         sent++;
+        awaitReply();
       } else if (closeSession && sent === rpcs.length) {
         send(rpc(CLOSE_MESSAGE_ID, CLOSE_SESSION) + EOM);
         sent++;
+        awaitReply();
       } else {
         child.stdin.end();
       }
@@ -133,6 +148,7 @@ export function runOpenSshNetconf(o: OpenSshNetconfOptions): Promise<OpenSshNetc
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(nudge);
       const replies = messages.slice(1, 1 + rpcs.length);
       resolve({
         code,
