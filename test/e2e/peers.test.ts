@@ -3,7 +3,7 @@
 // TCP listener where an ssh2 Client does what the gateway will do.
 import anyTest from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import {
   CAP_BASE_10,
@@ -31,6 +31,7 @@ import {
   listenTcp,
   makeTempDir,
   netconfdLogOffset,
+  pidAlive,
   requireDevicePassword,
   requirePeers,
   rpc,
@@ -93,6 +94,47 @@ test('ensureNetconfd from several processes at once starts exactly one netconfd'
     t.is(new Set(infos.map((i) => i.pid)).size, 1, 'all see the same netconfd');
     t.is(infos[0]!.socketPath, `${stateDir}/ncxserver.sock`);
   } finally {
+    const stop = `const m = await import(${JSON.stringify(harness)}); await m.stopNetconfd();`;
+    await run(process.execPath, ['--input-type=module', '-e', stop], { env, timeoutMs: 20_000 });
+  }
+});
+
+test('ensureNetconfd leaves a busy netconfd running: a full listen backlog is not a dead one', async (t) => {
+  // netconfd listens with a backlog of one, so under load a probe's connect fails with EAGAIN.
+  // Taking that for a dead netconfd restarted it under every other test's sessions. A stopped
+  // (SIGSTOP) netconfd in a private state dir, its backlog filled, is that busy netconfd.
+  const stateDir = makeTempDir('chgw-peer-busy-');
+  const env = { ...process.env, PEERS_STATE_DIR: stateDir };
+  const harness = new URL('./peers/index.js', import.meta.url).href;
+  const ensure = async (): Promise<{ started: boolean; pid: number }> => {
+    const script = `const m = await import(${JSON.stringify(harness)}); console.log(JSON.stringify(await m.ensureNetconfd()));`;
+    const r = await run(process.execPath, ['--input-type=module', '-e', script], { env, timeoutMs: 40_000 });
+    t.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { started: boolean; pid: number };
+  };
+  const sockets: Socket[] = [];
+  let pid: number | undefined;
+  try {
+    ({ pid } = await ensure());
+    process.kill(pid, 'SIGSTOP');
+    const socketPath = `${stateDir}/ncxserver.sock`;
+    let refusedWith: string | undefined;
+    while (!refusedWith && sockets.length < 50) {
+      const s = netConnect(socketPath);
+      sockets.push(s);
+      refusedWith = await new Promise<string | undefined>((resolve) => {
+        s.once('connect', () => resolve(undefined));
+        s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      });
+    }
+    t.is(refusedWith, 'EAGAIN', `the backlog filled after ${sockets.length} connections`);
+    const again = await ensure();
+    t.false(again.started, 'no new netconfd was started');
+    t.is(again.pid, pid);
+    t.true(pidAlive(pid), 'the busy netconfd was not stopped');
+  } finally {
+    for (const s of sockets) s.destroy();
+    if (pid !== undefined && pidAlive(pid)) process.kill(pid, 'SIGCONT');
     const stop = `const m = await import(${JSON.stringify(harness)}); await m.stopNetconfd();`;
     await run(process.execPath, ['--input-type=module', '-e', stop], { env, timeoutMs: 20_000 });
   }

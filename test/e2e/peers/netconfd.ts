@@ -58,7 +58,12 @@ export interface NetconfdInfo {
   started: boolean;
 }
 
-type Probe = 'up' | 'absent' | 'refused' | 'timeout';
+/**
+ * What connecting to netconfd's socket says. 'busy': its listen backlog is full (EAGAIN) or the
+ * connection is not taken in time, which a loaded netconfd does while it works through a burst
+ * of sessions: it is serving, and must not be taken for dead.
+ */
+type Probe = 'up' | 'busy' | 'absent' | 'refused';
 
 function probe(path = NCXSERVER_SOCK, timeoutMs = 1000): Promise<Probe> {
   return new Promise((resolve) => {
@@ -68,11 +73,14 @@ function probe(path = NCXSERVER_SOCK, timeoutMs = 1000): Promise<Probe> {
       s.destroy();
       resolve(p);
     };
-    s.setTimeout(timeoutMs, () => done('timeout'));
+    s.setTimeout(timeoutMs, () => done('busy'));
     s.once('connect', () => done('up'));
-    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ENOENT' ? 'absent' : 'refused'));
+    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ENOENT' ? 'absent' : err.code === 'EAGAIN' ? 'busy' : 'refused'));
   });
 }
+
+/** Someone listens on the socket: it answered, or is too busy to take one more connection now. */
+const serving = (p: Probe): boolean => p === 'up' || p === 'busy';
 
 function readPid(): number | undefined {
   try {
@@ -296,7 +304,7 @@ export async function ensureNetconfd({ timeoutMs = 30_000 }: { timeoutMs?: numbe
   // lease or this call sees its lock and waits for it.
   takeLease();
   for (;;) {
-    const up = (await probe()) === 'up';
+    const up = serving(await probe());
     const running = up ? runningNetconfd() : undefined;
     const reaped = !running || running.pid !== managedPid() || reaperAlive();
     if (up && (!running || sameArgs(running.args, want)) && !existsSync(LOCK) && reaped) {
@@ -306,15 +314,16 @@ export async function ensureNetconfd({ timeoutMs = 30_000 }: { timeoutMs?: numbe
       try {
         // Re-check under the lock (with time to answer on a loaded machine): someone may have
         // just started (or restarted) it.
-        const upNow = (await probe(NCXSERVER_SOCK, 5000)) === 'up';
+        const upNow = serving(await probe(NCXSERVER_SOCK, 5000));
         const now = upNow ? runningNetconfd() : undefined;
         if (upNow && (!now || sameArgs(now.args, want))) {
           if (now && now.pid === managedPid()) ensureReaper();
           return info(now?.pid, false);
         }
         if (now) await stopPid(now.pid);
-        // One this harness started that does not answer on its socket while nobody starts one
-        // (we hold the lock) serves nobody: stop it rather than leave it next to the new one.
+        // One this harness started with no listener on its socket while nobody starts one (we
+        // hold the lock) serves nobody: stop it rather than leave it next to the new one. A
+        // busy one is serving (above): stopping it would cut every session of the other tests.
         const stale = upNow ? undefined : managedPid();
         if (stale !== undefined && cmdline(stale).includes(`--ncxserver-sockname=${NCXSERVER_SOCK}`)) await stopPid(stale);
         const pid = await startNetconfd();
