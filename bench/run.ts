@@ -170,6 +170,15 @@ export function summaryMarkdown(r: BenchResults): string {
     lines.push(`| direct | ${l.direct.p50} | ${l.direct.p90} | ${l.direct.p99} |`);
     lines.push(`| gateway | ${l.gateway.p50} | ${l.gateway.p90} | ${l.gateway.p99} |`);
     lines.push(`| added | ${l.added.p50} | ${l.added.p90} | ${l.added.p99} |`);
+    lines.push(
+      '',
+      `After start: the first ${l.cold.count} RPCs of the gateway process's first session (the measured sessions above come after two warm-up sessions of ${l.warmupRpcs} RPCs per path), ms:`,
+      '',
+    );
+    lines.push('| | p50 | p90 | p99 |', '| --- | ---: | ---: | ---: |');
+    lines.push(`| direct | ${l.cold.direct.p50} | ${l.cold.direct.p90} | ${l.cold.direct.p99} |`);
+    lines.push(`| gateway | ${l.cold.gateway.p50} | ${l.cold.gateway.p90} | ${l.cold.gateway.p99} |`);
+    lines.push(`| added | ${l.cold.added.p50} | ${l.cold.added.p90} | ${l.cold.added.p99} |`);
   }
   if (r.scale) {
     lines.push('', '### Scale (one gateway process, simulator in another)', '');

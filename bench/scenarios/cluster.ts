@@ -14,7 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair } from '../../test/e2e/peers/util.js';
 import { TestCluster, type Replica } from '../../test/helpers/cluster.js';
-import { NetconfManager } from '../lib/manager.js';
+import { NetconfManager, warmUpSessions } from '../lib/manager.js';
 import { processCpuSeconds } from '../lib/proc.js';
 import { SimulatorProcess, writeSimulatorInventory } from '../lib/simulator-process.js';
 import { round } from '../lib/stats.js';
@@ -132,6 +132,9 @@ async function forwardingCost(rig: Rig, count: number, log: (l: string) => void)
   const device = rig.devices[0]!.id;
   const samples = { local: [] as number[], forwarded: [] as number[] };
   const cpu = { local: 0, forwarded: 0 };
+  // Both replicas warmed up on both paths first, as running replicas are (latency.ts: a fresh
+  // process's first sessions are the slow ones), then one session per path, blocks alternating.
+  for (const replica of [r1, r2]) await warmUpSessions(() => open(rig, replica, device), Math.min(2000, count), SMALL_RPC);
   const sessions = { local: await open(rig, r1, device), forwarded: await open(rig, r2, device) };
   try {
     for (const m of Object.values(sessions)) for (let i = 0; i < 50; i++) await m.rpc(i, SMALL_RPC);

@@ -34,6 +34,8 @@ test('every scenario runs at smoke sizes and produces its figures', async (t) =>
 
   const l = r.latency!;
   t.true(positive(l.direct.p50) && positive(l.gateway.p50) && l.gateway.p99 >= l.gateway.p50);
+  // the fresh gateway's first RPCs, measured apart from the warmed-up ones
+  t.true(positive(l.warmupRpcs) && positive(l.cold.count) && positive(l.cold.gateway.p50) && l.cold.gateway.p99 >= l.cold.gateway.p50);
 
   t.is(r.scale?.length, 1);
   const s = r.scale![0]!;
