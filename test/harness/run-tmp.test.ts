@@ -2,7 +2,7 @@
 // temporary files inside it, the shared netconfd's state stays outside, and it goes away
 // after the run.
 import test from 'ava';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PEERS_STATE_DIR } from '../e2e/peers/constants.js';
@@ -16,7 +16,7 @@ test("under the runner, os.tmpdir() is the run's own directory and the shared ne
     return;
   }
   t.true(inRunTmp(), `os.tmpdir() is ${tmpdir()}`);
-  t.true(existsSync(tmpdir()));
+  t.is(statSync(tmpdir()).mode & 0o7777, 0o1777, 'the modes of /tmp: other users (the device test user) reach their files inside');
   t.true(relative(tmpdir(), PEERS_STATE_DIR).startsWith('..'), `netconfd state ${PEERS_STATE_DIR} must outlive the run`);
 });
 
