@@ -219,7 +219,8 @@ async function startNetconfd(): Promise<number> {
     cwd: STATE,
     detached: true,
     stdio: ['ignore', out, out],
-    env: { ...process.env, YUMA_HOME: yumaHome },
+    // Its own TMPDIR: it outlives the test run that started it, and that run's TMPDIR with it.
+    env: { ...process.env, YUMA_HOME: yumaHome, TMPDIR: STATE },
   });
   closeSync(out);
   let exited: string | undefined;
