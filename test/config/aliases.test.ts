@@ -8,23 +8,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_ALIASES, configEnvNames, describeConfigKeys, loadConfig } from '../../src/config/load.js';
-import { isGatewayError } from '../../src/errors.js';
+import { configError } from '../helpers/config-error.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'chgw-aliases-'));
 function file(name: string, text: string): string {
   const p = path.join(dir, name);
   writeFileSync(p, text);
   return p;
-}
-
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isGatewayError(err) && err.code === 'GW_ERR_CONFIG') return err.message;
-    throw err;
-  }
-  throw new Error('no configuration error');
 }
 
 test('the new names have the defaults the old ones had; the old ones are no keys of their own', (t) => {

@@ -7,18 +7,8 @@ import path from 'node:path';
 import { ClusterRedis } from '../../src/cluster/redis.js';
 import { loadConfig } from '../../src/config/load.js';
 import { clusterMode } from '../../src/config/schema.js';
-import { isGatewayError } from '../../src/errors.js';
+import { configError } from '../helpers/config-error.js';
 import { createLogger } from '../../src/log.js';
-
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isGatewayError(err) && err.code === 'GW_ERR_CONFIG') return err.message;
-    throw err;
-  }
-  throw new Error('no configuration error');
-}
 
 test('standalone by default: no Redis, the host name as replica id, peer files under stateDir/tls', (t) => {
   const stateDir = path.join(tmpdir(), 'chgw-cluster-defaults');
